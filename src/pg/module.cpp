@@ -1,0 +1,17 @@
+// Module entry: the magic block and start-up of the recsys shared library.
+extern "C" {
+#include "postgres.h"
+
+#include "fmgr.h"
+
+PG_MODULE_MAGIC;
+
+void _PG_init(void);
+}
+
+#include "pg/settings.hpp"
+
+// Called once when the library is loaded into a backend.
+extern "C" void _PG_init(void) {
+    recsys_pg::define_settings();
+}

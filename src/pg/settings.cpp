@@ -1,0 +1,70 @@
+// Every recsys.* setting is defined here, with check hooks that explain rejections.
+#include "pg/settings.hpp"
+
+#include <cctype>
+#include <cstring>
+
+extern "C" {
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/guc.h"
+}
+
+namespace recsys_pg {
+namespace {
+
+char* org_id_setting = nullptr;
+int max_batch_size_setting = 50000;
+
+// True when `text` is a UUID in its canonical 8-4-4-4-12 hexadecimal form.
+bool is_canonical_uuid(const char* text) {
+    static const int dash_at[] = {8, 13, 18, 23};
+    if (std::strlen(text) != 36) return false;
+    for (int i = 0; i < 36; ++i) {
+        bool dash = i == dash_at[0] || i == dash_at[1] || i == dash_at[2] || i == dash_at[3];
+        if (dash ? text[i] != '-' : !std::isxdigit(static_cast<unsigned char>(text[i]))) return false;
+    }
+    return true;
+}
+
+// recsys.org_id must be a UUID, and only members of recsys_admin may set it in a session.
+bool check_org_id(char** newval, void** extra, GucSource source) {
+    if (*newval == nullptr || (*newval)[0] == '\0') return true;
+    if (!is_canonical_uuid(*newval)) {
+        GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+        GUC_check_errdetail("recsys.org_id must be a UUID such as 00000000-0000-0000-0000-000000000001.");
+        return false;
+    }
+    if (source >= PGC_S_INTERACTIVE && IsTransactionState()) {
+        Oid admin = get_role_oid("recsys_admin", true);
+        if (!OidIsValid(admin) || !has_privs_of_role(GetUserId(), admin)) {
+            GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+            GUC_check_errmsg("permission denied to set recsys.org_id");
+            GUC_check_errdetail("Only members of recsys_admin may choose the organisation with recsys.org_id.");
+            GUC_check_errhint("Other roles get their organisation from their JWT claim or from recsys_map_role.");
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+void define_settings() {
+    DefineCustomStringVariable(
+        "recsys.org_id", "Organisation that a recsys_admin session acts for.",
+        "Only members of recsys_admin may set it; other callers get their organisation from the "
+        "JWT claim org_id or from the role mapping.",
+        &org_id_setting, "", PGC_USERSET, 0, check_org_id, nullptr, nullptr);
+
+    DefineCustomIntVariable(
+        "recsys.max_batch_size", "Largest number of elements accepted in one ingestion call.", nullptr,
+        &max_batch_size_setting, 50000, 1, 10000000, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+
+    MarkGUCPrefixReserved("recsys");
+}
+
+}  // namespace recsys_pg

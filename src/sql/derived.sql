@@ -1,0 +1,338 @@
+-- Derived state kept current by statement-level triggers with transition tables, so the JSON
+-- functions, plain INSERT and COPY all go through the same code. recsys_refresh rebuilds the same
+-- tables from the events with the same functions, so both paths agree by construction.
+--
+-- The _add_* functions take `src`, an SQL relation expression of event rows (a transition table,
+-- or a query over recsys.events built with quoted literals only), and fold it into one table.
+
+-- Creates missing namespaces (with the built-in event types) for the given (org, namespace) pairs.
+CREATE FUNCTION recsys._ensure_namespaces(orgs uuid[], namespaces text[]) RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH created AS (
+        INSERT INTO recsys.namespaces (org_id, namespace)
+        SELECT DISTINCT o, n FROM unnest(orgs, namespaces) AS t(o, n)
+        ON CONFLICT DO NOTHING
+        RETURNING org_id, namespace)
+    INSERT INTO recsys.event_types (org_id, namespace, type_id, name, weight, half_life_days)
+    SELECT c.org_id, c.namespace, d.type_id, d.name, d.weight, d.half_life_days
+      FROM created c CROSS JOIN recsys.default_event_types d;
+$$;
+
+-- Advisory lock key of a namespace (shared by ingestion, exclusive for refresh and reset).
+CREATE FUNCTION recsys._namespace_lock_key(org uuid, namespace text) RETURNS bigint
+LANGUAGE sql IMMUTABLE
+RETURN hashtextextended(org::text || '/' || namespace, 0);
+
+-- SQL that adds src's events to the decayed popularity (log2 space, merged with log2_add).
+CREATE FUNCTION recsys._sql_add_popularity(src text) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN format($q$
+    INSERT INTO recsys.item_popularity AS p (org_id, namespace, item_id, type, log2_score, events, last_ts)
+    SELECT n.org_id, n.namespace, n.item_id, n.type,
+           recsys.log2_sum(recsys._log2_event(t.weight, recsys._decay_days(n.ts), t.half_life_days)),
+           count(*), max(n.ts)
+      FROM %s n
+      JOIN recsys.event_types t ON t.org_id = n.org_id AND t.namespace = n.namespace AND t.type_id = n.type
+     WHERE t.weight > 0
+     GROUP BY n.org_id, n.namespace, n.item_id, n.type
+    ON CONFLICT (org_id, namespace, item_id, type) DO UPDATE
+       SET log2_score = recsys._log2_add(p.log2_score, excluded.log2_score),
+           events = p.events + excluded.events,
+           last_ts = greatest(p.last_ts, excluded.last_ts)$q$, src);
+
+-- SQL that adds src's events to each user's interacted items.
+CREATE FUNCTION recsys._sql_add_user_items(src text) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN format($q$
+    INSERT INTO recsys.user_items AS u (org_id, namespace, user_id, item_id, events, weight, last_ts)
+    SELECT n.org_id, n.namespace, n.user_id, n.item_id, count(*), sum(t.weight), max(n.ts)
+      FROM %s n
+      JOIN recsys.event_types t ON t.org_id = n.org_id AND t.namespace = n.namespace AND t.type_id = n.type
+     GROUP BY n.org_id, n.namespace, n.user_id, n.item_id
+    ON CONFLICT (org_id, namespace, user_id, item_id) DO UPDATE
+       SET events = u.events + excluded.events,
+           weight = u.weight + excluded.weight,
+           last_ts = greatest(u.last_ts, excluded.last_ts)$q$, src);
+
+-- SQL that adds (sign 1) or removes (sign -1) src's event weights on the tags of their items.
+CREATE FUNCTION recsys._sql_add_user_tags(src text, sign int) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN format($q$
+    INSERT INTO recsys.user_tags AS u (org_id, namespace, user_id, tag, weight)
+    SELECT n.org_id, n.namespace, n.user_id, tag, %s * sum(t.weight)
+      FROM %s n
+      JOIN recsys.event_types t ON t.org_id = n.org_id AND t.namespace = n.namespace AND t.type_id = n.type
+      JOIN recsys.items i ON i.org_id = n.org_id AND i.namespace = n.namespace AND i.item_id = n.item_id
+     CROSS JOIN LATERAL unnest(i.tags) AS tag
+     WHERE t.weight > 0
+     GROUP BY n.org_id, n.namespace, n.user_id, tag
+    ON CONFLICT (org_id, namespace, user_id, tag) DO UPDATE SET weight = u.weight + excluded.weight$q$,
+    sign, src);
+
+-- SQL that deletes the emptied tag-profile entries of the users in `users_src`.
+CREATE FUNCTION recsys._sql_prune_user_tags(users_src text) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN format($q$
+    DELETE FROM recsys.user_tags u
+     USING (SELECT DISTINCT org_id, namespace, user_id FROM %s) k
+     WHERE u.org_id = k.org_id AND u.namespace = k.namespace AND u.user_id = k.user_id
+       AND u.weight <= 1e-9$q$, users_src);
+
+-- SQL that adds (sign 1) or removes (sign -1) the co-visitation pairs between src's events and
+-- `partner` events of the same user on another item within the namespace's window;
+-- `pair_filter` makes sure every pair is counted once.
+CREATE FUNCTION recsys._sql_add_covis(src text, partner text, pair_filter text, sign int) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN format($q$
+    INSERT INTO recsys.covis AS c (org_id, namespace, item_a, item_b, pairs)
+    SELECT p.org_id, p.namespace, d.a, d.b, %s * count(*)
+      FROM (SELECT n.org_id, n.namespace, n.item_id AS item_n, e.item_id AS item_e
+              FROM %s n
+              JOIN recsys.namespaces ns ON ns.org_id = n.org_id AND ns.namespace = n.namespace
+              JOIN %s e ON e.org_id = n.org_id AND e.namespace = n.namespace AND e.user_id = n.user_id
+                       AND e.ts >= n.ts - ns.covis_window AND e.ts <= n.ts + ns.covis_window
+                       AND e.item_id <> n.item_id
+             WHERE %s) p
+     CROSS JOIN LATERAL (VALUES (p.item_n, p.item_e), (p.item_e, p.item_n)) AS d(a, b)
+     GROUP BY p.org_id, p.namespace, d.a, d.b
+    ON CONFLICT (org_id, namespace, item_a, item_b) DO UPDATE SET pairs = c.pairs + excluded.pairs$q$,
+    sign, src, partner, pair_filter);
+
+-- SQL that deletes emptied co-visitation pairs of src's items (both directions).
+CREATE FUNCTION recsys._sql_prune_covis(src text) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN format($q$
+    WITH dead AS (
+        DELETE FROM recsys.covis c
+         USING (SELECT DISTINCT org_id, namespace, item_id FROM %s) k
+         WHERE c.org_id = k.org_id AND c.namespace = k.namespace AND c.item_a = k.item_id AND c.pairs <= 0
+        RETURNING c.org_id, c.namespace, c.item_a, c.item_b)
+    DELETE FROM recsys.covis c USING dead d
+     WHERE c.org_id = d.org_id AND c.namespace = d.namespace AND c.item_a = d.item_b AND c.item_b = d.item_a$q$, src);
+
+-- The statements that fold newly stored events (src) into every derived table. With
+-- `whole` (a rebuild from all events), every pair partner is itself in src.
+CREATE FUNCTION recsys._sql_events_added(src text, whole boolean) RETURNS text[]
+LANGUAGE sql IMMUTABLE
+RETURN ARRAY[
+    recsys._sql_add_popularity(src),
+    recsys._sql_add_user_items(src),
+    recsys._sql_add_user_tags(src, 1),
+    recsys._sql_add_covis(src, 'recsys.events',
+        CASE WHEN whole THEN 'e.seq < n.seq'
+             ELSE format('(e.seq < n.seq OR NOT EXISTS (SELECT 1 FROM %s x WHERE x.seq = e.seq))', src) END, 1)];
+
+-- The statements that withdraw deleted events (src, no longer in recsys.events) from every
+-- derived table: popularity and interacted items of the touched keys are rebuilt from the
+-- remaining events; tag profiles and co-visitation are decremented.
+CREATE FUNCTION recsys._sql_events_removed(src text) RETURNS text[]
+LANGUAGE sql IMMUTABLE
+RETURN ARRAY[
+    format($q$DELETE FROM recsys.item_popularity p
+                USING (SELECT DISTINCT org_id, namespace, item_id, type FROM %s) k
+                WHERE p.org_id = k.org_id AND p.namespace = k.namespace AND p.item_id = k.item_id
+                  AND p.type = k.type$q$, src),
+    recsys._sql_add_popularity(format(
+        '(SELECT e.* FROM recsys.events e JOIN (SELECT DISTINCT org_id, namespace, item_id, type FROM %s) k
+             ON e.org_id = k.org_id AND e.namespace = k.namespace AND e.item_id = k.item_id AND e.type = k.type)', src)),
+    format($q$DELETE FROM recsys.user_items u
+                USING (SELECT DISTINCT org_id, namespace, user_id, item_id FROM %s) k
+                WHERE u.org_id = k.org_id AND u.namespace = k.namespace AND u.user_id = k.user_id
+                  AND u.item_id = k.item_id$q$, src),
+    recsys._sql_add_user_items(format(
+        '(SELECT e.* FROM recsys.events e JOIN (SELECT DISTINCT org_id, namespace, user_id, item_id FROM %s) k
+             ON e.org_id = k.org_id AND e.namespace = k.namespace AND e.user_id = k.user_id AND e.item_id = k.item_id)', src)),
+    recsys._sql_add_user_tags(src, -1),
+    recsys._sql_prune_user_tags(src),
+    recsys._sql_add_covis(src, format('(SELECT * FROM recsys.events UNION ALL SELECT * FROM %s)', src),
+        format('(e.seq < n.seq OR NOT EXISTS (SELECT 1 FROM %s x WHERE x.seq = e.seq))', src), -1),
+    recsys._sql_prune_covis(src)];
+
+-- SQL that takes the shared namespace locks (refresh and reset take them exclusively) and the
+-- per-user locks that keep concurrent batches from missing or double-counting each other's
+-- co-visitation pairs.
+CREATE FUNCTION recsys._sql_lock_event_keys(src text) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN format($q$
+    SELECT count(l) FROM (
+        SELECT pg_advisory_xact_lock_shared(k) AS l
+          FROM (SELECT DISTINCT recsys._namespace_lock_key(org_id, namespace) AS k FROM %1$s ORDER BY 1) a
+        UNION ALL
+        SELECT pg_advisory_xact_lock(k)
+          FROM (SELECT DISTINCT hashtextextended(org_id::text || '/' || namespace || '/' || user_id, 1) AS k
+                  FROM %1$s ORDER BY 1) b) s$q$, src);
+
+-- AFTER INSERT ON events (statement): namespaces, type check, idempotency, derived state.
+CREATE FUNCTION recsys._events_inserted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bad record;
+    keyed bigint;
+    claimed bigint;
+    src text := 'new_events';
+    statement text;
+BEGIN
+    PERFORM recsys._ensure_namespaces(array_agg(org_id), array_agg(namespace))
+       FROM (SELECT DISTINCT org_id, namespace FROM new_events) s;
+    SELECT n.namespace, n.type INTO bad
+      FROM new_events n
+      LEFT JOIN recsys.event_types t ON t.org_id = n.org_id AND t.namespace = n.namespace AND t.type_id = n.type
+     WHERE t.type_id IS NULL
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'unknown event type % in namespace "%"', bad.type, bad.namespace
+            USING ERRCODE = '22023', HINT = 'The built-in types are 0 view, 1 click, 2 add, 3 purchase and 4 custom.';
+    END IF;
+    EXECUTE recsys._sql_lock_event_keys(src);
+
+    -- Idempotency: the first event with an event_id claims it; later ones are removed again.
+    SELECT count(*) INTO keyed FROM new_events WHERE event_id IS NOT NULL;
+    IF keyed > 0 THEN
+        INSERT INTO recsys.event_ids (org_id, namespace, event_id, seq, ts)
+        SELECT org_id, namespace, event_id, seq, ts FROM new_events WHERE event_id IS NOT NULL ORDER BY seq
+        ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS claimed = ROW_COUNT;
+        IF claimed < keyed THEN
+            src := '(SELECT n.* FROM new_events n WHERE n.event_id IS NULL OR EXISTS (
+                        SELECT 1 FROM recsys.event_ids x WHERE x.org_id = n.org_id AND x.namespace = n.namespace
+                           AND x.event_id = n.event_id AND x.seq = n.seq))';
+            DELETE FROM recsys.events e USING new_events n
+             WHERE n.event_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM recsys.event_ids x
+                                WHERE x.org_id = n.org_id AND x.namespace = n.namespace
+                                  AND x.event_id = n.event_id AND x.seq = n.seq)
+               AND e.org_id = n.org_id AND e.namespace = n.namespace AND e.user_id = n.user_id
+               AND e.ts = n.ts AND e.seq = n.seq;
+        END IF;
+    END IF;
+
+    FOREACH statement IN ARRAY recsys._sql_events_added(src, false) LOOP
+        EXECUTE statement;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+-- AFTER DELETE ON events (statement): withdraw derived state, then forget idempotency keys.
+-- Rows that never counted (duplicates removed again by _events_inserted) are ignored.
+CREATE FUNCTION recsys._events_deleted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    counted constant text := '(SELECT o.* FROM old_events o WHERE o.event_id IS NULL OR EXISTS (
+                                  SELECT 1 FROM recsys.event_ids x WHERE x.org_id = o.org_id AND x.namespace = o.namespace
+                                     AND x.event_id = o.event_id AND x.seq = o.seq))';
+    statement text;
+BEGIN
+    EXECUTE recsys._sql_lock_event_keys('old_events');
+    FOREACH statement IN ARRAY recsys._sql_events_removed(counted) LOOP
+        EXECUTE statement;
+    END LOOP;
+    DELETE FROM recsys.event_ids x USING old_events o
+     WHERE x.org_id = o.org_id AND x.namespace = o.namespace AND x.event_id = o.event_id AND x.seq = o.seq;
+    RETURN NULL;
+END
+$$;
+
+-- BEFORE UPDATE ON events: events are append-only.
+CREATE FUNCTION recsys._events_append_only() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    RAISE EXCEPTION 'recsys.events is append-only'
+        USING ERRCODE = '0A000', HINT = 'Delete the event and record a new one, or use recsys_delete_events.';
+END
+$$;
+
+CREATE TRIGGER events_inserted AFTER INSERT ON recsys.events
+    REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION recsys._events_inserted();
+CREATE TRIGGER events_deleted AFTER DELETE ON recsys.events
+    REFERENCING OLD TABLE AS old_events FOR EACH STATEMENT EXECUTE FUNCTION recsys._events_deleted();
+CREATE TRIGGER events_append_only BEFORE UPDATE ON recsys.events
+    FOR EACH STATEMENT EXECUTE FUNCTION recsys._events_append_only();
+
+-- SQL that moves users' tag-profile weights for items whose tags changed between `old_rel` and
+-- `new_rel` (added tags gain, removed tags lose the weights of users who interacted with the item).
+CREATE FUNCTION recsys._sql_item_tags_changed(new_rel text, old_rel text) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN format($q$
+    INSERT INTO recsys.user_tags AS u (org_id, namespace, user_id, tag, weight)
+    SELECT ui.org_id, ui.namespace, ui.user_id, d.tag, sum(ui.weight * d.sign)
+      FROM (SELECT coalesce(a.org_id, r.org_id) AS org_id, coalesce(a.namespace, r.namespace) AS namespace,
+                   coalesce(a.item_id, r.item_id) AS item_id, coalesce(a.tag, r.tag) AS tag,
+                   CASE WHEN r.tag IS NULL THEN 1 ELSE -1 END AS sign
+              FROM (SELECT org_id, namespace, item_id, unnest(tags) AS tag FROM %s) a
+              FULL JOIN (SELECT org_id, namespace, item_id, unnest(tags) AS tag FROM %s) r
+                ON a.org_id = r.org_id AND a.namespace = r.namespace AND a.item_id = r.item_id AND a.tag = r.tag
+             WHERE a.tag IS NULL OR r.tag IS NULL) d
+      JOIN recsys.user_items ui ON ui.org_id = d.org_id AND ui.namespace = d.namespace AND ui.item_id = d.item_id
+     WHERE ui.weight > 0
+     GROUP BY ui.org_id, ui.namespace, ui.user_id, d.tag
+    ON CONFLICT (org_id, namespace, user_id, tag) DO UPDATE SET weight = u.weight + excluded.weight$q$,
+    coalesce(new_rel, '(SELECT * FROM recsys.items WHERE false)'),
+    coalesce(old_rel, '(SELECT * FROM recsys.items WHERE false)'));
+
+-- AFTER INSERT/UPDATE/DELETE ON items (statement): namespaces, embedding dimension, tag profiles.
+CREATE FUNCTION recsys._items_changed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    new_rel text := CASE WHEN TG_OP <> 'DELETE' THEN 'new_items' END;
+    old_rel text := CASE WHEN TG_OP <> 'INSERT' THEN 'old_items' END;
+    bad record;
+BEGIN
+    IF new_rel IS NOT NULL THEN
+        EXECUTE 'SELECT recsys._ensure_namespaces(array_agg(org_id), array_agg(namespace))
+                   FROM (SELECT DISTINCT org_id, namespace FROM new_items) s';
+        -- The first embedding of a namespace fixes its dimension; every other must match it.
+        EXECUTE $q$
+            UPDATE recsys.namespaces ns SET embedding_dim = f.dim
+              FROM (SELECT DISTINCT ON (org_id, namespace) org_id, namespace, cardinality(embedding) AS dim
+                      FROM new_items WHERE embedding IS NOT NULL ORDER BY org_id, namespace, item_id) f
+             WHERE ns.org_id = f.org_id AND ns.namespace = f.namespace AND ns.embedding_dim IS NULL$q$;
+        EXECUTE $q$
+            SELECT n.item_id, n.namespace, cardinality(n.embedding) AS dim, ns.embedding_dim
+              FROM new_items n JOIN recsys.namespaces ns ON ns.org_id = n.org_id AND ns.namespace = n.namespace
+             WHERE n.embedding IS NOT NULL AND cardinality(n.embedding) <> ns.embedding_dim
+             ORDER BY n.item_id LIMIT 1$q$ INTO bad;
+        IF bad.item_id IS NOT NULL THEN
+            RAISE EXCEPTION 'embedding of item "%" has % dimensions but namespace "%" uses %',
+                bad.item_id, bad.dim, bad.namespace, bad.embedding_dim
+                USING ERRCODE = '22023', DETAIL = 'The first embedding stored in a namespace fixes its dimension.';
+        END IF;
+    END IF;
+    EXECUTE recsys._sql_item_tags_changed(new_rel, old_rel);
+    IF old_rel IS NOT NULL THEN
+        EXECUTE recsys._sql_prune_user_tags(
+            '(SELECT ui.* FROM old_items r JOIN recsys.user_items ui
+                 ON ui.org_id = r.org_id AND ui.namespace = r.namespace AND ui.item_id = r.item_id)');
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER items_inserted AFTER INSERT ON recsys.items
+    REFERENCING NEW TABLE AS new_items FOR EACH STATEMENT EXECUTE FUNCTION recsys._items_changed();
+CREATE TRIGGER items_updated AFTER UPDATE ON recsys.items
+    REFERENCING OLD TABLE AS old_items NEW TABLE AS new_items FOR EACH STATEMENT EXECUTE FUNCTION recsys._items_changed();
+CREATE TRIGGER items_deleted AFTER DELETE ON recsys.items
+    REFERENCING OLD TABLE AS old_items FOR EACH STATEMENT EXECUTE FUNCTION recsys._items_changed();
+
+-- AFTER INSERT ON users (statement): create missing namespaces.
+CREATE FUNCTION recsys._users_inserted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM recsys._ensure_namespaces(array_agg(org_id), array_agg(namespace))
+       FROM (SELECT DISTINCT org_id, namespace FROM new_users) s;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER users_inserted AFTER INSERT ON recsys.users
+    REFERENCING NEW TABLE AS new_users FOR EACH STATEMENT EXECUTE FUNCTION recsys._users_inserted();

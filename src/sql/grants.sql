@@ -1,0 +1,28 @@
+-- Privileges: nothing for PUBLIC; each role gets what its job needs. Internal functions
+-- (named with a leading underscore) are called only by the extension's own functions.
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA recsys FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA recsys FROM PUBLIC;
+
+-- Used by RLS policies and column defaults, so every role that touches a table needs it.
+GRANT EXECUTE ON FUNCTION recsys.current_org() TO recsys_reader, recsys_auditor;
+
+GRANT EXECUTE ON FUNCTION recsys.recsys_rank(text, text, int, text, jsonb) TO recsys_reader;
+GRANT SELECT ON recsys.items, recsys.users, recsys.namespaces, recsys.event_types TO recsys_reader;
+
+GRANT EXECUTE ON FUNCTION
+    recsys.recsys_upsert_items(text, jsonb), recsys.recsys_upsert_users(text, jsonb),
+    recsys.recsys_record_events(text, jsonb), recsys.recsys_delete_items(text, jsonb),
+    recsys.recsys_delete_users(text, jsonb), recsys.recsys_delete_events(text, jsonb)
+    TO recsys_writer;
+GRANT INSERT, UPDATE, DELETE ON recsys.items, recsys.users TO recsys_writer;
+GRANT SELECT, INSERT, DELETE ON recsys.events TO recsys_writer;
+GRANT USAGE ON SEQUENCE recsys.event_seq TO recsys_writer;
+
+GRANT EXECUTE ON FUNCTION
+    recsys.recsys_refresh(text), recsys.recsys_reset_namespace(text, boolean),
+    recsys.recsys_upsert_event_types(text, jsonb), recsys.recsys_seed_synthetic(text, jsonb),
+    recsys.recsys_map_role(regrole, uuid), recsys.recsys_unmap_role(regrole)
+    TO recsys_admin;
+GRANT SELECT ON recsys.item_popularity, recsys.user_items, recsys.user_tags, recsys.covis, recsys.event_ids
+    TO recsys_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON recsys.event_types TO recsys_admin;

@@ -1,0 +1,142 @@
+-- Namespace maintenance: rebuild derived state, reset a namespace, configure event types.
+
+-- Rebuilds every derived table of a namespace from its events (and files stray rows of the
+-- default events partition into monthly partitions). Returns the rebuilt row counts.
+CREATE FUNCTION recsys.recsys_refresh(namespace text) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    org uuid := recsys.current_org();
+    ns text := recsys._check_namespace($1);
+    src text;
+    statement text;
+    stray record;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns) THEN
+        RAISE EXCEPTION 'namespace "%" does not exist', ns USING ERRCODE = '42704';
+    END IF;
+    PERFORM pg_advisory_xact_lock(recsys._namespace_lock_key(org, ns));
+    SELECT min(ts) AS first_ts, max(ts) AS last_ts INTO stray FROM recsys.events_default;
+    PERFORM recsys._ensure_event_partitions(stray.first_ts, stray.last_ts);
+
+    DELETE FROM recsys.item_popularity p WHERE p.org_id = org AND p.namespace = ns;
+    DELETE FROM recsys.user_items u WHERE u.org_id = org AND u.namespace = ns;
+    DELETE FROM recsys.user_tags u WHERE u.org_id = org AND u.namespace = ns;
+    DELETE FROM recsys.covis c WHERE c.org_id = org AND c.namespace = ns;
+    src := format('(SELECT * FROM recsys.events WHERE org_id = %L AND namespace = %L)', org, ns);
+    FOREACH statement IN ARRAY recsys._sql_events_added(src, true) LOOP
+        EXECUTE statement;
+    END LOOP;
+    RETURN jsonb_build_object(
+        'events', (SELECT count(*) FROM recsys.events e WHERE e.org_id = org AND e.namespace = ns),
+        'item_popularity', (SELECT count(*) FROM recsys.item_popularity p WHERE p.org_id = org AND p.namespace = ns),
+        'user_items', (SELECT count(*) FROM recsys.user_items u WHERE u.org_id = org AND u.namespace = ns),
+        'user_tags', (SELECT count(*) FROM recsys.user_tags u WHERE u.org_id = org AND u.namespace = ns),
+        'covis', (SELECT count(*) FROM recsys.covis c WHERE c.org_id = org AND c.namespace = ns));
+END
+$$;
+
+-- Deletes everything a namespace holds. A namespace with events is reset only with force.
+-- Returns the deleted row counts.
+CREATE FUNCTION recsys.recsys_reset_namespace(namespace text, force boolean DEFAULT false) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    org uuid := recsys.current_org();
+    ns text := recsys._check_namespace($1);
+    counts jsonb := '{}';
+    n bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(recsys._namespace_lock_key(org, ns));
+    IF NOT coalesce(force, false) AND EXISTS (SELECT 1 FROM recsys.events e WHERE e.org_id = org AND e.namespace = ns) THEN
+        RAISE EXCEPTION 'namespace "%" has events', ns
+            USING ERRCODE = '55000', HINT = 'Call recsys_reset_namespace(namespace, force => true) to delete them too.';
+    END IF;
+    -- Derived state goes with the namespace: skip the per-row derived-state triggers.
+    SET LOCAL session_replication_role = replica;
+    DELETE FROM recsys.events e WHERE e.org_id = org AND e.namespace = ns;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    counts := counts || jsonb_build_object('events', n);
+    DELETE FROM recsys.items i WHERE i.org_id = org AND i.namespace = ns;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    counts := counts || jsonb_build_object('items', n);
+    DELETE FROM recsys.users u WHERE u.org_id = org AND u.namespace = ns;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    counts := counts || jsonb_build_object('users', n);
+    DELETE FROM recsys.event_ids x WHERE x.org_id = org AND x.namespace = ns;
+    DELETE FROM recsys.item_popularity p WHERE p.org_id = org AND p.namespace = ns;
+    DELETE FROM recsys.user_items u WHERE u.org_id = org AND u.namespace = ns;
+    DELETE FROM recsys.user_tags u WHERE u.org_id = org AND u.namespace = ns;
+    DELETE FROM recsys.covis c WHERE c.org_id = org AND c.namespace = ns;
+    DELETE FROM recsys.event_types t WHERE t.org_id = org AND t.namespace = ns;
+    DELETE FROM recsys.namespaces x WHERE x.org_id = org AND x.namespace = ns;
+    SET LOCAL session_replication_role = origin;
+    RETURN counts;
+END
+$$;
+
+-- Defines or changes event types of a namespace: [{name, type_id?, weight, half_life_days}].
+-- A new name without type_id gets the next free number from 5. Derived state is rebuilt,
+-- since weights and half-lives shape it. Returns the namespace's event types.
+CREATE FUNCTION recsys.recsys_upsert_event_types(namespace text, types jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    org uuid := recsys.current_org();
+    ns text := recsys._check_namespace($1);
+    payload jsonb := $2;
+    bad record;
+    e jsonb;
+    existing smallint;
+    tid smallint;
+BEGIN
+    PERFORM recsys._check_batch(payload, 'event types');
+    SELECT i - 1 AS idx, p INTO bad
+      FROM jsonb_array_elements(payload) WITH ORDINALITY a(e, i),
+           LATERAL (SELECT CASE
+               WHEN jsonb_typeof(e) <> 'object' THEN ARRAY[NULL, '22023', 'element must be a JSON object, not ' || jsonb_typeof(e)]
+               ELSE coalesce(
+                   recsys._unknown_field_problem(e, ARRAY['name', 'type_id', 'weight', 'half_life_days']),
+                   recsys._id_problem(e, 'name'),
+                   CASE WHEN e ->> 'name' !~ '^[a-z][a-z0-9_]{0,31}$'
+                        THEN ARRAY['name', '22023', 'must start with a-z and hold at most 32 characters from a-z, 0-9 and "_"'] END,
+                   CASE WHEN e ? 'type_id' AND (jsonb_typeof(e -> 'type_id') <> 'number'
+                             OR (e -> 'type_id')::numeric NOT BETWEEN 0 AND 255 OR (e -> 'type_id')::numeric % 1 <> 0)
+                        THEN ARRAY['type_id', '22023', 'must be a whole number between 0 and 255'] END,
+                   CASE WHEN NOT e ? 'weight' THEN ARRAY['weight', '22023', 'is required'] END,
+                   recsys._number_problem(e, 'weight', 0),
+                   CASE WHEN (e ->> 'weight')::numeric > 1000 THEN ARRAY['weight', '22023', 'must be at most 1000'] END,
+                   CASE WHEN NOT e ? 'half_life_days' THEN ARRAY['half_life_days', '22023', 'is required'] END,
+                   recsys._number_problem(e, 'half_life_days', 0.0001),
+                   CASE WHEN (e ->> 'half_life_days')::numeric > 36500 THEN ARRAY['half_life_days', '22023', 'must be at most 36500'] END)
+           END) AS q(p)
+     WHERE p IS NOT NULL ORDER BY i LIMIT 1;
+    PERFORM recsys._raise_problem('event type', bad.idx, bad.p);
+    PERFORM recsys._check_unique_ids(payload, 'event type', 'name');
+    PERFORM recsys._ensure_namespaces(ARRAY[org], ARRAY[ns]);
+    PERFORM pg_advisory_xact_lock(recsys._namespace_lock_key(org, ns));
+
+    FOR e IN SELECT value FROM jsonb_array_elements(payload) LOOP
+        SELECT x.type_id INTO existing FROM recsys.event_types x
+         WHERE x.org_id = org AND x.namespace = ns AND x.name = e ->> 'name';
+        tid := coalesce((e ->> 'type_id')::smallint, existing,
+                        (SELECT greatest(4, max(x.type_id)) + 1 FROM recsys.event_types x
+                          WHERE x.org_id = org AND x.namespace = ns));
+        IF existing IS NOT NULL AND existing <> tid THEN
+            RAISE EXCEPTION 'event type "%" already has number %', e ->> 'name', existing
+                USING ERRCODE = '22023', HINT = 'Leave out type_id to change its weight or half-life.';
+        END IF;
+        INSERT INTO recsys.event_types AS t (org_id, namespace, type_id, name, weight, half_life_days)
+        VALUES (org, ns, tid, e ->> 'name', (e ->> 'weight')::float8, (e ->> 'half_life_days')::float8)
+        ON CONFLICT (org_id, namespace, type_id) DO UPDATE
+           SET name = excluded.name, weight = excluded.weight, half_life_days = excluded.half_life_days;
+    END LOOP;
+    PERFORM recsys.recsys_refresh(ns);
+    RETURN (SELECT jsonb_agg(jsonb_build_object('type_id', t.type_id, 'name', t.name, 'weight', t.weight,
+                                                'half_life_days', t.half_life_days) ORDER BY t.type_id)
+              FROM recsys.event_types t WHERE t.org_id = org AND t.namespace = ns);
+END
+$$;

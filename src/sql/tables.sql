@@ -1,0 +1,155 @@
+-- Base and derived tables. org_id leads every key (RLS filters on it; Citus could shard on it).
+
+-- A namespace: created on first use, with the embedding dimension fixed by its first embedding.
+CREATE TABLE recsys.namespaces (
+    org_id uuid NOT NULL DEFAULT recsys.current_org(),
+    namespace recsys.namespace_name NOT NULL,
+    embedding_dim int CHECK (embedding_dim BETWEEN 1 AND 16000),
+    covis_window interval NOT NULL DEFAULT '1 day' CHECK (covis_window > '0'::interval),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, namespace)
+);
+
+-- Event types of a namespace: weight and half-life of the decayed popularity.
+CREATE TABLE recsys.event_types (
+    org_id uuid NOT NULL,
+    namespace recsys.namespace_name NOT NULL,
+    type_id smallint NOT NULL CHECK (type_id BETWEEN 0 AND 255),
+    name text NOT NULL CHECK (name ~ '^[a-z][a-z0-9_]{0,31}$'),
+    weight float8 NOT NULL CHECK (weight >= 0 AND weight <= 1000),
+    half_life_days float8 NOT NULL CHECK (half_life_days > 0 AND half_life_days <= 36500),
+    PRIMARY KEY (org_id, namespace, type_id),
+    UNIQUE (org_id, namespace, name)
+);
+
+-- Built-in event types, copied into every new namespace.
+CREATE TABLE recsys.default_event_types (
+    type_id smallint PRIMARY KEY,
+    name text NOT NULL UNIQUE,
+    weight float8 NOT NULL,
+    half_life_days float8 NOT NULL
+);
+INSERT INTO recsys.default_event_types VALUES
+    (0, 'view', 0.1, 7), (1, 'click', 0.3, 7), (2, 'add', 0.7, 14), (3, 'purchase', 1.0, 30), (4, 'custom', 0.2, 7);
+
+-- The catalogue.
+CREATE TABLE recsys.items (
+    org_id uuid NOT NULL DEFAULT recsys.current_org(),
+    namespace recsys.namespace_name NOT NULL,
+    item_id text NOT NULL CHECK (length(item_id) BETWEEN 1 AND 256),
+    available boolean NOT NULL DEFAULT true,
+    price float8 CHECK (price >= 0 AND price < 'Infinity'),
+    brand text CHECK (length(brand) <= 256),
+    category text CHECK (length(category) <= 256),
+    tags text[] NOT NULL DEFAULT '{}' CHECK (recsys._is_text_set(tags) AND cardinality(tags) <= 256),
+    props jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(props) = 'object'),
+    embedding real[] CHECK (array_ndims(embedding) = 1
+                            AND NOT embedding && '{NaN,Infinity,-Infinity}'::real[]
+                            AND array_position(embedding, NULL) IS NULL),
+    created_at timestamptz NOT NULL DEFAULT now() CHECK (isfinite(created_at)),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, namespace, item_id)
+);
+
+-- Users and their traits (segments are built on traits).
+CREATE TABLE recsys.users (
+    org_id uuid NOT NULL DEFAULT recsys.current_org(),
+    namespace recsys.namespace_name NOT NULL,
+    user_id text NOT NULL CHECK (length(user_id) BETWEEN 1 AND 256),
+    traits jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(traits) = 'object'),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, namespace, user_id)
+);
+
+-- Interactions: append-only, partitioned by month of ts (retention drops whole partitions).
+-- seq orders events; event_id is the optional idempotency key (see event_ids).
+CREATE SEQUENCE recsys.event_seq;
+CREATE TABLE recsys.events (
+    org_id uuid NOT NULL DEFAULT recsys.current_org(),
+    namespace recsys.namespace_name NOT NULL,
+    seq bigint NOT NULL DEFAULT nextval('recsys.event_seq'),
+    event_id text CHECK (length(event_id) BETWEEN 1 AND 256),
+    user_id text NOT NULL CHECK (length(user_id) BETWEEN 1 AND 256),
+    item_id text NOT NULL CHECK (length(item_id) BETWEEN 1 AND 256),
+    type smallint NOT NULL DEFAULT 0 CHECK (type BETWEEN 0 AND 255),
+    value float8 CHECK (value <> 'NaN' AND value > '-Infinity' AND value < 'Infinity'),
+    ts timestamptz NOT NULL DEFAULT now() CHECK (isfinite(ts)),
+    meta jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(meta) = 'object')
+) PARTITION BY RANGE (ts);
+CREATE TABLE recsys.events_default PARTITION OF recsys.events DEFAULT;
+CREATE INDEX events_user_ts ON recsys.events (org_id, namespace, user_id, ts);
+CREATE INDEX events_item ON recsys.events (org_id, namespace, item_id);
+
+-- Idempotency keys of stored events: the first event with a given event_id wins.
+CREATE TABLE recsys.event_ids (
+    org_id uuid NOT NULL,
+    namespace recsys.namespace_name NOT NULL,
+    event_id text NOT NULL,
+    seq bigint NOT NULL,
+    ts timestamptz NOT NULL,
+    PRIMARY KEY (org_id, namespace, event_id)
+);
+
+-- Derived: decayed popularity per item and event type, as log2 of the sum of
+-- weight * 2^(days since 2000-01-01 / half-life); see src/core/decay.hpp.
+CREATE TABLE recsys.item_popularity (
+    org_id uuid NOT NULL,
+    namespace recsys.namespace_name NOT NULL,
+    item_id text NOT NULL,
+    type smallint NOT NULL,
+    log2_score float8 NOT NULL,
+    events bigint NOT NULL,
+    last_ts timestamptz NOT NULL,
+    PRIMARY KEY (org_id, namespace, item_id, type)
+);
+
+-- Derived: what each user interacted with (total event weight, last time).
+CREATE TABLE recsys.user_items (
+    org_id uuid NOT NULL,
+    namespace recsys.namespace_name NOT NULL,
+    user_id text NOT NULL,
+    item_id text NOT NULL,
+    events bigint NOT NULL,
+    weight float8 NOT NULL,
+    last_ts timestamptz NOT NULL,
+    PRIMARY KEY (org_id, namespace, user_id, item_id)
+);
+CREATE INDEX user_items_item ON recsys.user_items (org_id, namespace, item_id);
+CREATE INDEX user_items_recent ON recsys.user_items (org_id, namespace, user_id, last_ts DESC);
+
+-- Derived: each user's tag profile, the event weight on items carrying each tag.
+CREATE TABLE recsys.user_tags (
+    org_id uuid NOT NULL,
+    namespace recsys.namespace_name NOT NULL,
+    user_id text NOT NULL,
+    tag text NOT NULL,
+    weight float8 NOT NULL,
+    PRIMARY KEY (org_id, namespace, user_id, tag)
+);
+
+-- Derived: co-visitation, the number of event pairs of one user on two different items within
+-- the namespace's covis_window of each other (stored in both directions).
+CREATE TABLE recsys.covis (
+    org_id uuid NOT NULL,
+    namespace recsys.namespace_name NOT NULL,
+    item_a text NOT NULL,
+    item_b text NOT NULL,
+    pairs bigint NOT NULL,
+    PRIMARY KEY (org_id, namespace, item_a, item_b)
+);
+
+-- Row-level security: a caller sees and changes only the rows of its own organisation.
+DO $rls$
+DECLARE
+    table_name text;
+BEGIN
+    FOREACH table_name IN ARRAY ARRAY['namespaces', 'event_types', 'items', 'users', 'events',
+                                      'event_ids', 'item_popularity', 'user_items', 'user_tags', 'covis'] LOOP
+        EXECUTE format('ALTER TABLE recsys.%I ENABLE ROW LEVEL SECURITY', table_name);
+        EXECUTE format('CREATE POLICY tenant_isolation ON recsys.%I
+                            USING (org_id = (SELECT recsys.current_org()))
+                            WITH CHECK (org_id = (SELECT recsys.current_org()))', table_name);
+    END LOOP;
+END
+$rls$;
