@@ -76,7 +76,7 @@ CREATE FUNCTION recsys._sql_prune_user_tags(users_src text) RETURNS text
 LANGUAGE sql IMMUTABLE
 RETURN format($q$
     DELETE FROM recsys.user_tags u
-     USING (SELECT DISTINCT org_id, namespace, user_id FROM %s) k
+     USING (SELECT DISTINCT org_id, namespace, user_id FROM %s s) k
      WHERE u.org_id = k.org_id AND u.namespace = k.namespace AND u.user_id = k.user_id
        AND u.weight <= 1e-9$q$, users_src);
 
@@ -106,7 +106,7 @@ LANGUAGE sql IMMUTABLE
 RETURN format($q$
     WITH dead AS (
         DELETE FROM recsys.covis c
-         USING (SELECT DISTINCT org_id, namespace, item_id FROM %s) k
+         USING (SELECT DISTINCT org_id, namespace, item_id FROM %s s) k
          WHERE c.org_id = k.org_id AND c.namespace = k.namespace AND c.item_a = k.item_id AND c.pairs <= 0
         RETURNING c.org_id, c.namespace, c.item_a, c.item_b)
     DELETE FROM recsys.covis c USING dead d
@@ -131,22 +131,22 @@ CREATE FUNCTION recsys._sql_events_removed(src text) RETURNS text[]
 LANGUAGE sql IMMUTABLE
 RETURN ARRAY[
     format($q$DELETE FROM recsys.item_popularity p
-                USING (SELECT DISTINCT org_id, namespace, item_id, type FROM %s) k
+                USING (SELECT DISTINCT org_id, namespace, item_id, type FROM %s s) k
                 WHERE p.org_id = k.org_id AND p.namespace = k.namespace AND p.item_id = k.item_id
                   AND p.type = k.type$q$, src),
     recsys._sql_add_popularity(format(
-        '(SELECT e.* FROM recsys.events e JOIN (SELECT DISTINCT org_id, namespace, item_id, type FROM %s) k
+        '(SELECT e.* FROM recsys.events e JOIN (SELECT DISTINCT org_id, namespace, item_id, type FROM %s s) k
              ON e.org_id = k.org_id AND e.namespace = k.namespace AND e.item_id = k.item_id AND e.type = k.type)', src)),
     format($q$DELETE FROM recsys.user_items u
-                USING (SELECT DISTINCT org_id, namespace, user_id, item_id FROM %s) k
+                USING (SELECT DISTINCT org_id, namespace, user_id, item_id FROM %s s) k
                 WHERE u.org_id = k.org_id AND u.namespace = k.namespace AND u.user_id = k.user_id
                   AND u.item_id = k.item_id$q$, src),
     recsys._sql_add_user_items(format(
-        '(SELECT e.* FROM recsys.events e JOIN (SELECT DISTINCT org_id, namespace, user_id, item_id FROM %s) k
+        '(SELECT e.* FROM recsys.events e JOIN (SELECT DISTINCT org_id, namespace, user_id, item_id FROM %s s) k
              ON e.org_id = k.org_id AND e.namespace = k.namespace AND e.user_id = k.user_id AND e.item_id = k.item_id)', src)),
     recsys._sql_add_user_tags(src, -1),
     recsys._sql_prune_user_tags(src),
-    recsys._sql_add_covis(src, format('(SELECT * FROM recsys.events UNION ALL SELECT * FROM %s)', src),
+    recsys._sql_add_covis(src, format('(SELECT * FROM recsys.events UNION ALL SELECT * FROM %s s)', src),
         format('(e.seq < n.seq OR NOT EXISTS (SELECT 1 FROM %s x WHERE x.seq = e.seq))', src), -1),
     recsys._sql_prune_covis(src)];
 
@@ -158,11 +158,11 @@ LANGUAGE sql IMMUTABLE
 RETURN format($q$
     SELECT count(l) FROM (
         SELECT pg_advisory_xact_lock_shared(k) AS l
-          FROM (SELECT DISTINCT recsys._namespace_lock_key(org_id, namespace) AS k FROM %1$s ORDER BY 1) a
+          FROM (SELECT DISTINCT recsys._namespace_lock_key(org_id, namespace) AS k FROM %1$s s ORDER BY 1) a
         UNION ALL
         SELECT pg_advisory_xact_lock(k)
           FROM (SELECT DISTINCT hashtextextended(org_id::text || '/' || namespace || '/' || user_id, 1) AS k
-                  FROM %1$s ORDER BY 1) b) s$q$, src);
+                  FROM %1$s s ORDER BY 1) b) s$q$, src);
 
 -- AFTER INSERT ON events (statement): namespaces, type check, idempotency, derived state.
 CREATE FUNCTION recsys._events_inserted() RETURNS trigger
@@ -266,8 +266,8 @@ RETURN format($q$
       FROM (SELECT coalesce(a.org_id, r.org_id) AS org_id, coalesce(a.namespace, r.namespace) AS namespace,
                    coalesce(a.item_id, r.item_id) AS item_id, coalesce(a.tag, r.tag) AS tag,
                    CASE WHEN r.tag IS NULL THEN 1 ELSE -1 END AS sign
-              FROM (SELECT org_id, namespace, item_id, unnest(tags) AS tag FROM %s) a
-              FULL JOIN (SELECT org_id, namespace, item_id, unnest(tags) AS tag FROM %s) r
+              FROM (SELECT org_id, namespace, item_id, unnest(tags) AS tag FROM %s s) a
+              FULL JOIN (SELECT org_id, namespace, item_id, unnest(tags) AS tag FROM %s s) r
                 ON a.org_id = r.org_id AND a.namespace = r.namespace AND a.item_id = r.item_id AND a.tag = r.tag
              WHERE a.tag IS NULL OR r.tag IS NULL) d
       JOIN recsys.user_items ui ON ui.org_id = d.org_id AND ui.namespace = d.namespace AND ui.item_id = d.item_id

@@ -46,7 +46,7 @@ CREATE FUNCTION recsys._boundary_probe(kind text) RETURNS text
     AS 'MODULE_PATHNAME', 'recsys_boundary_probe' LANGUAGE C STRICT;
 
 -- True when a text array has no NULL and no repeated element.
-CREATE FUNCTION recsys._is_text_set(values text[]) RETURNS boolean
+CREATE FUNCTION recsys._is_text_set(elements text[]) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN array_position(values, NULL) IS NULL
-   AND cardinality(values) = (SELECT count(DISTINCT v) FROM unnest(values) v);
+RETURN array_position(elements, NULL) IS NULL
+   AND cardinality(elements) = (SELECT count(DISTINCT v) FROM unnest(elements) v);

@@ -23,6 +23,7 @@ CREATE FUNCTION recsys.recsys_upsert_items(namespace text, items jsonb) RETURNS 
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);
@@ -78,6 +79,7 @@ CREATE FUNCTION recsys.recsys_upsert_users(namespace text, users jsonb) RETURNS 
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);
@@ -114,6 +116,7 @@ CREATE FUNCTION recsys.recsys_record_events(namespace text, events jsonb) RETURN
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);
@@ -218,6 +221,7 @@ CREATE FUNCTION recsys.recsys_delete_items(namespace text, filter jsonb DEFAULT 
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);
@@ -242,6 +246,7 @@ CREATE FUNCTION recsys.recsys_delete_users(namespace text, filter jsonb DEFAULT 
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);
@@ -268,6 +273,7 @@ CREATE FUNCTION recsys.recsys_delete_events(namespace text, filter jsonb DEFAULT
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);

@@ -6,6 +6,7 @@ CREATE FUNCTION recsys.recsys_refresh(namespace text) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);
@@ -43,6 +44,7 @@ CREATE FUNCTION recsys.recsys_reset_namespace(namespace text, force boolean DEFA
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);
@@ -84,6 +86,7 @@ CREATE FUNCTION recsys.recsys_upsert_event_types(namespace text, types jsonb) RE
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);

@@ -23,6 +23,7 @@ CREATE FUNCTION recsys.recsys_rank(namespace text, user_id text, k int DEFAULT 2
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);

@@ -28,6 +28,7 @@ CREATE FUNCTION recsys.recsys_seed_synthetic(namespace text, options jsonb DEFAU
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);

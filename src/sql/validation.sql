@@ -115,6 +115,14 @@ RETURN CASE
            ORDER BY i LIMIT 1)
 END;
 
+-- A JSON timestamp string or number of seconds since 1970 as timestamptz (NULL when invalid).
+CREATE FUNCTION recsys._json_time(v jsonb) RETURNS timestamptz
+LANGUAGE sql STABLE
+RETURN CASE jsonb_typeof(v)
+    WHEN 'string' THEN recsys._try_timestamptz(v #>> '{}')
+    WHEN 'number' THEN CASE WHEN abs(v::numeric) < 1e11 THEN to_timestamp(v::numeric::float8) END
+END;
+
 -- An optional time: an ISO 8601 / PostgreSQL timestamp string, or seconds since 1970 as a number,
 -- between 1970 and one day from now.
 CREATE FUNCTION recsys._time_problem(e jsonb, field text) RETURNS text[]
@@ -129,14 +137,6 @@ RETURN CASE
         THEN ARRAY[field, '22008', format('lies before 1970: %s', e -> field)]
     WHEN recsys._json_time(e -> field) > now() + interval '1 day'
         THEN ARRAY[field, '22008', format('lies more than a day in the future: %s', e -> field)]
-END;
-
--- A JSON timestamp string or number of seconds since 1970 as timestamptz (NULL when invalid).
-CREATE FUNCTION recsys._json_time(v jsonb) RETURNS timestamptz
-LANGUAGE sql STABLE
-RETURN CASE jsonb_typeof(v)
-    WHEN 'string' THEN recsys._try_timestamptz(v #>> '{}')
-    WHEN 'number' THEN CASE WHEN abs(v::numeric) < 1e11 THEN to_timestamp(v::numeric::float8) END
 END;
 
 -- The first problem of one item.
