@@ -19,7 +19,7 @@ DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = build
 
 REGRESS = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
-REGRESS_OPTS = --load-extension=pgtap --dbname=recsys_regress
+REGRESS_OPTS = --inputdir=. --outputdir=. 
 
 EIGEN_INCLUDE ?= /usr/include/eigen3
 PG_CXXFLAGS = -std=c++17 -Isrc -I$(EIGEN_INCLUDE) -DEIGEN_DONT_PARALLELIZE -Wno-missing-field-initializers -Wno-register

@@ -122,7 +122,7 @@ RETURN ARRAY[
     recsys._sql_add_user_tags(src, 1),
     recsys._sql_add_covis(src, 'recsys.events',
         CASE WHEN whole THEN 'e.seq < n.seq'
-             ELSE format('(e.seq < n.seq OR NOT EXISTS (SELECT 1 FROM %s x WHERE x.seq = e.seq))', src) END, 1)];
+             ELSE format('(e.seq < n.seq OR e.seq NOT IN (SELECT x.seq FROM %s x))', src) END, 1)];
 
 -- The statements that withdraw deleted events (src, no longer in recsys.events) from every
 -- derived table: popularity and interacted items of the touched keys are rebuilt from the
@@ -147,7 +147,7 @@ RETURN ARRAY[
     recsys._sql_add_user_tags(src, -1),
     recsys._sql_prune_user_tags(src),
     recsys._sql_add_covis(src, format('(SELECT * FROM recsys.events UNION ALL SELECT * FROM %s s)', src),
-        format('(e.seq < n.seq OR NOT EXISTS (SELECT 1 FROM %s x WHERE x.seq = e.seq))', src), -1),
+        format('(e.seq < n.seq OR e.seq NOT IN (SELECT x.seq FROM %s x))', src), -1),
     recsys._sql_prune_covis(src)];
 
 -- SQL that takes the shared namespace locks (refresh and reset take them exclusively) and the
