@@ -81,9 +81,12 @@ RETURN format($q$
        AND u.weight <= 1e-9$q$, users_src);
 
 -- SQL that adds (sign 1) or removes (sign -1) the co-visitation pairs between src's events and
--- `partner` events of the same user on another item within the namespace's window;
--- `pair_filter` makes sure every pair is counted once.
-CREATE FUNCTION recsys._sql_add_covis(src text, partner text, pair_filter text, sign int) RETURNS text
+-- `partner` events of the same user on another item within the namespace's window. Every pair
+-- is counted once: a pair of two src events only from its later event (by seq). With `whole`,
+-- every partner is itself in src; otherwise pg_temp.recsys_batch_seqs holds src's seqs (see
+-- _load_batch_seqs), so telling src's events from the others is an index lookup, whatever the
+-- planner estimates.
+CREATE FUNCTION recsys._sql_add_covis(src text, partner text, whole boolean, sign int) RETURNS text
 LANGUAGE sql IMMUTABLE
 RETURN format($q$
     INSERT INTO recsys.covis AS c (org_id, namespace, item_a, item_b, pairs)
@@ -91,14 +94,29 @@ RETURN format($q$
       FROM (SELECT n.org_id, n.namespace, n.item_id AS item_n, e.item_id AS item_e
               FROM %s n
               JOIN recsys.namespaces ns ON ns.org_id = n.org_id AND ns.namespace = n.namespace
-              JOIN %s e ON e.org_id = n.org_id AND e.namespace = n.namespace AND e.user_id = n.user_id
-                       AND e.ts >= n.ts - ns.covis_window AND e.ts <= n.ts + ns.covis_window
-                       AND e.item_id <> n.item_id
-             WHERE %s) p
+             CROSS JOIN LATERAL (
+                   -- OFFSET 0 keeps this a per-event index range scan on (user, ts).
+                   SELECT e.item_id, e.seq FROM %s e
+                    WHERE e.org_id = n.org_id AND e.namespace = n.namespace AND e.user_id = n.user_id
+                      AND e.ts >= n.ts - ns.covis_window AND e.ts <= n.ts + ns.covis_window
+                      AND e.item_id <> n.item_id
+                      AND (e.seq < n.seq OR %s)
+                   OFFSET 0) e) p
      CROSS JOIN LATERAL (VALUES (p.item_n, p.item_e), (p.item_e, p.item_n)) AS d(a, b)
      GROUP BY p.org_id, p.namespace, d.a, d.b
     ON CONFLICT (org_id, namespace, item_a, item_b) DO UPDATE SET pairs = c.pairs + excluded.pairs$q$,
-    sign, src, partner, pair_filter);
+    sign, src, partner,
+    CASE WHEN whole THEN 'false'
+         ELSE 'NOT EXISTS (SELECT 1 FROM pg_temp.recsys_batch_seqs x WHERE x.seq = e.seq)' END);
+
+-- The session's scratch table of the seqs of the events a trigger is processing.
+CREATE FUNCTION recsys._sql_load_batch_seqs(src text) RETURNS text[]
+LANGUAGE sql IMMUTABLE
+RETURN ARRAY[
+    'CREATE TEMP TABLE IF NOT EXISTS recsys_batch_seqs (seq bigint PRIMARY KEY) ON COMMIT DELETE ROWS',
+    'DELETE FROM pg_temp.recsys_batch_seqs',
+    format('INSERT INTO pg_temp.recsys_batch_seqs SELECT seq FROM %s s', src),
+    'ANALYZE pg_temp.recsys_batch_seqs'];
 
 -- SQL that deletes emptied co-visitation pairs of src's items (both directions).
 CREATE FUNCTION recsys._sql_prune_covis(src text) RETURNS text
@@ -116,20 +134,18 @@ RETURN format($q$
 -- `whole` (a rebuild from all events), every pair partner is itself in src.
 CREATE FUNCTION recsys._sql_events_added(src text, whole boolean) RETURNS text[]
 LANGUAGE sql IMMUTABLE
-RETURN ARRAY[
+RETURN CASE WHEN whole THEN '{}'::text[] ELSE recsys._sql_load_batch_seqs(src) END || ARRAY[
     recsys._sql_add_popularity(src),
     recsys._sql_add_user_items(src),
     recsys._sql_add_user_tags(src, 1),
-    recsys._sql_add_covis(src, 'recsys.events',
-        CASE WHEN whole THEN 'e.seq < n.seq'
-             ELSE format('(e.seq < n.seq OR e.seq NOT IN (SELECT x.seq FROM %s x))', src) END, 1)];
+    recsys._sql_add_covis(src, 'recsys.events', whole, 1)];
 
 -- The statements that withdraw deleted events (src, no longer in recsys.events) from every
 -- derived table: popularity and interacted items of the touched keys are rebuilt from the
 -- remaining events; tag profiles and co-visitation are decremented.
 CREATE FUNCTION recsys._sql_events_removed(src text) RETURNS text[]
 LANGUAGE sql IMMUTABLE
-RETURN ARRAY[
+RETURN recsys._sql_load_batch_seqs(src) || ARRAY[
     format($q$DELETE FROM recsys.item_popularity p
                 USING (SELECT DISTINCT org_id, namespace, item_id, type FROM %s s) k
                 WHERE p.org_id = k.org_id AND p.namespace = k.namespace AND p.item_id = k.item_id
@@ -146,8 +162,7 @@ RETURN ARRAY[
              ON e.org_id = k.org_id AND e.namespace = k.namespace AND e.user_id = k.user_id AND e.item_id = k.item_id)', src)),
     recsys._sql_add_user_tags(src, -1),
     recsys._sql_prune_user_tags(src),
-    recsys._sql_add_covis(src, format('(SELECT * FROM recsys.events UNION ALL SELECT * FROM %s s)', src),
-        format('(e.seq < n.seq OR e.seq NOT IN (SELECT x.seq FROM %s x))', src), -1),
+    recsys._sql_add_covis(src, format('(SELECT * FROM recsys.events UNION ALL SELECT * FROM %s s)', src), false, -1),
     recsys._sql_prune_covis(src)];
 
 -- SQL that takes the shared namespace locks (refresh and reset take them exclusively) and the
@@ -168,6 +183,9 @@ RETURN format($q$
 CREATE FUNCTION recsys._events_inserted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- Fresh partitions have no statistics; derived state is always read through indexes.
+SET enable_seqscan = off
+SET work_mem = '64MB'
 AS $$
 DECLARE
     bad record;
@@ -222,6 +240,9 @@ $$;
 CREATE FUNCTION recsys._events_deleted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- Fresh partitions have no statistics; derived state is always read through indexes.
+SET enable_seqscan = off
+SET work_mem = '64MB'
 AS $$
 DECLARE
     counted constant text := '(SELECT o.* FROM old_events o WHERE o.event_id IS NULL OR EXISTS (

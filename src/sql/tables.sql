@@ -79,7 +79,8 @@ CREATE TABLE recsys.events (
 ) PARTITION BY RANGE (ts);
 CREATE TABLE recsys.events_default PARTITION OF recsys.events DEFAULT;
 CREATE INDEX events_user_ts ON recsys.events (org_id, namespace, user_id, ts);
-CREATE INDEX events_item ON recsys.events (org_id, namespace, item_id);
+-- item_id leads so that this index never looks like a way to find a user's events.
+CREATE INDEX events_item ON recsys.events (item_id, org_id, namespace);
 
 -- Idempotency keys of stored events: the first event with a given event_id wins.
 CREATE TABLE recsys.event_ids (
