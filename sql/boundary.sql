@@ -1,6 +1,8 @@
 -- The C++ error boundary: an exception thrown in the core comes back as an SQL error with the
 -- mapped SQLSTATE, and the same session keeps working afterwards.
 SET client_min_messages = warning;
+SET timezone = 'UTC';
+\set SHOW_CONTEXT never
 CREATE EXTENSION IF NOT EXISTS recsys;
 \set VERBOSITY default
 
@@ -15,6 +17,7 @@ $$;
 
 -- recsys::Error(invalid_parameter) -> 22023, with detail and hint.
 SELECT recsys._boundary_probe('invalid_parameter');
+SELECT pg_temp.outcome($$SELECT recsys._boundary_probe('invalid_parameter')$$);
 -- std::bad_alloc -> 53200.
 SELECT pg_temp.outcome($$SELECT recsys._boundary_probe('bad_alloc')$$);
 -- Any other std::exception -> XX000.

@@ -1,5 +1,7 @@
 -- Ingestion happy paths and the derived state they maintain, with exact values.
 SET client_min_messages = warning;
+SET timezone = 'UTC';
+\set SHOW_CONTEXT never
 CREATE EXTENSION IF NOT EXISTS recsys;
 SET recsys.org_id = '10000000-0000-0000-0000-000000000003';
 
@@ -54,7 +56,7 @@ SELECT rank, item_id, reasons FROM recsys.recsys_rank('shop', 'u1', 10);
 SELECT rank, item_id FROM recsys.recsys_rank('shop', 'u1', 10, 'home', '{"exclude_seen": true}');
 
 -- Custom event types change weights and rebuild derived state.
-SELECT recsys.recsys_upsert_event_types('shop', '[{"name": "like", "weight": 0.5, "half_life_days": 10}, {"name": "view", "weight": 0.2, "half_life_days": 7}]');
+SELECT jsonb_path_query_array(recsys.recsys_upsert_event_types('shop', '[{"name": "like", "weight": 0.5, "half_life_days": 10}, {"name": "view", "weight": 0.2, "half_life_days": 7}]'), '$[*].type_id ? (@ >= 4)') AS custom_type_ids;
 SELECT recsys.recsys_record_events('shop', '[{"user_id": "u3", "item_id": "c", "type": "like", "ts": "2026-03-02T00:00:00Z"}]');
 SELECT user_id, item_id, weight FROM recsys.user_items WHERE namespace = 'shop' ORDER BY 1, 2;
 

@@ -1,6 +1,8 @@
 -- Bad input to the ingestion functions: every case raises with its SQLSTATE and a message that
 -- names the element's index and field, and nothing of the batch is written.
 SET client_min_messages = warning;
+SET timezone = 'UTC';
+\set SHOW_CONTEXT never
 CREATE EXTENSION IF NOT EXISTS recsys;
 SET recsys.org_id = '10000000-0000-0000-0000-000000000001';
 

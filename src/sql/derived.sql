@@ -185,7 +185,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 -- Fresh partitions have no statistics; derived state is always read through indexes.
 SET enable_seqscan = off
-SET work_mem = '64MB'
+SET work_mem = '256MB'
 AS $$
 DECLARE
     bad record;
@@ -242,7 +242,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 -- Fresh partitions have no statistics; derived state is always read through indexes.
 SET enable_seqscan = off
-SET work_mem = '64MB'
+SET work_mem = '256MB'
 AS $$
 DECLARE
     counted constant text := '(SELECT o.* FROM old_events o WHERE o.event_id IS NULL OR EXISTS (
@@ -291,8 +291,11 @@ RETURN format($q$
               FULL JOIN (SELECT org_id, namespace, item_id, unnest(tags) AS tag FROM %s s) r
                 ON a.org_id = r.org_id AND a.namespace = r.namespace AND a.item_id = r.item_id AND a.tag = r.tag
              WHERE a.tag IS NULL OR r.tag IS NULL) d
-      JOIN recsys.user_items ui ON ui.org_id = d.org_id AND ui.namespace = d.namespace AND ui.item_id = d.item_id
-     WHERE ui.weight > 0
+     CROSS JOIN LATERAL (
+           -- OFFSET 0 keeps this an index lookup per changed tag, whatever the estimates.
+           SELECT ui.org_id, ui.namespace, ui.user_id, ui.weight FROM recsys.user_items ui
+            WHERE ui.org_id = d.org_id AND ui.namespace = d.namespace AND ui.item_id = d.item_id AND ui.weight > 0
+           OFFSET 0) ui
      GROUP BY ui.org_id, ui.namespace, ui.user_id, d.tag
     ON CONFLICT (org_id, namespace, user_id, tag) DO UPDATE SET weight = u.weight + excluded.weight$q$,
     coalesce(new_rel, '(SELECT * FROM recsys.items WHERE false)'),
@@ -302,6 +305,8 @@ RETURN format($q$
 CREATE FUNCTION recsys._items_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
+SET work_mem = '256MB'
 AS $$
 DECLARE
     new_rel text := CASE WHEN TG_OP <> 'DELETE' THEN 'new_items' END;
@@ -331,8 +336,9 @@ BEGIN
     EXECUTE recsys._sql_item_tags_changed(new_rel, old_rel);
     IF old_rel IS NOT NULL THEN
         EXECUTE recsys._sql_prune_user_tags(
-            '(SELECT ui.* FROM old_items r JOIN recsys.user_items ui
-                 ON ui.org_id = r.org_id AND ui.namespace = r.namespace AND ui.item_id = r.item_id)');
+            '(SELECT ui.* FROM old_items r CROSS JOIN LATERAL (
+                  SELECT * FROM recsys.user_items ui
+                   WHERE ui.org_id = r.org_id AND ui.namespace = r.namespace AND ui.item_id = r.item_id OFFSET 0) ui)');
     END IF;
     RETURN NULL;
 END

@@ -1,7 +1,7 @@
 -- Helpers shared by the extension's SQL.
 
 -- Namespace names: 1 to 64 characters from [A-Za-z0-9_.-].
-CREATE DOMAIN recsys.namespace_name AS text
+CREATE DOMAIN recsys.namespace_name AS text COLLATE "C"
     CHECK (VALUE ~ '^[A-Za-z0-9_.-]{1,64}$');
 
 -- Raises 22023 unless `namespace` is a valid namespace name; returns it.

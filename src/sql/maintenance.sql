@@ -6,7 +6,7 @@ CREATE FUNCTION recsys.recsys_refresh(namespace text) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
-SET work_mem = '64MB'
+SET work_mem = '256MB'
 AS $$
 #variable_conflict use_column
 DECLARE

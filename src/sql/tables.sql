@@ -36,7 +36,7 @@ INSERT INTO recsys.default_event_types VALUES
 CREATE TABLE recsys.items (
     org_id uuid NOT NULL DEFAULT recsys.current_org(),
     namespace recsys.namespace_name NOT NULL,
-    item_id text NOT NULL CHECK (length(item_id) BETWEEN 1 AND 256),
+    item_id text COLLATE "C" NOT NULL CHECK (length(item_id) BETWEEN 1 AND 256),
     available boolean NOT NULL DEFAULT true,
     price float8 CHECK (price >= 0 AND price < 'Infinity'),
     brand text CHECK (length(brand) <= 256),
@@ -55,7 +55,7 @@ CREATE TABLE recsys.items (
 CREATE TABLE recsys.users (
     org_id uuid NOT NULL DEFAULT recsys.current_org(),
     namespace recsys.namespace_name NOT NULL,
-    user_id text NOT NULL CHECK (length(user_id) BETWEEN 1 AND 256),
+    user_id text COLLATE "C" NOT NULL CHECK (length(user_id) BETWEEN 1 AND 256),
     traits jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(traits) = 'object'),
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
@@ -69,9 +69,9 @@ CREATE TABLE recsys.events (
     org_id uuid NOT NULL DEFAULT recsys.current_org(),
     namespace recsys.namespace_name NOT NULL,
     seq bigint NOT NULL DEFAULT nextval('recsys.event_seq'),
-    event_id text CHECK (length(event_id) BETWEEN 1 AND 256),
-    user_id text NOT NULL CHECK (length(user_id) BETWEEN 1 AND 256),
-    item_id text NOT NULL CHECK (length(item_id) BETWEEN 1 AND 256),
+    event_id text COLLATE "C" CHECK (length(event_id) BETWEEN 1 AND 256),
+    user_id text COLLATE "C" NOT NULL CHECK (length(user_id) BETWEEN 1 AND 256),
+    item_id text COLLATE "C" NOT NULL CHECK (length(item_id) BETWEEN 1 AND 256),
     type smallint NOT NULL DEFAULT 0 CHECK (type BETWEEN 0 AND 255),
     value float8 CHECK (value <> 'NaN' AND value > '-Infinity' AND value < 'Infinity'),
     ts timestamptz NOT NULL DEFAULT now() CHECK (isfinite(ts)),
@@ -86,7 +86,7 @@ CREATE INDEX events_item ON recsys.events (item_id, org_id, namespace);
 CREATE TABLE recsys.event_ids (
     org_id uuid NOT NULL,
     namespace recsys.namespace_name NOT NULL,
-    event_id text NOT NULL,
+    event_id text COLLATE "C" NOT NULL,
     seq bigint NOT NULL,
     ts timestamptz NOT NULL,
     PRIMARY KEY (org_id, namespace, event_id)
@@ -97,7 +97,7 @@ CREATE TABLE recsys.event_ids (
 CREATE TABLE recsys.item_popularity (
     org_id uuid NOT NULL,
     namespace recsys.namespace_name NOT NULL,
-    item_id text NOT NULL,
+    item_id text COLLATE "C" NOT NULL,
     type smallint NOT NULL,
     log2_score float8 NOT NULL,
     events bigint NOT NULL,
@@ -109,8 +109,8 @@ CREATE TABLE recsys.item_popularity (
 CREATE TABLE recsys.user_items (
     org_id uuid NOT NULL,
     namespace recsys.namespace_name NOT NULL,
-    user_id text NOT NULL,
-    item_id text NOT NULL,
+    user_id text COLLATE "C" NOT NULL,
+    item_id text COLLATE "C" NOT NULL,
     events bigint NOT NULL,
     weight float8 NOT NULL,
     last_ts timestamptz NOT NULL,
@@ -123,8 +123,8 @@ CREATE INDEX user_items_recent ON recsys.user_items (org_id, namespace, user_id,
 CREATE TABLE recsys.user_tags (
     org_id uuid NOT NULL,
     namespace recsys.namespace_name NOT NULL,
-    user_id text NOT NULL,
-    tag text NOT NULL,
+    user_id text COLLATE "C" NOT NULL,
+    tag text COLLATE "C" NOT NULL,
     weight float8 NOT NULL,
     PRIMARY KEY (org_id, namespace, user_id, tag)
 );
@@ -134,8 +134,8 @@ CREATE TABLE recsys.user_tags (
 CREATE TABLE recsys.covis (
     org_id uuid NOT NULL,
     namespace recsys.namespace_name NOT NULL,
-    item_a text NOT NULL,
-    item_b text NOT NULL,
+    item_a text COLLATE "C" NOT NULL,
+    item_b text COLLATE "C" NOT NULL,
     pairs bigint NOT NULL,
     PRIMARY KEY (org_id, namespace, item_a, item_b)
 );

@@ -79,7 +79,8 @@ LANGUAGE sql IMMUTABLE
 RETURN CASE
     WHEN NOT e ? field OR jsonb_typeof(e -> field) = 'null' THEN NULL
     WHEN jsonb_typeof(e -> field) <> json_type
-        THEN ARRAY[field, '22023', format('must be a %s, not %s', json_type, jsonb_typeof(e -> field))]
+        THEN ARRAY[field, '22023', format('must be %s %s, not %s', CASE WHEN json_type = 'object' THEN 'an' ELSE 'a' END,
+                                          json_type, jsonb_typeof(e -> field))]
 END;
 
 -- Optional tags: an array of at most 256 distinct non-empty strings of at most 256 characters.

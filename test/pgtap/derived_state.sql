@@ -25,8 +25,8 @@ mix	u1	i3	1	2026-06-02 10:00:00+00	c1
 mix	u1	i4	2	2026-06-02 10:30:00+00	c2
 mix	u1	i99	0	2026-06-02 10:45:00+00	c3
 mix	u2	i5	3	2026-06-03 08:00:00+00	e7
-mix	u4	i6	0	2019-01-15 12:00:00+00	c5
-mix	u4	i7	0	2019-01-15 12:10:00+00	c6
+mix	u9	i50	0	2019-01-15 12:00:00+00	c5
+mix	u9	i51	0	2019-01-15 12:10:00+00	c6
 \.
 SELECT is((SELECT count(*)::int FROM recsys.events WHERE namespace = 'mix'), 215, 'COPY skips an already stored event_id');
 SELECT is((SELECT count(*)::int FROM recsys.events_default WHERE namespace = 'mix'), 2, 'rows of a month without partition land in the default partition');
@@ -64,8 +64,8 @@ SELECT is((SELECT count(*)::int FROM recsys.covis c1 JOIN recsys.covis c2 ON c2.
             WHERE c1.namespace = 'mix' AND c1.pairs = c2.pairs), (SELECT count(*)::int FROM recsys.covis WHERE namespace = 'mix'),
           'co-visitation is symmetric');
 -- Co-visitation counts event pairs of one user within one day of each other.
-SELECT is((SELECT pairs::int FROM recsys.covis WHERE namespace = 'mix' AND item_a = 'i6' AND item_b = 'i7'), 1,
-          'two events ten minutes apart make one pair');
+SELECT is((SELECT pairs::int FROM recsys.covis WHERE namespace = 'mix' AND item_a = 'i50' AND item_b = 'i51'), 1,
+          'two events of one user ten minutes apart make one pair');
 
 SELECT * FROM finish();
 ROLLBACK;

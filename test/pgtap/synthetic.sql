@@ -47,7 +47,7 @@ SELECT ok((WITH pairs AS (
 SELECT ok((SELECT count(*) FILTER (WHERE extract(isodow FROM e.ts) IN (6, 7))::float8 / count(*) > 0.9
              FROM recsys.events e JOIN recsys.users u ON u.org_id = e.org_id AND u.namespace = e.namespace AND u.user_id = e.user_id
             WHERE e.namespace = 'syn_a' AND u.traits ->> 'segment' = 'weekend_adventurers'), 'weekend adventurers act on weekends');
-SELECT throws_ok($$SELECT recsys.recsys_seed_synthetic('syn_a', '{"items": 10, "users": 1, "events": 1}')$$, '55000',
+SELECT throws_ok($$SELECT recsys.recsys_seed_synthetic('syn_a', '{"items": 10, "users": 1, "events": 1, "categories": 5}')$$, '55000',
                  'namespace "syn_a" is not empty', 'seeding refuses a namespace that holds data');
 
 SELECT * FROM finish();

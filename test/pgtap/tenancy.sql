@@ -10,6 +10,7 @@ GRANT ALL ON ALL SEQUENCES IN SCHEMA pg_temp TO PUBLIC;
 CREATE ROLE tap_login_a LOGIN IN ROLE recsys_writer;
 CREATE ROLE tap_login_b LOGIN IN ROLE recsys_writer;
 CREATE ROLE tap_reader LOGIN IN ROLE recsys_reader;
+CREATE ROLE tap_admin LOGIN IN ROLE recsys_admin;
 CREATE ROLE tap_unmapped LOGIN IN ROLE recsys_writer;
 CREATE ROLE tap_web NOLOGIN IN ROLE recsys_writer;
 CREATE ROLE tap_authenticator LOGIN NOINHERIT IN ROLE recsys_authenticator;
@@ -66,13 +67,15 @@ SELECT throws_ok($$SELECT recsys.recsys_upsert_items('shop''; DROP TABLE recsys.
 SELECT throws_ok($$SELECT recsys.recsys_upsert_items('100%', '[]')$$, '22023', NULL, 'a namespace with % is rejected');
 RESET SESSION AUTHORIZATION;
 
--- 2. The other org's data is untouched.
+-- 2. The other org's data is untouched (seen by a non-superuser admin acting for org B).
+SET SESSION AUTHORIZATION tap_admin;
 SET recsys.org_id = 'bbbbbbbb-0000-0000-0000-000000000002';
 SELECT is((SELECT array_agg(item_id || ':' || coalesce(price::text, '-') ORDER BY item_id) FROM recsys.items),
           ARRAY['b1:-', 'b2:-'], 'org B items survived the UPDATE and deletes of org A');
 SELECT is((SELECT count(*)::int FROM recsys.events), 2, 'org B events survived');
 SELECT is((SELECT count(*)::int FROM recsys.user_items), 2, 'org B derived state survived');
 RESET recsys.org_id;
+RESET SESSION AUTHORIZATION;
 
 -- 3. A PostgREST-style request: the authenticator logs in, switches to the JWT role and sets the claims.
 SET SESSION AUTHORIZATION tap_authenticator;
@@ -99,6 +102,9 @@ SET SESSION AUTHORIZATION tap_unmapped;
 SELECT throws_ok($$SELECT recsys.recsys_upsert_items('shop', '[]')$$, '42501', 'role tap_unmapped is not mapped to an organisation',
                  'an unmapped role is refused');
 SELECT throws_ok($$SELECT count(*) FROM recsys.items$$, '42501', NULL, 'an unmapped role cannot read tables either');
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION tap_login_a;
+SELECT recsys.recsys_record_events('shop', '[{"user_id": "ua", "item_id": "a1", "type": "view"}, {"user_id": "ua", "item_id": "a2", "type": "view"}]');
 RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION tap_reader;
 SELECT is((SELECT count(*)::int FROM recsys.recsys_rank('shop', 'ua', 5)), 2, 'a reader of org A can rank');
