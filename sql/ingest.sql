@@ -30,7 +30,7 @@ SELECT recsys.recsys_record_events('shop', '[{"user_id": "u1", "item_id": "a", "
 SELECT event_id, user_id, item_id, type, value, ts, meta FROM recsys.events WHERE namespace = 'shop' ORDER BY seq;
 
 -- Derived state: interacted items, tag profiles, co-visitation (u1's two events are 5 minutes
--- apart, inside the default one-day window).
+-- apart, inside the default one-hour window).
 SELECT user_id, item_id, events, weight, last_ts FROM recsys.user_items WHERE namespace = 'shop' ORDER BY 1, 2;
 SELECT user_id, tag, round(weight::numeric, 6) AS weight FROM recsys.user_tags WHERE namespace = 'shop' ORDER BY 1, 2;
 SELECT item_a, item_b, pairs FROM recsys.covis WHERE namespace = 'shop' ORDER BY 1, 2;

@@ -1,9 +1,11 @@
 -- Derived state kept current by statement-level triggers with transition tables, so the JSON
--- functions, plain INSERT and COPY all go through the same code. recsys_refresh rebuilds the same
--- tables from the events with the same functions, so both paths agree by construction.
+-- functions, plain INSERT and COPY all go through the same code. recsys_refresh rebuilds the
+-- same tables from the events with the same SQL, so both paths agree by construction. (The tag
+-- profile needs no upkeep: recsys.user_tags is a view over user_items and the items' tags.)
 --
--- The _add_* functions take `src`, an SQL relation expression of event rows (a transition table,
--- or a query over recsys.events built with quoted literals only), and fold it into one table.
+-- The _sql_* functions build statements over `src`, an SQL relation expression of event rows (a
+-- transition table, or a query over recsys.events built with quoted literals only); trigger
+-- bodies EXECUTE them, since transition tables are visible only in the trigger's own SPI context.
 
 -- Creates missing namespaces (with the built-in event types) for the given (org, namespace) pairs.
 CREATE FUNCTION recsys._ensure_namespaces(orgs uuid[], namespaces text[]) RETURNS void
@@ -56,30 +58,6 @@ RETURN format($q$
            weight = u.weight + excluded.weight,
            last_ts = greatest(u.last_ts, excluded.last_ts)$q$, src);
 
--- SQL that adds (sign 1) or removes (sign -1) src's event weights on the tags of their items.
-CREATE FUNCTION recsys._sql_add_user_tags(src text, sign int) RETURNS text
-LANGUAGE sql IMMUTABLE
-RETURN format($q$
-    INSERT INTO recsys.user_tags AS u (org_id, namespace, user_id, tag, weight)
-    SELECT n.org_id, n.namespace, n.user_id, tag, %s * sum(t.weight)
-      FROM %s n
-      JOIN recsys.event_types t ON t.org_id = n.org_id AND t.namespace = n.namespace AND t.type_id = n.type
-      JOIN recsys.items i ON i.org_id = n.org_id AND i.namespace = n.namespace AND i.item_id = n.item_id
-     CROSS JOIN LATERAL unnest(i.tags) AS tag
-     WHERE t.weight > 0
-     GROUP BY n.org_id, n.namespace, n.user_id, tag
-    ON CONFLICT (org_id, namespace, user_id, tag) DO UPDATE SET weight = u.weight + excluded.weight$q$,
-    sign, src);
-
--- SQL that deletes the emptied tag-profile entries of the users in `users_src`.
-CREATE FUNCTION recsys._sql_prune_user_tags(users_src text) RETURNS text
-LANGUAGE sql IMMUTABLE
-RETURN format($q$
-    DELETE FROM recsys.user_tags u
-     USING (SELECT DISTINCT org_id, namespace, user_id FROM %s s) k
-     WHERE u.org_id = k.org_id AND u.namespace = k.namespace AND u.user_id = k.user_id
-       AND u.weight <= 1e-9$q$, users_src);
-
 -- SQL that adds (sign 1) or removes (sign -1) the co-visitation pairs between src's events and
 -- `partner` events of the same user on another item within the namespace's window. Every pair
 -- is counted once: a pair of two src events only from its later event (by seq). With `whole`,
@@ -113,7 +91,8 @@ RETURN format($q$
 CREATE FUNCTION recsys._sql_load_batch_seqs(src text) RETURNS text[]
 LANGUAGE sql IMMUTABLE
 RETURN ARRAY[
-    'CREATE TEMP TABLE IF NOT EXISTS recsys_batch_seqs (seq bigint PRIMARY KEY) ON COMMIT DELETE ROWS',
+    'DO $t$ BEGIN IF to_regclass(''pg_temp.recsys_batch_seqs'') IS NULL THEN
+         CREATE TEMP TABLE recsys_batch_seqs (seq bigint PRIMARY KEY) ON COMMIT DELETE ROWS; END IF; END $t$',
     'DELETE FROM pg_temp.recsys_batch_seqs',
     format('INSERT INTO pg_temp.recsys_batch_seqs SELECT seq FROM %s s', src),
     'ANALYZE pg_temp.recsys_batch_seqs'];
@@ -137,7 +116,6 @@ LANGUAGE sql IMMUTABLE
 RETURN CASE WHEN whole THEN '{}'::text[] ELSE recsys._sql_load_batch_seqs(src) END || ARRAY[
     recsys._sql_add_popularity(src),
     recsys._sql_add_user_items(src),
-    recsys._sql_add_user_tags(src, 1),
     recsys._sql_add_covis(src, 'recsys.events', whole, 1)];
 
 -- The statements that withdraw deleted events (src, no longer in recsys.events) from every
@@ -160,8 +138,6 @@ RETURN recsys._sql_load_batch_seqs(src) || ARRAY[
     recsys._sql_add_user_items(format(
         '(SELECT e.* FROM recsys.events e JOIN (SELECT DISTINCT org_id, namespace, user_id, item_id FROM %s s) k
              ON e.org_id = k.org_id AND e.namespace = k.namespace AND e.user_id = k.user_id AND e.item_id = k.item_id)', src)),
-    recsys._sql_add_user_tags(src, -1),
-    recsys._sql_prune_user_tags(src),
     recsys._sql_add_covis(src, format('(SELECT * FROM recsys.events UNION ALL SELECT * FROM %s s)', src), false, -1),
     recsys._sql_prune_covis(src)];
 
@@ -186,6 +162,7 @@ SET search_path = pg_catalog, pg_temp
 -- Fresh partitions have no statistics; derived state is always read through indexes.
 SET enable_seqscan = off
 SET work_mem = '256MB'
+SET jit = off
 AS $$
 DECLARE
     bad record;
@@ -243,6 +220,7 @@ SET search_path = pg_catalog, pg_temp
 -- Fresh partitions have no statistics; derived state is always read through indexes.
 SET enable_seqscan = off
 SET work_mem = '256MB'
+SET jit = off
 AS $$
 DECLARE
     counted constant text := '(SELECT o.* FROM old_events o WHERE o.event_id IS NULL OR EXISTS (
@@ -277,68 +255,29 @@ CREATE TRIGGER events_deleted AFTER DELETE ON recsys.events
 CREATE TRIGGER events_append_only BEFORE UPDATE ON recsys.events
     FOR EACH STATEMENT EXECUTE FUNCTION recsys._events_append_only();
 
--- SQL that moves users' tag-profile weights for items whose tags changed between `old_rel` and
--- `new_rel` (added tags gain, removed tags lose the weights of users who interacted with the item).
-CREATE FUNCTION recsys._sql_item_tags_changed(new_rel text, old_rel text) RETURNS text
-LANGUAGE sql IMMUTABLE
-RETURN format($q$
-    INSERT INTO recsys.user_tags AS u (org_id, namespace, user_id, tag, weight)
-    SELECT ui.org_id, ui.namespace, ui.user_id, d.tag, sum(ui.weight * d.sign)
-      FROM (SELECT coalesce(a.org_id, r.org_id) AS org_id, coalesce(a.namespace, r.namespace) AS namespace,
-                   coalesce(a.item_id, r.item_id) AS item_id, coalesce(a.tag, r.tag) AS tag,
-                   CASE WHEN r.tag IS NULL THEN 1 ELSE -1 END AS sign
-              FROM (SELECT org_id, namespace, item_id, unnest(tags) AS tag FROM %s s) a
-              FULL JOIN (SELECT org_id, namespace, item_id, unnest(tags) AS tag FROM %s s) r
-                ON a.org_id = r.org_id AND a.namespace = r.namespace AND a.item_id = r.item_id AND a.tag = r.tag
-             WHERE a.tag IS NULL OR r.tag IS NULL) d
-     CROSS JOIN LATERAL (
-           -- OFFSET 0 keeps this an index lookup per changed tag, whatever the estimates.
-           SELECT ui.org_id, ui.namespace, ui.user_id, ui.weight FROM recsys.user_items ui
-            WHERE ui.org_id = d.org_id AND ui.namespace = d.namespace AND ui.item_id = d.item_id AND ui.weight > 0
-           OFFSET 0) ui
-     GROUP BY ui.org_id, ui.namespace, ui.user_id, d.tag
-    ON CONFLICT (org_id, namespace, user_id, tag) DO UPDATE SET weight = u.weight + excluded.weight$q$,
-    coalesce(new_rel, '(SELECT * FROM recsys.items WHERE false)'),
-    coalesce(old_rel, '(SELECT * FROM recsys.items WHERE false)'));
-
--- AFTER INSERT/UPDATE/DELETE ON items (statement): namespaces, embedding dimension, tag profiles.
+-- AFTER INSERT/UPDATE ON items (statement): namespaces and the embedding dimension.
 CREATE FUNCTION recsys._items_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET enable_seqscan = off
-SET work_mem = '256MB'
 AS $$
 DECLARE
-    new_rel text := CASE WHEN TG_OP <> 'DELETE' THEN 'new_items' END;
-    old_rel text := CASE WHEN TG_OP <> 'INSERT' THEN 'old_items' END;
     bad record;
 BEGIN
-    IF new_rel IS NOT NULL THEN
-        EXECUTE 'SELECT recsys._ensure_namespaces(array_agg(org_id), array_agg(namespace))
-                   FROM (SELECT DISTINCT org_id, namespace FROM new_items) s';
-        -- The first embedding of a namespace fixes its dimension; every other must match it.
-        EXECUTE $q$
-            UPDATE recsys.namespaces ns SET embedding_dim = f.dim
-              FROM (SELECT DISTINCT ON (org_id, namespace) org_id, namespace, cardinality(embedding) AS dim
-                      FROM new_items WHERE embedding IS NOT NULL ORDER BY org_id, namespace, item_id) f
-             WHERE ns.org_id = f.org_id AND ns.namespace = f.namespace AND ns.embedding_dim IS NULL$q$;
-        EXECUTE $q$
-            SELECT n.item_id, n.namespace, cardinality(n.embedding) AS dim, ns.embedding_dim
-              FROM new_items n JOIN recsys.namespaces ns ON ns.org_id = n.org_id AND ns.namespace = n.namespace
-             WHERE n.embedding IS NOT NULL AND cardinality(n.embedding) <> ns.embedding_dim
-             ORDER BY n.item_id LIMIT 1$q$ INTO bad;
-        IF bad.item_id IS NOT NULL THEN
-            RAISE EXCEPTION 'embedding of item "%" has % dimensions but namespace "%" uses %',
-                bad.item_id, bad.dim, bad.namespace, bad.embedding_dim
-                USING ERRCODE = '22023', DETAIL = 'The first embedding stored in a namespace fixes its dimension.';
-        END IF;
-    END IF;
-    EXECUTE recsys._sql_item_tags_changed(new_rel, old_rel);
-    IF old_rel IS NOT NULL THEN
-        EXECUTE recsys._sql_prune_user_tags(
-            '(SELECT ui.* FROM old_items r CROSS JOIN LATERAL (
-                  SELECT * FROM recsys.user_items ui
-                   WHERE ui.org_id = r.org_id AND ui.namespace = r.namespace AND ui.item_id = r.item_id OFFSET 0) ui)');
+    PERFORM recsys._ensure_namespaces(array_agg(org_id), array_agg(namespace))
+       FROM (SELECT DISTINCT org_id, namespace FROM new_items) s;
+    -- The first embedding of a namespace fixes its dimension; every other must match it.
+    UPDATE recsys.namespaces ns SET embedding_dim = f.dim
+      FROM (SELECT DISTINCT ON (org_id, namespace) org_id, namespace, cardinality(embedding) AS dim
+              FROM new_items WHERE embedding IS NOT NULL ORDER BY org_id, namespace, item_id) f
+     WHERE ns.org_id = f.org_id AND ns.namespace = f.namespace AND ns.embedding_dim IS NULL;
+    SELECT n.item_id, n.namespace, cardinality(n.embedding) AS dim, ns.embedding_dim INTO bad
+      FROM new_items n JOIN recsys.namespaces ns ON ns.org_id = n.org_id AND ns.namespace = n.namespace
+     WHERE n.embedding IS NOT NULL AND cardinality(n.embedding) <> ns.embedding_dim
+     ORDER BY n.item_id LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'embedding of item "%" has % dimensions but namespace "%" uses %',
+            bad.item_id, bad.dim, bad.namespace, bad.embedding_dim
+            USING ERRCODE = '22023', DETAIL = 'The first embedding stored in a namespace fixes its dimension.';
     END IF;
     RETURN NULL;
 END
@@ -347,8 +286,6 @@ CREATE TRIGGER items_inserted AFTER INSERT ON recsys.items
     REFERENCING NEW TABLE AS new_items FOR EACH STATEMENT EXECUTE FUNCTION recsys._items_changed();
 CREATE TRIGGER items_updated AFTER UPDATE ON recsys.items
     REFERENCING OLD TABLE AS old_items NEW TABLE AS new_items FOR EACH STATEMENT EXECUTE FUNCTION recsys._items_changed();
-CREATE TRIGGER items_deleted AFTER DELETE ON recsys.items
-    REFERENCING OLD TABLE AS old_items FOR EACH STATEMENT EXECUTE FUNCTION recsys._items_changed();
 
 -- AFTER INSERT ON users (statement): create missing namespaces.
 CREATE FUNCTION recsys._users_inserted() RETURNS trigger

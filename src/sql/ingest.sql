@@ -29,7 +29,6 @@ DECLARE
     ns text := recsys._check_namespace($1);
     payload jsonb := $2;
     dim int;
-    bad record;
     inserted bigint;
     total bigint;
 BEGIN
@@ -39,10 +38,7 @@ BEGIN
                       WHERE jsonb_typeof(e) = 'object' AND jsonb_typeof(e -> 'embedding') = 'array'
                       ORDER BY i LIMIT 1))
       INTO dim;
-    SELECT i - 1 AS idx, p INTO bad
-      FROM jsonb_array_elements(payload) WITH ORDINALITY a(e, i), recsys._item_problem(e, dim) p
-     WHERE p IS NOT NULL ORDER BY i LIMIT 1;
-    PERFORM recsys._raise_problem('item', bad.idx, bad.p);
+    PERFORM recsys._check_elements(payload, 'item', format('recsys._item_problem(e, %s)', coalesce(dim::text, 'NULL')));
     PERFORM recsys._check_unique_ids(payload, 'item', 'item_id');
 
     WITH upserted AS (
@@ -84,15 +80,11 @@ DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);
     payload jsonb := $2;
-    bad record;
     inserted bigint;
     total bigint;
 BEGIN
     PERFORM recsys._check_batch(payload, 'users');
-    SELECT i - 1 AS idx, p INTO bad
-      FROM jsonb_array_elements(payload) WITH ORDINALITY a(e, i), recsys._user_problem(e) p
-     WHERE p IS NOT NULL ORDER BY i LIMIT 1;
-    PERFORM recsys._raise_problem('user', bad.idx, bad.p);
+    PERFORM recsys._check_elements(payload, 'user', 'recsys._user_problem(e)');
     PERFORM recsys._check_unique_ids(payload, 'user', 'user_id');
 
     WITH upserted AS (
@@ -129,10 +121,7 @@ DECLARE
     stored bigint;
 BEGIN
     received := recsys._check_batch(payload, 'events');
-    SELECT i - 1 AS idx, p INTO bad
-      FROM jsonb_array_elements(payload) WITH ORDINALITY a(e, i), recsys._event_problem(e) p
-     WHERE p IS NOT NULL ORDER BY i LIMIT 1;
-    PERFORM recsys._raise_problem('event', bad.idx, bad.p);
+    PERFORM recsys._check_elements(payload, 'event', 'recsys._event_problem(e)');
     PERFORM recsys._ensure_namespaces(ARRAY[org], ARRAY[ns]);
     SELECT i - 1 AS idx, e -> 'type' AS type INTO bad
       FROM jsonb_array_elements(payload) WITH ORDINALITY a(e, i)

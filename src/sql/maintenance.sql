@@ -7,6 +7,7 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET enable_seqscan = off
 SET work_mem = '256MB'
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -25,7 +26,6 @@ BEGIN
 
     DELETE FROM recsys.item_popularity p WHERE p.org_id = org AND p.namespace = ns;
     DELETE FROM recsys.user_items u WHERE u.org_id = org AND u.namespace = ns;
-    DELETE FROM recsys.user_tags u WHERE u.org_id = org AND u.namespace = ns;
     DELETE FROM recsys.covis c WHERE c.org_id = org AND c.namespace = ns;
     src := format('(SELECT * FROM recsys.events WHERE org_id = %L AND namespace = %L)', org, ns);
     FOREACH statement IN ARRAY recsys._sql_events_added(src, true) LOOP
@@ -72,7 +72,6 @@ BEGIN
     DELETE FROM recsys.event_ids x WHERE x.org_id = org AND x.namespace = ns;
     DELETE FROM recsys.item_popularity p WHERE p.org_id = org AND p.namespace = ns;
     DELETE FROM recsys.user_items u WHERE u.org_id = org AND u.namespace = ns;
-    DELETE FROM recsys.user_tags u WHERE u.org_id = org AND u.namespace = ns;
     DELETE FROM recsys.covis c WHERE c.org_id = org AND c.namespace = ns;
     DELETE FROM recsys.event_types t WHERE t.org_id = org AND t.namespace = ns;
     DELETE FROM recsys.namespaces x WHERE x.org_id = org AND x.namespace = ns;
@@ -93,33 +92,12 @@ DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);
     payload jsonb := $2;
-    bad record;
     e jsonb;
     existing smallint;
     tid smallint;
 BEGIN
     PERFORM recsys._check_batch(payload, 'event types');
-    SELECT i - 1 AS idx, p INTO bad
-      FROM jsonb_array_elements(payload) WITH ORDINALITY a(e, i),
-           LATERAL (SELECT CASE
-               WHEN jsonb_typeof(e) <> 'object' THEN ARRAY[NULL, '22023', 'element must be a JSON object, not ' || jsonb_typeof(e)]
-               ELSE coalesce(
-                   recsys._unknown_field_problem(e, ARRAY['name', 'type_id', 'weight', 'half_life_days']),
-                   recsys._id_problem(e, 'name'),
-                   CASE WHEN e ->> 'name' !~ '^[a-z][a-z0-9_]{0,31}$'
-                        THEN ARRAY['name', '22023', 'must start with a-z and hold at most 32 characters from a-z, 0-9 and "_"'] END,
-                   CASE WHEN e ? 'type_id' AND (jsonb_typeof(e -> 'type_id') <> 'number'
-                             OR (e -> 'type_id')::numeric NOT BETWEEN 0 AND 255 OR (e -> 'type_id')::numeric % 1 <> 0)
-                        THEN ARRAY['type_id', '22023', 'must be a whole number between 0 and 255'] END,
-                   CASE WHEN NOT e ? 'weight' THEN ARRAY['weight', '22023', 'is required'] END,
-                   recsys._number_problem(e, 'weight', 0),
-                   CASE WHEN (e ->> 'weight')::numeric > 1000 THEN ARRAY['weight', '22023', 'must be at most 1000'] END,
-                   CASE WHEN NOT e ? 'half_life_days' THEN ARRAY['half_life_days', '22023', 'is required'] END,
-                   recsys._number_problem(e, 'half_life_days', 0.0001),
-                   CASE WHEN (e ->> 'half_life_days')::numeric > 36500 THEN ARRAY['half_life_days', '22023', 'must be at most 36500'] END)
-           END) AS q(p)
-     WHERE p IS NOT NULL ORDER BY i LIMIT 1;
-    PERFORM recsys._raise_problem('event type', bad.idx, bad.p);
+    PERFORM recsys._check_elements(payload, 'event type', 'recsys._event_type_problem(e)');
     PERFORM recsys._check_unique_ids(payload, 'event type', 'name');
     PERFORM recsys._ensure_namespaces(ARRAY[org], ARRAY[ns]);
     PERFORM pg_advisory_xact_lock(recsys._namespace_lock_key(org, ns));

@@ -5,7 +5,7 @@ CREATE TABLE recsys.namespaces (
     org_id uuid NOT NULL DEFAULT recsys.current_org(),
     namespace recsys.namespace_name NOT NULL,
     embedding_dim int CHECK (embedding_dim BETWEEN 1 AND 16000),
-    covis_window interval NOT NULL DEFAULT '1 day' CHECK (covis_window > '0'::interval),
+    covis_window interval NOT NULL DEFAULT '1 hour' CHECK (covis_window > '0'::interval),
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (org_id, namespace)
 );
@@ -119,16 +119,6 @@ CREATE TABLE recsys.user_items (
 CREATE INDEX user_items_item ON recsys.user_items (org_id, namespace, item_id);
 CREATE INDEX user_items_recent ON recsys.user_items (org_id, namespace, user_id, last_ts DESC);
 
--- Derived: each user's tag profile, the event weight on items carrying each tag.
-CREATE TABLE recsys.user_tags (
-    org_id uuid NOT NULL,
-    namespace recsys.namespace_name NOT NULL,
-    user_id text COLLATE "C" NOT NULL,
-    tag text COLLATE "C" NOT NULL,
-    weight float8 NOT NULL,
-    PRIMARY KEY (org_id, namespace, user_id, tag)
-);
-
 -- Derived: co-visitation, the number of event pairs of one user on two different items within
 -- the namespace's covis_window of each other (stored in both directions).
 CREATE TABLE recsys.covis (
@@ -146,7 +136,7 @@ DECLARE
     table_name text;
 BEGIN
     FOREACH table_name IN ARRAY ARRAY['namespaces', 'event_types', 'items', 'users', 'events',
-                                      'event_ids', 'item_popularity', 'user_items', 'user_tags', 'covis'] LOOP
+                                      'event_ids', 'item_popularity', 'user_items', 'covis'] LOOP
         EXECUTE format('ALTER TABLE recsys.%I ENABLE ROW LEVEL SECURITY', table_name);
         EXECUTE format('CREATE POLICY tenant_isolation ON recsys.%I
                             USING (org_id = (SELECT recsys.current_org()))
@@ -154,3 +144,13 @@ BEGIN
     END LOOP;
 END
 $rls$;
+
+-- Each user's tag profile: the event weight on items carrying each tag. Computed on read from
+-- user_items and the current item tags, so it is exact after any event or catalogue change.
+CREATE VIEW recsys.user_tags WITH (security_invoker = true) AS
+SELECT ui.org_id, ui.namespace, ui.user_id, tag, sum(ui.weight) AS weight
+  FROM recsys.user_items ui
+  JOIN recsys.items i ON i.org_id = ui.org_id AND i.namespace = ui.namespace AND i.item_id = ui.item_id
+ CROSS JOIN LATERAL unnest(i.tags) AS tag
+ WHERE ui.weight > 0
+ GROUP BY ui.org_id, ui.namespace, ui.user_id, tag;

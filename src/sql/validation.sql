@@ -24,15 +24,24 @@ BEGIN
 END
 $$;
 
--- Raises the first problem found in a batch, as "invalid <what> at index i: field ...".
-CREATE FUNCTION recsys._raise_problem(what text, idx bigint, problem text[]) RETURNS void
-LANGUAGE plpgsql IMMUTABLE
+-- Raises the first problem of a batch's elements, as "invalid <what> at index i: field ...".
+-- `problem` is an internal SQL expression over the element `e` giving a _*_problem result.
+CREATE FUNCTION recsys._check_elements(payload jsonb, what text, problem text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    idx bigint;
+    found_problem text[];
 BEGIN
-    IF problem IS NOT NULL THEN
+    EXECUTE format('SELECT i - 1, p FROM jsonb_array_elements($1) WITH ORDINALITY a(e, i), %s AS p
+                     WHERE p IS NOT NULL ORDER BY i LIMIT 1', problem)
+       INTO idx, found_problem USING payload;
+    IF found_problem IS NOT NULL THEN
         RAISE EXCEPTION 'invalid % at index %: %', what, idx,
-            CASE WHEN problem[1] IS NULL THEN problem[3] ELSE format('field "%s" %s', problem[1], problem[3]) END
-            USING ERRCODE = problem[2];
+            CASE WHEN found_problem[1] IS NULL THEN found_problem[3]
+                 ELSE format('field "%s" %s', found_problem[1], found_problem[3]) END
+            USING ERRCODE = found_problem[2];
     END IF;
 END
 $$;
@@ -190,6 +199,27 @@ RETURN CASE
         recsys._time_problem(e, 'ts'),
         recsys._typed_problem(e, 'meta', 'object'),
         CASE WHEN e ? 'event_id' AND jsonb_typeof(e -> 'event_id') <> 'null' THEN recsys._id_problem(e, 'event_id') END)
+END;
+
+-- The first problem of one event type definition.
+CREATE FUNCTION recsys._event_type_problem(e jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE
+RETURN CASE
+    WHEN jsonb_typeof(e) <> 'object' THEN ARRAY[NULL, '22023', 'element must be a JSON object, not ' || jsonb_typeof(e)]
+    ELSE coalesce(
+        recsys._unknown_field_problem(e, ARRAY['name', 'type_id', 'weight', 'half_life_days']),
+        recsys._id_problem(e, 'name'),
+        CASE WHEN e ->> 'name' !~ '^[a-z][a-z0-9_]{0,31}$'
+             THEN ARRAY['name', '22023', 'must start with a-z and hold at most 32 characters from a-z, 0-9 and "_"'] END,
+        CASE WHEN e ? 'type_id' AND (jsonb_typeof(e -> 'type_id') <> 'number'
+                  OR (e -> 'type_id')::numeric NOT BETWEEN 0 AND 255 OR (e -> 'type_id')::numeric % 1 <> 0)
+             THEN ARRAY['type_id', '22023', 'must be a whole number between 0 and 255'] END,
+        CASE WHEN NOT e ? 'weight' THEN ARRAY['weight', '22023', 'is required'] END,
+        recsys._number_problem(e, 'weight', 0),
+        CASE WHEN (e ->> 'weight')::numeric > 1000 THEN ARRAY['weight', '22023', 'must be at most 1000'] END,
+        CASE WHEN NOT e ? 'half_life_days' THEN ARRAY['half_life_days', '22023', 'is required'] END,
+        recsys._number_problem(e, 'half_life_days', 0.0001),
+        CASE WHEN (e ->> 'half_life_days')::numeric > 36500 THEN ARRAY['half_life_days', '22023', 'must be at most 36500'] END)
 END;
 
 -- Raises when an id repeats inside a batch, naming the first repeated id and both indexes.

@@ -63,7 +63,7 @@ SELECT is((SELECT count(*)::int FROM recsys.covis c1 JOIN recsys.covis c2 ON c2.
               AND c2.item_a = c1.item_b AND c2.item_b = c1.item_a
             WHERE c1.namespace = 'mix' AND c1.pairs = c2.pairs), (SELECT count(*)::int FROM recsys.covis WHERE namespace = 'mix'),
           'co-visitation is symmetric');
--- Co-visitation counts event pairs of one user within one day of each other.
+-- Co-visitation counts event pairs of one user within one hour of each other.
 SELECT is((SELECT pairs::int FROM recsys.covis WHERE namespace = 'mix' AND item_a = 'i50' AND item_b = 'i51'), 1,
           'two events of one user ten minutes apart make one pair');
 
