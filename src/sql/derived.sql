@@ -80,7 +80,7 @@ RETURN format($q$
                       AND e.item_id <> n.item_id
                       AND (e.seq < n.seq OR %s)
                    OFFSET 0) e) p
-     CROSS JOIN LATERAL (VALUES (p.item_n, p.item_e), (p.item_e, p.item_n)) AS d(a, b)
+     CROSS JOIN LATERAL (SELECT least(p.item_n, p.item_e), greatest(p.item_n, p.item_e)) AS d(a, b)
      GROUP BY p.org_id, p.namespace, d.a, d.b
     ON CONFLICT (org_id, namespace, item_a, item_b) DO UPDATE SET pairs = c.pairs + excluded.pairs$q$,
     sign, src, partner,
@@ -97,17 +97,14 @@ RETURN ARRAY[
     format('INSERT INTO pg_temp.recsys_batch_seqs SELECT seq FROM %s s', src),
     'ANALYZE pg_temp.recsys_batch_seqs'];
 
--- SQL that deletes emptied co-visitation pairs of src's items (both directions).
+-- SQL that deletes the emptied co-visitation pairs of src's items.
 CREATE FUNCTION recsys._sql_prune_covis(src text) RETURNS text
 LANGUAGE sql IMMUTABLE
 RETURN format($q$
-    WITH dead AS (
-        DELETE FROM recsys.covis c
-         USING (SELECT DISTINCT org_id, namespace, item_id FROM %s s) k
-         WHERE c.org_id = k.org_id AND c.namespace = k.namespace AND c.item_a = k.item_id AND c.pairs <= 0
-        RETURNING c.org_id, c.namespace, c.item_a, c.item_b)
-    DELETE FROM recsys.covis c USING dead d
-     WHERE c.org_id = d.org_id AND c.namespace = d.namespace AND c.item_a = d.item_b AND c.item_b = d.item_a$q$, src);
+    DELETE FROM recsys.covis c
+     USING (SELECT DISTINCT org_id, namespace, item_id FROM %s s) k
+     WHERE c.org_id = k.org_id AND c.namespace = k.namespace
+       AND (c.item_a = k.item_id OR c.item_b = k.item_id) AND c.pairs <= 0$q$, src);
 
 -- The statements that fold newly stored events (src) into every derived table. With
 -- `whole` (a rebuild from all events), every pair partner is itself in src.

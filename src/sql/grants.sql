@@ -23,6 +23,7 @@ GRANT EXECUTE ON FUNCTION
     recsys.recsys_upsert_event_types(text, jsonb), recsys.recsys_seed_synthetic(text, jsonb),
     recsys.recsys_map_role(regrole, uuid), recsys.recsys_unmap_role(regrole)
     TO recsys_admin;
-GRANT SELECT ON recsys.item_popularity, recsys.user_items, recsys.user_tags, recsys.covis, recsys.event_ids
+GRANT SELECT ON recsys.item_popularity, recsys.user_items, recsys.user_tags, recsys.covis, recsys.item_neighbours,
+    recsys.event_ids
     TO recsys_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON recsys.event_types TO recsys_admin;

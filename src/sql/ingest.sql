@@ -1,11 +1,6 @@
 -- Ingestion: JSON batches, one call one atomic batch. Every function validates the whole batch
 -- before writing, works on the caller's organisation only, and returns counts as jsonb.
 
--- True when element e sets `field` (explicit null included).
-CREATE FUNCTION recsys._sets(e jsonb, field text) RETURNS boolean
-LANGUAGE sql IMMUTABLE
-RETURN e ? field;
-
 -- A JSON array of strings as a sorted, duplicate-free text[] (tags are a set).
 CREATE FUNCTION recsys._json_tags(v jsonb) RETURNS text[]
 LANGUAGE sql IMMUTABLE
@@ -47,14 +42,14 @@ BEGIN
         SELECT org, ns, e ->> 'item_id',
                CASE WHEN jsonb_typeof(e -> 'available') = 'boolean' THEN (e -> 'available')::boolean
                     ELSE coalesce(cur.available, true) END,
-               CASE WHEN recsys._sets(e, 'price') THEN (e ->> 'price')::float8 ELSE cur.price END,
-               CASE WHEN recsys._sets(e, 'brand') THEN e ->> 'brand' ELSE cur.brand END,
-               CASE WHEN recsys._sets(e, 'category') THEN e ->> 'category' ELSE cur.category END,
+               CASE WHEN e ? 'price' THEN (e ->> 'price')::float8 ELSE cur.price END,
+               CASE WHEN e ? 'brand' THEN e ->> 'brand' ELSE cur.brand END,
+               CASE WHEN e ? 'category' THEN e ->> 'category' ELSE cur.category END,
                CASE WHEN jsonb_typeof(e -> 'tags') = 'array' THEN recsys._json_tags(e -> 'tags')
-                    WHEN recsys._sets(e, 'tags') THEN '{}' ELSE coalesce(cur.tags, '{}') END,
+                    WHEN e ? 'tags' THEN '{}' ELSE coalesce(cur.tags, '{}') END,
                CASE WHEN jsonb_typeof(e -> 'props') = 'object' THEN e -> 'props'
-                    WHEN recsys._sets(e, 'props') THEN '{}' ELSE coalesce(cur.props, '{}') END,
-               CASE WHEN recsys._sets(e, 'embedding') THEN recsys._json_embedding(e -> 'embedding') ELSE cur.embedding END,
+                    WHEN e ? 'props' THEN '{}' ELSE coalesce(cur.props, '{}') END,
+               CASE WHEN e ? 'embedding' THEN recsys._json_embedding(e -> 'embedding') ELSE cur.embedding END,
                coalesce(recsys._json_time(e -> 'created_at'), cur.created_at, now()),
                now()
           FROM jsonb_array_elements(payload) WITH ORDINALITY a(e, i)

@@ -92,6 +92,9 @@ CREATE TABLE recsys.event_ids (
     PRIMARY KEY (org_id, namespace, event_id)
 );
 
+-- Derived tables are updated in place all the time: their only index is the key (the covis
+-- mirror index aside) and pages keep room for HOT updates (fillfactor 80).
+
 -- Derived: decayed popularity per item and event type, as log2 of the sum of
 -- weight * 2^(days since 2000-01-01 / half-life); see src/core/decay.hpp.
 CREATE TABLE recsys.item_popularity (
@@ -103,7 +106,7 @@ CREATE TABLE recsys.item_popularity (
     events bigint NOT NULL,
     last_ts timestamptz NOT NULL,
     PRIMARY KEY (org_id, namespace, item_id, type)
-);
+) WITH (fillfactor = 80);
 
 -- Derived: what each user interacted with (total event weight, last time).
 CREATE TABLE recsys.user_items (
@@ -115,20 +118,20 @@ CREATE TABLE recsys.user_items (
     weight float8 NOT NULL,
     last_ts timestamptz NOT NULL,
     PRIMARY KEY (org_id, namespace, user_id, item_id)
-);
-CREATE INDEX user_items_item ON recsys.user_items (org_id, namespace, item_id);
-CREATE INDEX user_items_recent ON recsys.user_items (org_id, namespace, user_id, last_ts DESC);
+) WITH (fillfactor = 80);
 
 -- Derived: co-visitation, the number of event pairs of one user on two different items within
--- the namespace's covis_window of each other (stored in both directions).
+-- the namespace's covis_window of each other. Each unordered pair is one row (item_a < item_b);
+-- recsys.item_neighbours shows both directions.
 CREATE TABLE recsys.covis (
     org_id uuid NOT NULL,
     namespace recsys.namespace_name NOT NULL,
     item_a text COLLATE "C" NOT NULL,
-    item_b text COLLATE "C" NOT NULL,
+    item_b text COLLATE "C" NOT NULL CHECK (item_a < item_b),
     pairs bigint NOT NULL,
     PRIMARY KEY (org_id, namespace, item_a, item_b)
-);
+) WITH (fillfactor = 80);
+CREATE INDEX covis_item_b ON recsys.covis (org_id, namespace, item_b);
 
 -- Row-level security: a caller sees and changes only the rows of its own organisation.
 DO $rls$
@@ -154,3 +157,9 @@ SELECT ui.org_id, ui.namespace, ui.user_id, tag, sum(ui.weight) AS weight
  CROSS JOIN LATERAL unnest(i.tags) AS tag
  WHERE ui.weight > 0
  GROUP BY ui.org_id, ui.namespace, ui.user_id, tag;
+
+-- Co-visitation neighbours of every item, in both directions.
+CREATE VIEW recsys.item_neighbours WITH (security_invoker = true) AS
+SELECT org_id, namespace, item_a AS item_id, item_b AS neighbour_id, pairs FROM recsys.covis
+UNION ALL
+SELECT org_id, namespace, item_b, item_a, pairs FROM recsys.covis;

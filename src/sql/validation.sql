@@ -49,8 +49,9 @@ $$;
 -- The first key of `e` that is not in `known`.
 CREATE FUNCTION recsys._unknown_field_problem(e jsonb, known text[]) RETURNS text[]
 LANGUAGE sql IMMUTABLE
-RETURN (SELECT ARRAY[k, '22023', format('is not known (known fields: %s)', array_to_string(known, ', '))]
-          FROM jsonb_object_keys(e) k WHERE k <> ALL (known) ORDER BY k LIMIT 1);
+RETURN CASE WHEN e - known <> '{}'::jsonb THEN
+           (SELECT ARRAY[k, '22023', format('is not known (known fields: %s)', array_to_string(known, ', '))]
+              FROM jsonb_object_keys(e) k WHERE k <> ALL (known) ORDER BY k LIMIT 1) END;
 
 -- A required identifier: a non-empty string of at most 256 characters.
 CREATE FUNCTION recsys._id_problem(e jsonb, field text) RETURNS text[]
@@ -139,14 +140,12 @@ CREATE FUNCTION recsys._time_problem(e jsonb, field text) RETURNS text[]
 LANGUAGE sql STABLE
 RETURN CASE
     WHEN NOT e ? field OR jsonb_typeof(e -> field) = 'null' THEN NULL
+    WHEN recsys._json_time(e -> field) BETWEEN '1970-01-01 00:00:00+00' AND now() + interval '1 day' THEN NULL
     WHEN jsonb_typeof(e -> field) NOT IN ('string', 'number')
         THEN ARRAY[field, '22023', 'must be a timestamp string or seconds since 1970, not ' || jsonb_typeof(e -> field)]
-    WHEN recsys._json_time(e -> field) IS NULL
-        THEN ARRAY[field, '22007', format('is not a valid timestamp: %s', e -> field)]
-    WHEN recsys._json_time(e -> field) < '1970-01-01 00:00:00+00'
-        THEN ARRAY[field, '22008', format('lies before 1970: %s', e -> field)]
-    WHEN recsys._json_time(e -> field) > now() + interval '1 day'
-        THEN ARRAY[field, '22008', format('lies more than a day in the future: %s', e -> field)]
+    WHEN recsys._json_time(e -> field) IS NULL THEN ARRAY[field, '22007', format('is not a valid timestamp: %s', e -> field)]
+    WHEN recsys._json_time(e -> field) < '1970-01-01 00:00:00+00' THEN ARRAY[field, '22008', format('lies before 1970: %s', e -> field)]
+    ELSE ARRAY[field, '22008', format('lies more than a day in the future: %s', e -> field)]
 END;
 
 -- The first problem of one item.

@@ -2,7 +2,7 @@
 -- tables, views or any recsys_ function, whichever way it is identified.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(43);
+SELECT plan(45);
 -- pgTAP keeps its state in temp tables; the roles below must be able to use them.
 GRANT ALL ON ALL TABLES IN SCHEMA pg_temp TO PUBLIC;
 GRANT ALL ON ALL SEQUENCES IN SCHEMA pg_temp TO PUBLIC;
@@ -74,6 +74,9 @@ SELECT is((SELECT array_agg(item_id || ':' || coalesce(price::text, '-') ORDER B
           ARRAY['b1:-', 'b2:-'], 'org B items survived the UPDATE and deletes of org A');
 SELECT is((SELECT count(*)::int FROM recsys.events), 2, 'org B events survived');
 SELECT is((SELECT count(*)::int FROM recsys.user_items), 2, 'org B derived state survived');
+SELECT is((SELECT array_agg(DISTINCT user_id) FROM recsys.user_tags), ARRAY['ub'], 'the user_tags view shows org B users only');
+SELECT is((SELECT array_agg(item_id || '>' || neighbour_id ORDER BY item_id) FROM recsys.item_neighbours), ARRAY['b1>b2', 'b2>b1'],
+          'the item_neighbours view shows org B pairs only');
 RESET recsys.org_id;
 RESET SESSION AUTHORIZATION;
 
