@@ -8,6 +8,7 @@ extern "C" {
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
@@ -68,3 +69,14 @@ void define_settings() {
 }
 
 }  // namespace recsys_pg
+
+extern "C" {
+
+PG_FUNCTION_INFO_V1(recsys_max_batch_size);
+
+// recsys.max_batch_size, read through the library so the setting is always defined.
+Datum recsys_max_batch_size(PG_FUNCTION_ARGS) {
+    PG_RETURN_INT32(recsys_pg::max_batch_size_setting);
+}
+
+}  // extern "C"

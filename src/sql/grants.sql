@@ -27,3 +27,6 @@ GRANT SELECT ON recsys.item_popularity, recsys.user_items, recsys.user_tags, rec
     recsys.event_ids
     TO recsys_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON recsys.event_types TO recsys_admin;
+
+-- Pure primitives over caller-supplied lists.
+GRANT EXECUTE ON FUNCTION recsys.recsys_mmr(jsonb, int, jsonb), recsys.recsys_blend(jsonb, jsonb) TO recsys_reader;

@@ -2,6 +2,10 @@
 -- acceptable, else ARRAY[field, sqlstate, message]; a batch is checked before anything is written
 -- and the first problem (lowest index) is raised, naming the element's index and field.
 
+-- recsys.max_batch_size (calling into the library also defines the recsys.* settings).
+CREATE FUNCTION recsys._max_batch_size() RETURNS int
+    AS 'MODULE_PATHNAME', 'recsys_max_batch_size' LANGUAGE C STABLE PARALLEL SAFE;
+
 -- Raises unless `payload` is a JSON array within recsys.max_batch_size; returns its length.
 CREATE FUNCTION recsys._check_batch(payload jsonb, what text) RETURNS int
 LANGUAGE plpgsql STABLE
@@ -9,7 +13,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     size int;
-    limit_size int := current_setting('recsys.max_batch_size')::int;
+    limit_size int := recsys._max_batch_size();
 BEGIN
     IF payload IS NULL OR jsonb_typeof(payload) <> 'array' THEN
         RAISE EXCEPTION '% must be a JSON array, not %', what, coalesce(jsonb_typeof(payload), 'NULL')
@@ -118,7 +122,7 @@ RETURN CASE
     WHEN jsonb_array_length(e -> 'embedding') = 0 THEN ARRAY['embedding', '22023', 'must not be empty']
     WHEN jsonb_array_length(e -> 'embedding') > 16000 THEN ARRAY['embedding', '22023', 'has more than 16000 dimensions']
     WHEN dim IS NOT NULL AND jsonb_array_length(e -> 'embedding') <> dim
-        THEN ARRAY['embedding', '22023', format('has %s dimensions but the namespace uses %s', jsonb_array_length(e -> 'embedding'), dim)]
+        THEN ARRAY['embedding', '22023', format('has %s dimensions where %s are expected', jsonb_array_length(e -> 'embedding'), dim)]
     ELSE (SELECT ARRAY['embedding', '22023', CASE WHEN jsonb_typeof(v) <> 'number' THEN format('element %s must be a number, not %s', i - 1, jsonb_typeof(v))
                                                   ELSE format('element %s is out of range for real', i - 1) END]
             FROM jsonb_array_elements(e -> 'embedding') WITH ORDINALITY AS a(v, i)

@@ -1,0 +1,106 @@
+// Unit tests of normalisation, blending, similarity and MMR.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/ranking.hpp"
+
+namespace {
+
+recsys::Candidate item(const std::string& id, double relevance, const std::string& brand = "",
+                       const std::string& category = "", std::vector<float> embedding = {}) {
+    recsys::Candidate c;
+    c.item_id = id;
+    c.relevance = relevance;
+    c.brand = brand;
+    c.category = category;
+    c.embedding = std::move(embedding);
+    return c;
+}
+
+std::vector<std::string> ids(const std::vector<recsys::Candidate>& cs, const std::vector<recsys::MmrPick>& picks) {
+    std::vector<std::string> out;
+    for (const auto& p : picks) out.push_back(cs[p.index].item_id);
+    return out;
+}
+
+}  // namespace
+
+TEST(Ranking, NormalizeMapsToUnitInterval) {
+    auto n = recsys::normalize({2.0, 4.0, NAN, 3.0});
+    EXPECT_DOUBLE_EQ(n[0], 0.0);
+    EXPECT_DOUBLE_EQ(n[1], 1.0);
+    EXPECT_DOUBLE_EQ(n[2], 0.0);
+    EXPECT_DOUBLE_EQ(n[3], 0.5);
+    EXPECT_EQ(recsys::normalize({5.0, 5.0}), (std::vector<double>{1.0, 1.0}));
+    EXPECT_EQ(recsys::normalize({0.0, 0.0}), (std::vector<double>{0.0, 0.0}));
+    EXPECT_THROW(recsys::normalize({1.0, INFINITY}), recsys::Error);
+}
+
+TEST(Ranking, BlendWeighsNormalisedSignals) {
+    // rows: a, b; columns: popularity, co_visitation
+    std::vector<double> normalized;
+    auto scores = recsys::blend({10.0, NAN, 20.0, 3.0}, 2, {0.5, 2.0}, &normalized);
+    EXPECT_DOUBLE_EQ(scores[0], 0.0);        // popularity 0 after scaling, co-visitation missing
+    EXPECT_DOUBLE_EQ(scores[1], 0.5 + 2.0);  // both at the top
+    EXPECT_EQ(normalized, (std::vector<double>{0.0, 0.0, 1.0, 1.0}));
+    EXPECT_THROW(recsys::blend({1.0, 2.0, 3.0}, 2, {1.0, 1.0}, &normalized), recsys::Error);
+}
+
+TEST(Ranking, SimilarityUsesEmbeddingsElseJaccard) {
+    auto a = item("a", 1, "", "", {1, 0});
+    auto b = item("b", 1, "", "", {1, 0});
+    auto c = item("c", 1, "", "", {-1, 0});
+    EXPECT_NEAR(recsys::similarity(a, b), 1.0, 1e-9);
+    EXPECT_NEAR(recsys::similarity(a, c), 0.0, 1e-9);
+    auto x = item("x", 1, "acme", "shoes");
+    auto y = item("y", 1, "acme", "hats");
+    x.tags = {"red"};
+    y.tags = {"red", "wool"};
+    // {red, brand:acme, category:shoes} vs {red, wool, brand:acme, category:hats}: 2 shared of 5
+    EXPECT_NEAR(recsys::similarity(x, y), 2.0 / 5.0, 1e-12);
+}
+
+TEST(Ranking, LambdaOneIsPureRelevanceWithIdTieBreak) {
+    std::vector<recsys::Candidate> cs = {item("b", 0.5), item("a", 0.5), item("c", 0.9)};
+    recsys::MmrOptions o;
+    o.lambda = 1.0;
+    o.k = 3;
+    EXPECT_EQ(ids(cs, recsys::mmr_select(cs, o)), (std::vector<std::string>{"c", "a", "b"}));
+}
+
+TEST(Ranking, LowerLambdaPicksTheDissimilarItem) {
+    std::vector<recsys::Candidate> cs = {item("a", 1.0, "", "", {1, 0}), item("b", 0.95, "", "", {1, 0.01f}),
+                                         item("c", 0.6, "", "", {0, 1})};
+    recsys::MmrOptions o;
+    o.k = 2;
+    o.lambda = 0.9;
+    EXPECT_EQ(ids(cs, recsys::mmr_select(cs, o)), (std::vector<std::string>{"a", "b"}));
+    o.lambda = 0.5;
+    auto picks = recsys::mmr_select(cs, o);
+    EXPECT_EQ(ids(cs, picks), (std::vector<std::string>{"a", "c"}));
+    EXPECT_NEAR(picks[1].max_similarity, 0.0, 1e-9);
+}
+
+TEST(Ranking, CapsAreHard) {
+    std::vector<recsys::Candidate> cs = {item("a", 1.0, "acme", "shoes"), item("b", 0.9, "acme", "shoes"),
+                                         item("c", 0.8, "acme", "hats"), item("d", 0.1, "zed", "shoes")};
+    recsys::MmrOptions o;
+    o.lambda = 1.0;
+    o.k = 4;
+    o.brand_cap = 2;
+    o.category_cap = 2;
+    // a, b use up acme; c is acme (capped); d is shoes (capped): only two fit.
+    EXPECT_EQ(ids(cs, recsys::mmr_select(cs, o)), (std::vector<std::string>{"a", "b"}));
+    o.brand_cap = 0;
+    EXPECT_EQ(ids(cs, recsys::mmr_select(cs, o)), (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST(Ranking, RejectsLambdaOutOfRange) {
+    recsys::MmrOptions o;
+    o.lambda = 1.5;
+    EXPECT_THROW(recsys::mmr_select({}, o), recsys::Error);
+}
