@@ -32,6 +32,10 @@ BEGIN
             -- One creator at a time; re-check after waiting.
             PERFORM pg_advisory_xact_lock(hashtext('recsys.event_partitions'));
             IF to_regclass('recsys.' || quote_ident(part)) IS NULL THEN
+                -- Keep writers out while the month moves: an insert routed to the default
+                -- partition before the new partition exists would fail after it is attached.
+                -- Waiting here also makes their rows visible to the check below.
+                LOCK TABLE recsys.events IN SHARE ROW EXCLUSIVE MODE;
                 IF EXISTS (SELECT 1 FROM recsys.events_default WHERE ts >= month_start AND ts < month_end) THEN
                     -- Rows of that month already sit in the default partition: move them
                     -- (writing the partitions directly fires no derived-state triggers).
