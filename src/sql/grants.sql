@@ -30,3 +30,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON recsys.event_types TO recsys_admin;
 
 -- Pure primitives over caller-supplied lists.
 GRANT EXECUTE ON FUNCTION recsys.recsys_mmr(jsonb, int, jsonb), recsys.recsys_blend(jsonb, jsonb) TO recsys_reader;
+
+-- Configuration: readers see it, admins change it.
+GRANT EXECUTE ON FUNCTION recsys.recsys_config(text), recsys.recsys_config_history(text) TO recsys_reader, recsys_auditor;
+GRANT EXECUTE ON FUNCTION recsys.recsys_configure(text, jsonb, text), recsys.recsys_save_profile(text, jsonb),
+    recsys.recsys_apply_profile(text, text) TO recsys_admin;
+GRANT SELECT ON recsys.config_knobs TO recsys_reader, recsys_auditor;

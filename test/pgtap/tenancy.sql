@@ -121,7 +121,7 @@ SELECT is((SELECT array_agg(p.proname ORDER BY p.proname) FROM pg_proc p
               AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')),
           NULL, 'every SECURITY DEFINER function sets search_path');
 SELECT is((SELECT count(*)::int FROM pg_class c WHERE c.relnamespace = 'recsys'::regnamespace AND c.relkind IN ('r', 'p')
-            AND c.relname NOT IN ('role_orgs', 'default_event_types') AND NOT c.relrowsecurity
+            AND c.relname NOT IN ('role_orgs', 'default_event_types', 'config_knobs') AND NOT c.relrowsecurity
             AND NOT c.relispartition), 0, 'row-level security is on for every tenant table');
 SELECT is((SELECT count(*)::int FROM information_schema.role_routine_grants
             WHERE routine_schema = 'recsys' AND grantee = 'PUBLIC'), 0, 'PUBLIC may execute no recsys function');
