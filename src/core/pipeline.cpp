@@ -1,0 +1,112 @@
+// See pipeline.hpp. Every stage is deterministic: ties are broken by item_id.
+#include "core/pipeline.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace recsys {
+namespace {
+
+// The first filter that drops `item`, counted in the funnel; true when it survives all.
+bool passes_filters(const PipelineItem& item, const PipelineOptions& o, Funnel* f) {
+    if (!item.available) return ++f->unavailable, false;
+    if (item.excluded) return ++f->excluded, false;
+    if (o.exclude_seen && item.seen) return ++f->seen, false;
+    if (item.purchased_recently) return ++f->purchased, false;
+    if (!o.include_tags_any.empty()) {
+        bool any = false;
+        for (const std::string& t : o.include_tags_any)
+            any |= std::find(item.candidate.tags.begin(), item.candidate.tags.end(), t) != item.candidate.tags.end();
+        if (!any) return ++f->tags, false;
+    }
+    if ((!std::isnan(o.price_min) || !std::isnan(o.price_max)) &&
+        (std::isnan(item.price) || (!std::isnan(o.price_min) && item.price < o.price_min) ||
+         (!std::isnan(o.price_max) && item.price > o.price_max)))
+        return ++f->price, false;
+    if (!std::isnan(o.created_after) && !(item.created_at >= o.created_after)) return ++f->freshness, false;
+    return true;
+}
+
+// Share of the user's tag-profile weight carried by the item's tags, in [0, 1].
+double profile_overlap(const PipelineItem& item, const std::map<std::string, double>& profile, double total) {
+    if (total <= 0.0) return 0.0;
+    double carried = 0.0;
+    for (const std::string& t : item.candidate.tags) {
+        auto it = profile.find(t);
+        if (it != profile.end()) carried += it->second;
+    }
+    return std::min(1.0, carried / total);
+}
+
+}  // namespace
+
+std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const PipelineOptions& o, Funnel* f) {
+    if (o.alpha < 0 || o.beta < 0 || o.gamma < 0) throw_invalid("blend weights must not be negative");
+    if (!(o.profile_boost >= 0.0 && o.profile_boost <= 1.0)) throw_invalid("profile_boost must be between 0 and 1");
+    *f = Funnel{};
+    f->candidates = items.size();
+
+    std::vector<size_t> kept;
+    for (size_t i = 0; i < items.size(); ++i)
+        if (passes_filters(items[i], o, f)) kept.push_back(i);
+    f->eligible = kept.size();
+
+    // Blend the normalised signals of the eligible candidates.
+    std::vector<double> signals(kept.size() * 3);
+    for (size_t r = 0; r < kept.size(); ++r) {
+        const PipelineItem& item = items[kept[r]];
+        signals[r * 3] = item.popularity;
+        signals[r * 3 + 1] = item.covisitation;
+        signals[r * 3 + 2] = item.similarity;
+    }
+    std::vector<double> normalized;
+    std::vector<double> blended = blend(signals, kept.size(), {o.alpha, o.beta, o.gamma}, &normalized);
+    double weight_sum = o.alpha + o.beta + o.gamma;
+
+    // Personalisation: a boost of at most profile_boost, attenuated for users with little history.
+    double profile_total = 0.0;
+    for (const auto& entry : o.tag_profile) profile_total += std::max(0.0, entry.second);
+    double attenuation = std::min(1.0, static_cast<double>(o.user_history) / 10.0);
+
+    std::vector<Candidate> pool;
+    std::vector<double> blend_of(kept.size()), boost_of(kept.size());
+    pool.reserve(kept.size());
+    for (size_t r = 0; r < kept.size(); ++r) {
+        PipelineItem& item = items[kept[r]];
+        blend_of[r] = weight_sum > 0 ? blended[r] / weight_sum : 0.0;
+        boost_of[r] = o.profile_boost * attenuation * profile_overlap(item, o.tag_profile, profile_total);
+        item.candidate.relevance = blend_of[r] * (1.0 + boost_of[r]);
+        pool.push_back(item.candidate);
+    }
+
+    MmrOptions mmr = o.mmr;
+    mmr.k = o.k;
+    std::vector<MmrPick> picks = mmr_select(pool, mmr);
+    std::vector<RankedItem> out;
+    for (size_t p = 0; p < picks.size(); ++p) {
+        size_t r = picks[p].index;
+        const PipelineItem& item = items[kept[r]];
+        RankedItem ranked{kept[r], pool[r].relevance, blend_of[r], boost_of[r], picks[p].max_similarity, {}};
+        if (normalized[r * 3] > 0 && o.alpha > 0) ranked.reasons.push_back("recent_popularity");
+        if (normalized[r * 3 + 1] > 0 && o.beta > 0) ranked.reasons.push_back("co_visitation");
+        if (normalized[r * 3 + 2] > 0 && o.gamma > 0) ranked.reasons.push_back("embedding_similarity");
+        if (item.sources & source_content) ranked.reasons.push_back("content");
+        if (boost_of[r] > 0) ranked.reasons.push_back("personalization");
+        // Picked ahead of a more relevant eligible candidate: diversity at work.
+        for (size_t q = 0; q < pool.size(); ++q) {
+            bool later_or_never = true;
+            for (size_t e = 0; e <= p; ++e) later_or_never &= picks[e].index != q;
+            if (later_or_never && pool[q].relevance > pool[r].relevance) {
+                ranked.reasons.push_back("diversity");
+                break;
+            }
+        }
+        out.push_back(std::move(ranked));
+    }
+    f->returned = out.size();
+    return out;
+}
+
+}  // namespace recsys

@@ -1,0 +1,72 @@
+// The ranking pipeline after candidate generation: filters (counted in a funnel), signal
+// normalisation and blend, a gentle tag-profile personalisation boost, then MMR with hard caps,
+// with the reasons for every item. Candidate gathering happens outside (src/sql/serving.sql).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/ranking.hpp"
+
+namespace recsys {
+
+// Candidate sources, as bits of PipelineItem::sources.
+enum Source : uint32_t {
+    source_popularity = 1u << 0,
+    source_covisitation = 1u << 1,
+    source_embedding = 1u << 2,
+    source_content = 1u << 3,
+};
+
+// One candidate with what the pipeline needs. Signals are raw values; NaN: not produced.
+struct PipelineItem {
+    Candidate candidate;  // item_id, brand, category, tags, embedding (relevance is set by the pipeline)
+    bool available = true;
+    double price = NAN;
+    double created_at = NAN;  // seconds since 1970
+    double popularity = NAN;
+    double covisitation = NAN;
+    double similarity = NAN;   // embedding (or collaborative) similarity to the user
+    uint32_t sources = 0;
+    bool seen = false;              // the user interacted with it
+    bool purchased_recently = false;
+    bool excluded = false;          // named in exclude_item_ids
+};
+
+struct PipelineOptions {
+    size_t k = 20;
+    double alpha = 1.0;  // popularity weight
+    double beta = 1.0;   // co-visitation weight
+    double gamma = 0.5;  // similarity weight
+    double profile_boost = 0.15;
+    MmrOptions mmr;      // lambda and caps (k is taken from k above)
+    bool exclude_seen = false;
+    std::vector<std::string> include_tags_any;  // empty: no tag filter
+    double price_min = NAN, price_max = NAN;    // NaN: open
+    double created_after = NAN;                 // NaN: no freshness filter
+    size_t user_history = 0;                    // interactions of the user (attenuates the boost)
+    std::map<std::string, double> tag_profile;  // tag -> weight, any scale
+};
+
+// How many candidates each stage removed.
+struct Funnel {
+    size_t candidates = 0, unavailable = 0, excluded = 0, seen = 0, purchased = 0, tags = 0, price = 0,
+           freshness = 0, eligible = 0, returned = 0;
+};
+
+struct RankedItem {
+    size_t index;               // into the input
+    double score;               // blended and boosted relevance in [0, 1+profile_boost]
+    double blend;               // before the boost
+    double boost;               // multiplicative personalisation factor - 1
+    double max_similarity;      // to the items ranked above it
+    std::vector<std::string> reasons;
+};
+
+// Runs filters, blend, boost and MMR over `items`; the output is in rank (MMR pick) order.
+std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const PipelineOptions& options, Funnel* funnel);
+
+}  // namespace recsys

@@ -1,0 +1,121 @@
+// Unit tests of the ranking pipeline: filters and funnel, blend, boost, caps, reasons, ties.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/pipeline.hpp"
+
+namespace {
+
+recsys::PipelineItem item(const std::string& id, double popularity, std::vector<std::string> tags = {}) {
+    recsys::PipelineItem p;
+    p.candidate.item_id = id;
+    p.candidate.tags = std::move(tags);
+    p.popularity = popularity;
+    p.sources = recsys::source_popularity;
+    return p;
+}
+
+std::vector<std::string> ids(const std::vector<recsys::PipelineItem>& items, const std::vector<recsys::RankedItem>& ranked) {
+    std::vector<std::string> out;
+    for (const auto& r : ranked) out.push_back(items[r.index].candidate.item_id);
+    return out;
+}
+
+recsys::PipelineOptions relevance_only() {
+    recsys::PipelineOptions o;
+    o.mmr.lambda = 1.0;
+    return o;
+}
+
+}  // namespace
+
+TEST(Pipeline, FiltersAreCountedAndNeverLeak) {
+    std::vector<recsys::PipelineItem> items = {item("a", 9), item("b", 8), item("c", 7), item("d", 6, {"red"}),
+                                               item("e", 5, {"red"}), item("f", 4, {"red"})};
+    items[0].available = false;
+    items[1].excluded = true;
+    items[2].seen = true;
+    items[3].purchased_recently = true;
+    items[4].price = 50;
+    items[5].price = 5;
+    auto o = relevance_only();
+    o.exclude_seen = true;
+    o.include_tags_any = {"red"};
+    o.price_max = 10;
+    recsys::Funnel f;
+    auto ranked = recsys::run_pipeline(items, o, &f);
+    EXPECT_EQ(ids(items, ranked), (std::vector<std::string>{"f"}));
+    EXPECT_EQ(f.candidates, 6u);
+    EXPECT_EQ(f.unavailable, 1u);
+    EXPECT_EQ(f.excluded, 1u);
+    EXPECT_EQ(f.seen, 1u);
+    EXPECT_EQ(f.purchased, 1u);
+    EXPECT_EQ(f.price, 1u);
+    EXPECT_EQ(f.tags, 0u);
+    EXPECT_EQ(f.eligible, 1u);
+    EXPECT_EQ(f.returned, 1u);
+}
+
+TEST(Pipeline, BlendWeightsDecideTheOrder) {
+    std::vector<recsys::PipelineItem> items = {item("a", 10), item("b", 1)};
+    items[1].covisitation = 5;
+    items[0].covisitation = 0;
+    auto o = relevance_only();
+    o.alpha = 1;
+    o.beta = 0;
+    recsys::Funnel f;
+    EXPECT_EQ(ids(items, recsys::run_pipeline(items, o, &f)), (std::vector<std::string>{"a", "b"}));
+    o.alpha = 0.2;
+    o.beta = 1;
+    auto ranked = recsys::run_pipeline(items, o, &f);
+    EXPECT_EQ(ids(items, ranked), (std::vector<std::string>{"b", "a"}));
+    EXPECT_EQ(ranked[0].reasons, (std::vector<std::string>{"co_visitation"}));
+    EXPECT_EQ(ranked[1].reasons, (std::vector<std::string>{"recent_popularity"}));
+}
+
+TEST(Pipeline, PersonalisationIsGentleAndAttenuated) {
+    std::vector<recsys::PipelineItem> items = {item("a", 10, {"x"}), item("b", 9.5, {"shoes"}), item("c", 0, {"shoes"})};
+    auto o = relevance_only();
+    o.tag_profile = {{"shoes", 3.0}};
+    o.profile_boost = 0.15;
+    o.user_history = 0;  // cold user: no boost
+    recsys::Funnel f;
+    EXPECT_EQ(ids(items, recsys::run_pipeline(items, o, &f)), (std::vector<std::string>{"a", "b", "c"}));
+    o.user_history = 20;  // full boost lifts b (0.95 * 1.15 > 1) but not c (score 0)
+    auto ranked = recsys::run_pipeline(items, o, &f);
+    EXPECT_EQ(ids(items, ranked), (std::vector<std::string>{"b", "a", "c"}));
+    EXPECT_NEAR(ranked[0].boost, 0.15, 1e-12);
+    EXPECT_EQ(ranked[0].reasons.back(), "personalization");
+    o.user_history = 5;  // half the boost: 0.95 * 1.075 > 1 still
+    EXPECT_NEAR(recsys::run_pipeline(items, o, &f)[0].boost, 0.075, 1e-12);
+}
+
+TEST(Pipeline, CapsAndDiversityReasons) {
+    std::vector<recsys::PipelineItem> items = {item("a", 10), item("b", 9), item("c", 1)};
+    items[0].candidate.brand = items[1].candidate.brand = "acme";
+    items[2].candidate.brand = "zed";
+    auto o = relevance_only();
+    o.mmr.brand_cap = 1;
+    recsys::Funnel f;
+    auto ranked = recsys::run_pipeline(items, o, &f);
+    EXPECT_EQ(ids(items, ranked), (std::vector<std::string>{"a", "c"}));
+    EXPECT_EQ(ranked[1].reasons.back(), "diversity");
+}
+
+TEST(Pipeline, TiesGoToTheSmallerItemId) {
+    std::vector<recsys::PipelineItem> items = {item("m", 1), item("b", 1), item("x", 1)};
+    auto o = relevance_only();
+    recsys::Funnel f;
+    EXPECT_EQ(ids(items, recsys::run_pipeline(items, o, &f)), (std::vector<std::string>{"b", "m", "x"}));
+}
+
+TEST(Pipeline, RejectsNegativeWeights) {
+    std::vector<recsys::PipelineItem> items = {item("a", 1)};
+    auto o = relevance_only();
+    o.beta = -1;
+    recsys::Funnel f;
+    EXPECT_THROW(recsys::run_pipeline(items, o, &f), recsys::Error);
+}
