@@ -12,6 +12,21 @@
 
 namespace recsys {
 
+std::vector<std::string> split_joined(const char* text, char separator) {
+    std::vector<std::string> parts;
+    std::string current;
+    for (const char* p = text; ; ++p) {
+        if (*p == separator || *p == '\0') {
+            if (!current.empty()) parts.push_back(current);
+            current.clear();
+            if (*p == '\0') break;
+        } else {
+            current.push_back(*p);
+        }
+    }
+    return parts;
+}
+
 std::vector<double> normalize(const std::vector<double>& values) {
     double low = std::numeric_limits<double>::infinity();
     double high = -std::numeric_limits<double>::infinity();

@@ -17,6 +17,9 @@ struct Candidate {
     std::vector<float> embedding;   // empty: none
 };
 
+// Splits `text` at `separator`, dropping empty parts (tag lists travel as one joined string).
+std::vector<std::string> split_joined(const char* text, char separator);
+
 // Min-max normalisation to [0, 1]; NaN entries (missing) become 0. When all present values are
 // equal they map to 1 if positive, else 0.
 std::vector<double> normalize(const std::vector<double>& values);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/ranking.hpp"
+#include "pg/arrays.hpp"
 #include "pg/boundary.hpp"
 
 extern "C" {
@@ -19,36 +20,6 @@ extern "C" {
 #include "utils/lsyscache.h"
 }
 
-namespace {
-
-// The elements of a one-dimensional array argument, with their null flags (palloc'd).
-struct ArrayArg {
-    Datum* values;
-    bool* nulls;
-    int count;
-};
-
-ArrayArg array_arg(FunctionCallInfo fcinfo, int arg, Oid element_type) {
-    ArrayArg out{nullptr, nullptr, 0};
-    if (PG_ARGISNULL(arg)) return out;
-    ArrayType* array = PG_GETARG_ARRAYTYPE_P(arg);
-    int16 typlen;
-    bool typbyval;
-    char typalign;
-    get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
-    deconstruct_array(array, element_type, typlen, typbyval, typalign, &out.values, &out.nulls, &out.count);
-    return out;
-}
-
-// A text element as a C string ("" for NULL or a missing element).
-const char* text_at(const ArrayArg& a, int i) {
-    if (i >= a.count || a.nulls[i]) return "";
-    return text_to_cstring(DatumGetTextPP(a.values[i]));
-}
-
-constexpr char tag_separator = '\x1f';
-
-}  // namespace
 
 extern "C" {
 
@@ -59,12 +30,12 @@ PG_FUNCTION_INFO_V1(recsys_blend_internal);
 //   -> setof (idx, max_similarity, mmr_score), in pick order. Tags of one item are joined by
 //   U+001F; embeddings are n * dim values, NULL for an item without one.
 Datum recsys_mmr_internal(PG_FUNCTION_ARGS) {
-    ArrayArg ids = array_arg(fcinfo, 0, TEXTOID);
-    ArrayArg relevance = array_arg(fcinfo, 1, FLOAT8OID);
-    ArrayArg brands = array_arg(fcinfo, 2, TEXTOID);
-    ArrayArg categories = array_arg(fcinfo, 3, TEXTOID);
-    ArrayArg tags = array_arg(fcinfo, 4, TEXTOID);
-    ArrayArg embeddings = array_arg(fcinfo, 5, FLOAT4OID);
+    recsys_pg::ArrayArg ids = recsys_pg::array_arg(fcinfo, 0, TEXTOID);
+    recsys_pg::ArrayArg relevance = recsys_pg::array_arg(fcinfo, 1, FLOAT8OID);
+    recsys_pg::ArrayArg brands = recsys_pg::array_arg(fcinfo, 2, TEXTOID);
+    recsys_pg::ArrayArg categories = recsys_pg::array_arg(fcinfo, 3, TEXTOID);
+    recsys_pg::ArrayArg tags = recsys_pg::array_arg(fcinfo, 4, TEXTOID);
+    recsys_pg::ArrayArg embeddings = recsys_pg::array_arg(fcinfo, 5, FLOAT4OID);
     int dim = PG_GETARG_INT32(6);
     int n = ids.count;
     if (relevance.count != n || (embeddings.count != 0 && embeddings.count != n * dim))
@@ -79,10 +50,10 @@ Datum recsys_mmr_internal(PG_FUNCTION_ARGS) {
     float* vectors = static_cast<float*>(palloc(sizeof(float) * (static_cast<size_t>(n) * dim + 1)));
     bool* has_vector = static_cast<bool*>(palloc(sizeof(bool) * (n + 1)));
     for (int i = 0; i < n; ++i) {
-        id_text[i] = text_at(ids, i);
-        brand_text[i] = text_at(brands, i);
-        category_text[i] = text_at(categories, i);
-        tag_text[i] = text_at(tags, i);
+        id_text[i] = recsys_pg::text_at(ids, i);
+        brand_text[i] = recsys_pg::text_at(brands, i);
+        category_text[i] = recsys_pg::text_at(categories, i);
+        tag_text[i] = recsys_pg::text_at(tags, i);
         scores[i] = relevance.nulls[i] ? NAN : DatumGetFloat8(relevance.values[i]);
         has_vector[i] = embeddings.count != 0 && dim > 0 && !embeddings.nulls[i * dim];
         for (int d = 0; has_vector[i] && d < dim; ++d)
@@ -108,12 +79,7 @@ Datum recsys_mmr_internal(PG_FUNCTION_ARGS) {
             c.relevance = normalized[static_cast<size_t>(i)];
             c.brand = brand_text[i];
             c.category = category_text[i];
-            for (const char* p = tag_text[i]; *p;) {
-                const char* end = std::strchr(p, tag_separator);
-                size_t len = end ? static_cast<size_t>(end - p) : std::strlen(p);
-                if (len) c.tags.emplace_back(p, len);
-                p += len + (end ? 1 : 0);
-            }
+            c.tags = recsys::split_joined(tag_text[i], recsys_pg::tag_separator);
             if (has_vector[i])
                 c.embedding.assign(vectors + static_cast<size_t>(i) * dim, vectors + static_cast<size_t>(i + 1) * dim);
         }
@@ -139,9 +105,9 @@ Datum recsys_mmr_internal(PG_FUNCTION_ARGS) {
 // _blend(signals float8[] (rows x weights, NaN = missing), rows int, weights float8[])
 //   -> (scores float8[], normalized float8[]).
 Datum recsys_blend_internal(PG_FUNCTION_ARGS) {
-    ArrayArg signals = array_arg(fcinfo, 0, FLOAT8OID);
+    recsys_pg::ArrayArg signals = recsys_pg::array_arg(fcinfo, 0, FLOAT8OID);
     int rows = PG_GETARG_INT32(1);
-    ArrayArg weights = array_arg(fcinfo, 2, FLOAT8OID);
+    recsys_pg::ArrayArg weights = recsys_pg::array_arg(fcinfo, 2, FLOAT8OID);
     if (signals.count != rows * weights.count)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("signal matrix does not match the weights")));
     double* in = static_cast<double*>(palloc(sizeof(double) * (signals.count + 1)));

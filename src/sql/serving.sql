@@ -1,5 +1,6 @@
--- Serving (foundation version): popularity-only ranking over the decayed popularity. The full
--- pipeline of DESIGN.md section 5 replaces the body of recsys_rank without changing its signature.
+-- Serving: recsys_rank. Candidates are gathered here in SQL (popularity, co-visitation of the
+-- user's recent items, content from the user's tag profile); filters, blend, personalisation,
+-- MMR and reasons run in the C++ core (src/core/pipeline.cpp).
 
 -- Decayed popularity of every item of a namespace at time `at`: sum over event types of
 -- 2^(log2_score - days(at) / half_life).
@@ -15,8 +16,101 @@ AS $$
      GROUP BY p.item_id;
 $$;
 
--- Top k available items for a user by decayed popularity, scores normalised to [0, 1] and ties
--- broken by item_id. Options: exclude_seen (false). Other options arrive with the ranking pipeline.
+-- Decayed popularity at `at` of the given items.
+CREATE FUNCTION recsys._popularity_of(org uuid, namespace text, item_ids text[], at timestamptz)
+    RETURNS TABLE (item_id text, score float8)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT p.item_id, sum(power(2::float8, greatest(p.log2_score - recsys._decay_days(at) / t.half_life_days, -1000)))
+      FROM unnest(item_ids) AS wanted(item_id)
+      JOIN recsys.item_popularity p ON p.org_id = $1 AND p.namespace = $2 AND p.item_id = wanted.item_id
+      JOIN recsys.event_types t ON t.org_id = p.org_id AND t.namespace = p.namespace AND t.type_id = p.type
+     GROUP BY p.item_id;
+$$;
+
+-- The n most popular items at `at`: the union of the n best of each event type (an index read
+-- per type), scored over all types. An item outside every type's top n is missed; with several
+-- types that needs it to be just below the cut in each.
+CREATE FUNCTION recsys._top_popular(org uuid, namespace text, n int, at timestamptz)
+    RETURNS TABLE (item_id text, score float8)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.item_id, s.score
+      FROM recsys._popularity_of($1, $2, ARRAY(
+               SELECT DISTINCT x.item_id
+                 FROM recsys.event_types t
+                CROSS JOIN LATERAL (SELECT p.item_id FROM recsys.item_popularity p
+                                     WHERE p.org_id = t.org_id AND p.namespace = t.namespace AND p.type = t.type_id
+                                     ORDER BY p.log2_score DESC LIMIT n) x
+                WHERE t.org_id = $1 AND t.namespace = $2), at) s
+     ORDER BY s.score DESC, s.item_id
+     LIMIT n;
+$$;
+
+CREATE FUNCTION recsys._rank_pipeline(item_ids text[], available boolean[], price float8[], created_at float8[],
+        brands text[], categories text[], tags text[], embeddings real[], dim int, popularity float8[],
+        covisitation float8[], sources int[], flags int[], user_vector real[], k int, alpha float8, beta float8,
+        gamma float8, profile_boost float8, mmr_lambda float8, brand_cap int, category_cap int, exclude_seen boolean,
+        include_tags text[], price_min float8, price_max float8, created_after float8, user_history int,
+        profile_tags text[], profile_weights float8[])
+    RETURNS TABLE (idx int, score float8, blend float8, boost float8, reasons text[], funnel jsonb)
+    AS 'MODULE_PATHNAME', 'recsys_rank_pipeline' LANGUAGE C STABLE;
+
+-- Validates the options of a ranking request; returns them with the effective knobs filled in
+-- (knob defaults < namespace configuration < request).
+CREATE FUNCTION recsys._rank_options(org uuid, namespace text, options jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    knob_names text[] := ARRAY(SELECT name FROM recsys.config_knobs);
+    request_only constant text[] := ARRAY['include_tags_any', 'exclude_item_ids', 'price_between', 'created_after',
+                                          'exclude_seen', 'explain', 'context', 'as_of'];
+    knobs jsonb;
+BEGIN
+    PERFORM recsys._check_filter(options, knob_names || request_only, 'options');
+    PERFORM recsys._check_settings((SELECT coalesce(jsonb_object_agg(k, v), '{}') FROM jsonb_each(options) o(k, v)
+                                     WHERE k = ANY (knob_names)), 'options');
+    IF options ? 'as_of' THEN
+        RAISE EXCEPTION 'option "as_of" is not supported yet' USING ERRCODE = '0A000';
+    END IF;
+    IF options ? 'include_tags_any' AND (jsonb_typeof(options -> 'include_tags_any') <> 'array'
+         OR EXISTS (SELECT 1 FROM jsonb_array_elements(options -> 'include_tags_any') t WHERE jsonb_typeof(t) <> 'string')) THEN
+        RAISE EXCEPTION 'option "include_tags_any" must be an array of strings' USING ERRCODE = '22023';
+    END IF;
+    IF options ? 'exclude_item_ids' AND (jsonb_typeof(options -> 'exclude_item_ids') <> 'array'
+         OR EXISTS (SELECT 1 FROM jsonb_array_elements(options -> 'exclude_item_ids') t WHERE jsonb_typeof(t) <> 'string')) THEN
+        RAISE EXCEPTION 'option "exclude_item_ids" must be an array of strings' USING ERRCODE = '22023';
+    END IF;
+    IF options ? 'price_between' AND (jsonb_typeof(options -> 'price_between') <> 'array'
+         OR jsonb_array_length(options -> 'price_between') <> 2
+         OR EXISTS (SELECT 1 FROM jsonb_array_elements(options -> 'price_between') t WHERE jsonb_typeof(t) NOT IN ('number', 'null'))) THEN
+        RAISE EXCEPTION 'option "price_between" must be [minimum, maximum] (numbers or null)' USING ERRCODE = '22023';
+    END IF;
+    IF options ? 'created_after' AND recsys._json_time(options -> 'created_after') IS NULL THEN
+        RAISE EXCEPTION 'option "created_after" must be a timestamp, not %', options -> 'created_after' USING ERRCODE = '22007';
+    END IF;
+    IF options ? 'explain' AND coalesce(options ->> 'explain', '') NOT IN ('none', 'tags', 'numeric', 'full') THEN
+        RAISE EXCEPTION 'option "explain" must be one of none, tags, numeric, full, not %', options -> 'explain' USING ERRCODE = '22023';
+    END IF;
+    IF options ? 'exclude_seen' AND jsonb_typeof(options -> 'exclude_seen') <> 'boolean' THEN
+        RAISE EXCEPTION 'option "exclude_seen" must be a boolean' USING ERRCODE = '22023';
+    END IF;
+    IF options ? 'context' AND jsonb_typeof(options -> 'context') <> 'object' THEN
+        RAISE EXCEPTION 'option "context" must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    SELECT jsonb_object_agg(k.name, coalesce(options -> k.name, s.settings -> k.name, k.default_value)) INTO knobs
+      FROM recsys.config_knobs k, recsys._namespace_settings(org, namespace) s;
+    RETURN options || knobs;
+END
+$$;
+
+-- Top k items for a user: candidates from decayed popularity, co-visitation of the user's recent
+-- items and the user's tag profile; filters; blend of normalised signals (alpha popularity, beta
+-- co-visitation, gamma embedding similarity to the user's recent items); a gentle tag-profile
+-- boost attenuated for short histories; MMR with brand/category caps. Rows in MMR pick order.
 CREATE FUNCTION recsys.recsys_rank(namespace text, user_id text, k int DEFAULT 20,
                                    surface text DEFAULT 'default', options jsonb DEFAULT '{}')
     RETURNS TABLE (rank int, item_id text, score float8, reasons text[])
@@ -28,8 +122,19 @@ DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);
     uid text := $2;
-    opts jsonb := $5;
-    exclude_seen boolean;
+    o jsonb;
+    fanout int;
+    at timestamptz := now();
+    recent text[];
+    history int;
+    profile_tags text[];
+    profile_weights float8[];
+    user_vector real[];
+    purchased text[];
+    excluded text[];
+    dim int;
+    pool record;
+    explain text;
 BEGIN
     IF uid IS NULL OR uid = '' OR length(uid) > 256 THEN
         RAISE EXCEPTION 'user_id must be a non-empty string of at most 256 characters' USING ERRCODE = '22023';
@@ -37,20 +142,100 @@ BEGIN
     IF k IS NULL OR k < 1 OR k > 1000 THEN
         RAISE EXCEPTION 'k must be between 1 and 1000, not %', coalesce(k::text, 'NULL') USING ERRCODE = '22023';
     END IF;
-    PERFORM recsys._check_filter(opts, ARRAY['exclude_seen'], 'options');
-    exclude_seen := coalesce((opts -> 'exclude_seen')::boolean, false);
-    IF NOT EXISTS (SELECT 1 FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns) THEN
+    IF surface IS NULL OR surface !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
+        RAISE EXCEPTION 'invalid surface %', coalesce(quote_literal(surface), 'NULL') USING ERRCODE = '22023';
+    END IF;
+    SELECT n.embedding_dim INTO dim FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns;
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'namespace "%" does not exist', ns USING ERRCODE = '42704';
     END IF;
+    o := recsys._rank_options(org, ns, coalesce($5, 'null'));
+    fanout := (o ->> 'fanout')::int;
+    explain := coalesce(o ->> 'explain', 'tags');
+
+    -- The user: recent items, history length, tag profile, embedding centroid, recent purchases.
+    SELECT array_agg(u.item_id ORDER BY u.last_ts DESC, u.item_id) FILTER (WHERE u.r <= 20), count(*)::int
+      INTO recent, history
+      FROM (SELECT ui.item_id, ui.last_ts, row_number() OVER (ORDER BY ui.last_ts DESC, ui.item_id) AS r
+              FROM recsys.user_items ui WHERE ui.org_id = org AND ui.namespace = ns AND ui.user_id = uid) u;
+    SELECT array_agg(t.tag ORDER BY t.weight DESC, t.tag), array_agg(t.weight ORDER BY t.weight DESC, t.tag)
+      INTO profile_tags, profile_weights
+      FROM (SELECT ut.tag, ut.weight FROM recsys.user_tags ut
+             WHERE ut.org_id = org AND ut.namespace = ns AND ut.user_id = uid
+             ORDER BY ut.weight DESC, ut.tag LIMIT 50) t;
+    IF dim IS NOT NULL AND recent IS NOT NULL THEN
+        SELECT array_agg(c.v ORDER BY c.d) INTO user_vector
+          FROM (SELECT e.d, avg(e.v)::real AS v
+                  FROM recsys.items i CROSS JOIN LATERAL unnest(i.embedding) WITH ORDINALITY AS e(v, d)
+                 WHERE i.org_id = org AND i.namespace = ns AND i.item_id = ANY (recent[1:10]) AND i.embedding IS NOT NULL
+                 GROUP BY e.d) c;
+    END IF;
+    SELECT array_agg(DISTINCT e.item_id) INTO purchased
+      FROM recsys.events e JOIN recsys.event_types t ON t.org_id = e.org_id AND t.namespace = e.namespace AND t.type_id = e.type
+     WHERE e.org_id = org AND e.namespace = ns AND e.user_id = uid AND t.name = 'purchase'
+       AND e.ts >= at - make_interval(secs => (o ->> 'exclude_purchased_days')::float8 * 86400);
+    excluded := ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'exclude_item_ids', '[]')));
+
+    -- Candidates from every source (bit 1 popularity, 2 co-visitation, 8 content) with their items.
+    WITH sources AS (
+        SELECT p.item_id, 1 AS source, NULL::float8 AS covis FROM recsys._top_popular(org, ns, fanout, at) p
+        UNION ALL
+        SELECT c.item_id, 2, c.pairs
+          FROM (SELECT nb.neighbour_id AS item_id, sum(nb.pairs)::float8 AS pairs
+                  FROM recsys.item_neighbours nb
+                 WHERE nb.org_id = org AND nb.namespace = ns AND nb.item_id = ANY (coalesce(recent, '{}'))
+                 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT fanout) c
+        UNION ALL
+        (SELECT i.item_id, 8, NULL
+           FROM recsys.items i
+          WHERE i.org_id = org AND i.namespace = ns AND i.tags && coalesce(profile_tags[1:3], '{}') AND i.available
+          ORDER BY i.item_id LIMIT fanout)),
+    merged AS (
+        SELECT s.item_id, bit_or(s.source) AS sources, max(s.covis) AS covis FROM sources s GROUP BY s.item_id),
+    candidates AS (
+        SELECT m.item_id, m.sources, m.covis, pop.score AS popularity, i.available, i.price,
+               extract(epoch FROM i.created_at)::float8 AS created_at, i.brand, i.category,
+               array_to_string(i.tags, E'\x1f') AS tags, i.embedding,
+               (CASE WHEN m.item_id = ANY (coalesce(recent, '{}')) OR EXISTS (
+                     SELECT 1 FROM recsys.user_items ui WHERE ui.org_id = org AND ui.namespace = ns
+                        AND ui.user_id = uid AND ui.item_id = m.item_id) THEN 1 ELSE 0 END
+                | CASE WHEN m.item_id = ANY (coalesce(purchased, '{}')) THEN 2 ELSE 0 END
+                | CASE WHEN m.item_id = ANY (excluded) THEN 4 ELSE 0 END) AS flags
+          FROM merged m
+          JOIN recsys.items i ON i.org_id = org AND i.namespace = ns AND i.item_id = m.item_id
+          LEFT JOIN recsys._popularity_of(org, ns, ARRAY(SELECT item_id FROM merged), at) pop ON pop.item_id = m.item_id)
+    SELECT array_agg(c.item_id ORDER BY c.item_id) AS ids, array_agg(c.available ORDER BY c.item_id) AS available,
+           array_agg(c.price ORDER BY c.item_id) AS price, array_agg(c.created_at ORDER BY c.item_id) AS created,
+           array_agg(c.brand ORDER BY c.item_id) AS brands, array_agg(c.category ORDER BY c.item_id) AS categories,
+           array_agg(c.tags ORDER BY c.item_id) AS tags,
+           -- n x dim, a row of NaN for an item without an embedding.
+           CASE WHEN dim IS NULL THEN NULL ELSE
+               array_agg(coalesce(c.embedding, array_fill('NaN'::real, ARRAY[dim])) ORDER BY c.item_id) END AS embeddings,
+           array_agg(c.popularity ORDER BY c.item_id) AS popularity, array_agg(c.covis ORDER BY c.item_id) AS covis,
+           array_agg(c.sources ORDER BY c.item_id) AS sources, array_agg(c.flags ORDER BY c.item_id) AS flags
+      INTO pool FROM candidates c;
+
     RETURN QUERY
-    SELECT (row_number() OVER (ORDER BY s.score DESC, s.item_id))::int, s.item_id,
-           s.score / nullif(max(s.score) OVER (), 0), ARRAY['recent_popularity']
-      FROM recsys._popularity_at(org, ns, now()) s
-      JOIN recsys.items i ON i.org_id = org AND i.namespace = ns AND i.item_id = s.item_id AND i.available
-     WHERE NOT (exclude_seen AND EXISTS (SELECT 1 FROM recsys.user_items u
-                                          WHERE u.org_id = org AND u.namespace = ns AND u.user_id = uid
-                                            AND u.item_id = s.item_id))
-     ORDER BY s.score DESC, s.item_id
-     LIMIT k;
+    SELECT r.pick::int, pool.ids[r.idx], r.score,
+           CASE explain
+               WHEN 'none' THEN '{}'::text[]
+               WHEN 'tags' THEN r.reasons
+               ELSE r.reasons || ARRAY[format('score=%s', round(r.score::numeric, 4)),
+                                       format('blend=%s', round(r.blend::numeric, 4)),
+                                       format('boost=%s', round(r.boost::numeric, 4))] END
+      FROM recsys._rank_pipeline(
+               coalesce(pool.ids, '{}'), coalesce(pool.available, '{}'), coalesce(pool.price, '{}'),
+               coalesce(pool.created, '{}'), pool.brands, pool.categories, pool.tags, pool.embeddings, coalesce(dim, 0),
+               coalesce(pool.popularity, '{}'), coalesce(pool.covis, '{}'), coalesce(pool.sources, '{}'),
+               coalesce(pool.flags, '{}'), user_vector, k, (o ->> 'alpha')::float8, (o ->> 'beta')::float8,
+               (o ->> 'gamma')::float8, (o ->> 'profile_boost')::float8, (o ->> 'mmr_lambda')::float8,
+               (o ->> 'brand_cap')::int, (o ->> 'category_cap')::int, coalesce((o -> 'exclude_seen')::boolean, false),
+               ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'include_tags_any', '[]'))),
+               (o -> 'price_between' ->> 0)::float8, (o -> 'price_between' ->> 1)::float8,
+               extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, history,
+               coalesce(profile_tags, '{}'), coalesce(profile_weights, '{}'))
+           WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, pick)
+     WHERE r.idx IS NOT NULL
+     ORDER BY r.pick;
 END
 $$;

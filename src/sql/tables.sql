@@ -51,6 +51,9 @@ CREATE TABLE recsys.items (
     PRIMARY KEY (org_id, namespace, item_id)
 );
 
+-- Items by tag (content candidates from a user's tag profile).
+CREATE INDEX items_tags ON recsys.items USING gin (tags);
+
 -- Users and their traits (segments are built on traits).
 CREATE TABLE recsys.users (
     org_id uuid NOT NULL DEFAULT recsys.current_org(),
@@ -107,6 +110,8 @@ CREATE TABLE recsys.item_popularity (
     last_ts timestamptz NOT NULL,
     PRIMARY KEY (org_id, namespace, item_id, type)
 ) WITH (fillfactor = 80);
+-- The most popular items of each event type (ranking takes the top of each).
+CREATE INDEX item_popularity_top ON recsys.item_popularity (org_id, namespace, type, log2_score DESC);
 
 -- Derived: what each user interacted with (total event weight, last time).
 CREATE TABLE recsys.user_items (

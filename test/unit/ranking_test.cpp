@@ -104,3 +104,8 @@ TEST(Ranking, RejectsLambdaOutOfRange) {
     o.lambda = 1.5;
     EXPECT_THROW(recsys::mmr_select({}, o), recsys::Error);
 }
+
+TEST(Ranking, SplitJoinedDropsEmptyParts) {
+    EXPECT_EQ(recsys::split_joined("red\x1f\x1fwool\x1f", '\x1f'), (std::vector<std::string>{"red", "wool"}));
+    EXPECT_TRUE(recsys::split_joined("", '\x1f').empty());
+}

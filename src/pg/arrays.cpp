@@ -1,0 +1,36 @@
+// See arrays.hpp.
+#include "pg/arrays.hpp"
+
+#include <cmath>
+
+extern "C" {
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+}
+
+namespace recsys_pg {
+
+ArrayArg array_arg(FunctionCallInfo fcinfo, int arg, Oid element_type) {
+    ArrayArg out{nullptr, nullptr, 0};
+    if (PG_ARGISNULL(arg)) return out;
+    ArrayType* array = PG_GETARG_ARRAYTYPE_P(arg);
+    int16 typlen;
+    bool typbyval;
+    char typalign;
+    get_typlenbyvalalign(element_type, &typlen, &typbyval, &typalign);
+    deconstruct_array(array, element_type, typlen, typbyval, typalign, &out.values, &out.nulls, &out.count);
+    return out;
+}
+
+const char* text_at(const ArrayArg& a, int i) {
+    if (i >= a.count || a.nulls[i]) return "";
+    return text_to_cstring(DatumGetTextPP(a.values[i]));
+}
+
+double float8_at(const ArrayArg& a, int i) {
+    if (i >= a.count || a.nulls[i]) return NAN;
+    return DatumGetFloat8(a.values[i]);
+}
+
+}  // namespace recsys_pg

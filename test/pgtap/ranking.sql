@@ -1,0 +1,70 @@
+-- recsys_rank: determinism, filters that never leak, caps, reasons, read-only serving.
+BEGIN;
+SET client_min_messages = warning;
+SELECT plan(21);
+SET recsys.org_id = 'ffffffff-0000-0000-0000-000000000006';
+SELECT recsys.recsys_seed_synthetic('rk', '{"items": 3000, "users": 300, "events": 40000, "end": "2026-11-01T00:00:00Z"}');
+ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
+CREATE TEMP TABLE sample_users AS
+SELECT user_id FROM recsys.users WHERE namespace = 'rk' ORDER BY user_id LIMIT 25;
+
+SELECT results_eq($$SELECT item_id FROM recsys.recsys_rank('rk', 'user_7', 20) ORDER BY rank$$,
+                  $$SELECT item_id FROM recsys.recsys_rank('rk', 'user_7', 20) ORDER BY rank$$,
+                  'the same request gives the same list');
+SELECT is((SELECT count(*)::int FROM recsys.recsys_rank('rk', 'user_7', 20)), 20, 'k items come back');
+SELECT is((SELECT array_agg(rank ORDER BY rank) FROM recsys.recsys_rank('rk', 'user_7', 5)), ARRAY[1, 2, 3, 4, 5], 'ranks are 1..k');
+SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 20) r
+             JOIN recsys.items i ON i.namespace = 'rk' AND i.item_id = r.item_id WHERE NOT i.available), 0,
+          'no unavailable item for 25 users');
+SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 20, 'home',
+                  '{"exclude_item_ids": ["item_1", "item_2", "item_3", "item_21"]}') r
+            WHERE r.item_id IN ('item_1', 'item_2', 'item_3', 'item_21')), 0, 'excluded items never appear');
+SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 10, 'home',
+                  '{"include_tags_any": ["eco", "gift"]}') r
+             JOIN recsys.items i ON i.namespace = 'rk' AND i.item_id = r.item_id WHERE NOT i.tags && ARRAY['eco', 'gift']), 0,
+          'include_tags_any: every result carries one of the tags');
+SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 20, 'home',
+                  '{"exclude_seen": true}') r
+             JOIN recsys.user_items ui ON ui.namespace = 'rk' AND ui.user_id = u.user_id AND ui.item_id = r.item_id), 0,
+          'exclude_seen: nothing the user interacted with');
+SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 20, 'home',
+                  '{"price_between": [10, 30]}') r
+             JOIN recsys.items i ON i.namespace = 'rk' AND i.item_id = r.item_id WHERE i.price NOT BETWEEN 10 AND 30), 0,
+          'price_between is respected');
+SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 20, 'home',
+                  '{"created_after": "2026-09-01T00:00:00Z"}') r
+             JOIN recsys.items i ON i.namespace = 'rk' AND i.item_id = r.item_id WHERE i.created_at <= '2026-09-01T00:00:00Z'), 0,
+          'created_after is respected');
+SELECT is((SELECT max(n)::int FROM (SELECT count(*) AS n FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 20,
+                  'home', '{"brand_cap": 1, "category_cap": 3}') r
+             JOIN recsys.items i ON i.namespace = 'rk' AND i.item_id = r.item_id GROUP BY u.user_id, i.brand) s), 1,
+          'brand_cap 1: never two items of one brand');
+SELECT ok((SELECT max(n) <= 3 FROM (SELECT count(*) AS n FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 20,
+                  'home', '{"category_cap": 3}') r
+             JOIN recsys.items i ON i.namespace = 'rk' AND i.item_id = r.item_id GROUP BY u.user_id, i.category) s),
+          'category_cap 3: at most three items per category');
+SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 10) r,
+                  unnest(r.reasons) reason
+            WHERE reason NOT IN ('recent_popularity', 'co_visitation', 'embedding_similarity', 'content', 'personalization', 'diversity')),
+          0, 'reasons come from the documented vocabulary');
+SELECT ok((SELECT bool_and(cardinality(reasons) > 0) FROM recsys.recsys_rank('rk', 'user_7', 20)), 'every item has a reason');
+SELECT ok((SELECT count(*) > 0 FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 10) r
+            WHERE 'co_visitation' = ANY (r.reasons)), 'co-visitation contributes for users with history');
+SELECT is((SELECT count(*)::int FROM recsys.recsys_rank('rk', 'somebody_new', 10)), 10, 'a cold user still gets k items');
+SELECT is((SELECT count(*)::int FROM recsys.recsys_rank('rk', 'user_7', 5, 'home', '{"explain": "none"}') WHERE reasons <> '{}'), 0,
+          'explain none: no reasons');
+-- A change to the catalogue is visible to the very next call.
+SELECT recsys.recsys_upsert_items('rk', (SELECT jsonb_build_array(jsonb_build_object('item_id', item_id, 'available', false))
+                                           FROM recsys.recsys_rank('rk', 'user_7', 1)));
+SELECT is((SELECT count(*)::int FROM recsys.recsys_rank('rk', 'user_7', 20) r JOIN recsys.items i
+              ON i.namespace = 'rk' AND i.item_id = r.item_id WHERE NOT i.available), 0,
+          'an item made unavailable disappears from the next call');
+-- Serving works in a read-only transaction.
+SET TRANSACTION READ ONLY;
+SELECT is((SELECT count(*)::int FROM recsys.recsys_rank('rk', 'user_7', 10)), 10, 'ranking works in a read-only transaction');
+SELECT throws_ok($$SELECT * FROM recsys.recsys_rank('rk', 'user_7', 0)$$, '22023', 'k must be between 1 and 1000, not 0', 'k is checked');
+SELECT throws_ok($$SELECT * FROM recsys.recsys_rank('rk', 'user_7', 10, 'home', '{"mmr_lambda": 7}')$$, '22023', NULL, 'knob options are checked');
+SELECT throws_ok($$SELECT * FROM recsys.recsys_rank('nowhere', 'user_7', 10)$$, '42704', 'namespace "nowhere" does not exist', 'unknown namespaces are errors');
+
+SELECT * FROM finish();
+ROLLBACK;
