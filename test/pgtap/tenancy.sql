@@ -36,7 +36,8 @@ SELECT is((SELECT array_agg(item_id ORDER BY item_id) FROM recsys.items), ARRAY[
 SELECT is((SELECT count(*)::int FROM recsys.events WHERE user_id = 'ub'), 0, 'events: org B rows are invisible');
 SELECT is((SELECT count(*)::int FROM recsys.namespaces), 1, 'namespaces: only org A''s');
 SELECT is((SELECT count(*)::int FROM recsys.event_types WHERE org_id <> recsys.current_org()), 0, 'event types: only org A''s');
-SELECT is((SELECT array_agg(item_id ORDER BY item_id) FROM recsys.recsys_rank('shop', 'ua', 10)), ARRAY['a1', 'a2'], 'recsys_rank serves org A items only');
+SELECT ok((SELECT count(*) > 0 AND array_agg(item_id) <@ ARRAY['a1', 'a2'] FROM recsys.recsys_rank('shop', 'ua', 10)),
+          'recsys_rank serves org A items only');
 SELECT throws_ok($$INSERT INTO recsys.items (org_id, namespace, item_id) VALUES ('bbbbbbbb-0000-0000-0000-000000000002', 'shop', 'planted')$$,
                  '42501', NULL, 'inserting a row for org B is refused');
 SELECT throws_ok($$COPY recsys.items (org_id, namespace, item_id) FROM PROGRAM 'echo x'$$, '42501', NULL, 'COPY FROM PROGRAM is refused');
