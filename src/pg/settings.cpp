@@ -2,6 +2,7 @@
 #include "pg/settings.hpp"
 
 #include <cctype>
+#include <climits>
 #include <cstring>
 
 extern "C" {
@@ -19,6 +20,7 @@ namespace {
 
 char* org_id_setting = nullptr;
 int max_batch_size_setting = 50000;
+int bandit_seed_setting = 0;
 
 // True when `text` is a UUID in its canonical 8-4-4-4-12 hexadecimal form.
 bool is_canonical_uuid(const char* text) {
@@ -54,6 +56,10 @@ bool check_org_id(char** newval, void** extra, GucSource source) {
 
 }  // namespace
 
+int bandit_seed() {
+    return bandit_seed_setting;
+}
+
 void define_settings() {
     DefineCustomStringVariable(
         "recsys.org_id", "Organisation that a recsys_admin session acts for.",
@@ -64,6 +70,11 @@ void define_settings() {
     DefineCustomIntVariable(
         "recsys.max_batch_size", "Largest number of elements accepted in one ingestion call.", nullptr,
         &max_batch_size_setting, 50000, 1, 10000000, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+
+    DefineCustomIntVariable(
+        "recsys.bandit_seed", "Seed of the bandit's random numbers; 0 draws real randomness.",
+        "With a seed, a session makes the same sequence of choices from the same statistics (for tests).",
+        &bandit_seed_setting, 0, 0, INT_MAX, PGC_USERSET, 0, nullptr, nullptr, nullptr);
 
     MarkGUCPrefixReserved("recsys");
 }

@@ -6,4 +6,7 @@ namespace recsys_pg {
 // Registers every recsys.* setting; called once from _PG_init.
 void define_settings();
 
+// recsys.bandit_seed (0: use real randomness).
+int bandit_seed();
+
 }  // namespace recsys_pg

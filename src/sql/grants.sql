@@ -36,3 +36,13 @@ GRANT EXECUTE ON FUNCTION recsys.recsys_config(text), recsys.recsys_config_histo
 GRANT EXECUTE ON FUNCTION recsys.recsys_configure(text, jsonb, text), recsys.recsys_save_profile(text, jsonb),
     recsys.recsys_apply_profile(text, text) TO recsys_admin;
 GRANT SELECT ON recsys.config_knobs TO recsys_reader, recsys_auditor;
+
+-- Bandits: applications decide, recommend and reward; admins manage policies and holdouts.
+GRANT EXECUTE ON FUNCTION recsys.recsys_bandit_decide(text, text, jsonb, text[], text),
+    recsys.recsys_bandit_recommend(text, text, int, text, jsonb, jsonb, text[], text),
+    recsys.recsys_bandit_select(jsonb, text, jsonb) TO recsys_reader;
+GRANT EXECUTE ON FUNCTION recsys.recsys_bandit_reward(text, text, float8) TO recsys_writer;
+GRANT EXECUTE ON FUNCTION recsys.recsys_upsert_policies(text, jsonb), recsys.recsys_bandit_holdout(text, text, float8)
+    TO recsys_admin;
+GRANT SELECT ON recsys.bandit_policies, recsys.bandit_lift TO recsys_reader, recsys_auditor;
+GRANT SELECT ON recsys.bandit_stats, recsys.bandit_decisions TO recsys_admin, recsys_auditor;

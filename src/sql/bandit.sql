@@ -1,0 +1,384 @@
+-- Contextual multi-armed bandits choosing ranking policies (named knob bundles).
+-- Statistics live per (surface, context bucket, policy); a decision counts as a trial when it is
+-- made, and its reward is added when (if) it arrives. Holdout decisions (a control share per
+-- surface, served the best policy so far) are kept out of the statistics so lift can be measured.
+
+CREATE TABLE recsys.bandit_policies (
+    org_id uuid NOT NULL,
+    namespace recsys.namespace_name NOT NULL,
+    policy_id text COLLATE "C" NOT NULL CHECK (length(policy_id) BETWEEN 1 AND 256),
+    name text,
+    active boolean NOT NULL DEFAULT true,
+    settings jsonb NOT NULL DEFAULT '{}',
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, namespace, policy_id)
+);
+
+CREATE TABLE recsys.bandit_surfaces (
+    org_id uuid NOT NULL,
+    namespace recsys.namespace_name NOT NULL,
+    surface text COLLATE "C" NOT NULL,
+    holdout_share float8 NOT NULL CHECK (holdout_share BETWEEN 0 AND 1),
+    PRIMARY KEY (org_id, namespace, surface)
+);
+
+CREATE TABLE recsys.bandit_stats (
+    org_id uuid NOT NULL,
+    namespace recsys.namespace_name NOT NULL,
+    surface text COLLATE "C" NOT NULL,
+    bucket text COLLATE "C" NOT NULL,
+    policy_id text COLLATE "C" NOT NULL,
+    trials bigint NOT NULL DEFAULT 0,
+    reward_sum float8 NOT NULL DEFAULT 0,
+    reward_sq_sum float8 NOT NULL DEFAULT 0,
+    PRIMARY KEY (org_id, namespace, surface, bucket, policy_id)
+) WITH (fillfactor = 80);
+
+CREATE TABLE recsys.bandit_decisions (
+    org_id uuid NOT NULL,
+    namespace recsys.namespace_name NOT NULL,
+    decision_id uuid NOT NULL DEFAULT gen_random_uuid(),
+    surface text COLLATE "C" NOT NULL,
+    bucket text COLLATE "C" NOT NULL,
+    policy_id text COLLATE "C" NOT NULL,
+    algorithm text NOT NULL,
+    explore boolean NOT NULL,
+    holdout boolean NOT NULL,
+    context jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    reward float8 CHECK (reward BETWEEN 0 AND 1),
+    rewarded_at timestamptz,
+    PRIMARY KEY (org_id, namespace, decision_id)
+);
+
+DO $rls$
+DECLARE
+    table_name text;
+BEGIN
+    FOREACH table_name IN ARRAY ARRAY['bandit_policies', 'bandit_surfaces', 'bandit_stats', 'bandit_decisions'] LOOP
+        EXECUTE format('ALTER TABLE recsys.%I ENABLE ROW LEVEL SECURITY', table_name);
+        EXECUTE format('CREATE POLICY tenant_isolation ON recsys.%I
+                            USING (org_id = (SELECT recsys.current_org()))
+                            WITH CHECK (org_id = (SELECT recsys.current_org()))', table_name);
+    END LOOP;
+END
+$rls$;
+
+CREATE FUNCTION recsys._bandit_choose(algorithm text, trials float8[], reward_sums float8[], reward_sq_sums float8[],
+                                      epsilon float8, OUT arm int, OUT explore boolean, OUT best int, OUT u float8)
+    AS 'MODULE_PATHNAME', 'recsys_bandit_choose' LANGUAGE C VOLATILE STRICT;
+
+-- The context bucket: key=value pairs sorted by key and joined by "&" ("all" for {}); beyond
+-- 128 characters the md5 of the pairs stands in ("md5:..."), so buckets stay bounded.
+CREATE FUNCTION recsys._context_bucket(context jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+    pairs text;
+BEGIN
+    IF context IS NULL OR jsonb_typeof(context) <> 'object' THEN
+        RAISE EXCEPTION 'context must be a JSON object, not %', coalesce(jsonb_typeof(context), 'NULL') USING ERRCODE = '22023';
+    END IF;
+    SELECT string_agg(k || '=' || CASE jsonb_typeof(v) WHEN 'string' THEN v #>> '{}' ELSE v::text END, '&' ORDER BY k COLLATE "C")
+      INTO pairs FROM jsonb_each(context) AS c(k, v);
+    IF pairs IS NULL THEN
+        RETURN 'all';
+    END IF;
+    RETURN CASE WHEN length(pairs) <= 128 THEN pairs ELSE 'md5:' || md5(pairs) END;
+END
+$$;
+
+-- The first problem of one policy element.
+CREATE FUNCTION recsys._policy_problem(e jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE
+RETURN CASE
+    WHEN jsonb_typeof(e) <> 'object' THEN ARRAY[NULL, '22023', 'element must be a JSON object, not ' || jsonb_typeof(e)]
+    ELSE coalesce(
+        recsys._unknown_field_problem(e, ARRAY['policy_id', 'name', 'active', 'settings']),
+        recsys._id_problem(e, 'policy_id'),
+        recsys._string_problem(e, 'name', 256),
+        recsys._typed_problem(e, 'active', 'boolean'),
+        CASE WHEN NOT e ? 'settings' THEN ARRAY['settings', '22023', 'is required'] END,
+        recsys._typed_problem(e, 'settings', 'object'))
+END;
+
+-- Upserts policies [{policy_id, name?, active?, settings: {knob: value}}]; settings are
+-- validated like recsys_configure and replace the stored ones. Returns {"inserted": n, "updated": n}.
+CREATE FUNCTION recsys.recsys_upsert_policies(namespace text, policies jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    org uuid := recsys.current_org();
+    ns text := recsys._check_namespace($1);
+    payload jsonb := $2;
+    e jsonb;
+    inserted bigint;
+    total bigint;
+BEGIN
+    PERFORM recsys._check_batch(payload, 'policies');
+    PERFORM recsys._check_elements(payload, 'policy', 'recsys._policy_problem(e)');
+    PERFORM recsys._check_unique_ids(payload, 'policy', 'policy_id');
+    FOR e IN SELECT value FROM jsonb_array_elements(payload) LOOP
+        PERFORM recsys._check_settings(e -> 'settings', format('policy "%s"', e ->> 'policy_id'));
+    END LOOP;
+    PERFORM recsys._ensure_namespaces(ARRAY[org], ARRAY[ns]);
+    WITH upserted AS (
+        INSERT INTO recsys.bandit_policies AS p (org_id, namespace, policy_id, name, active, settings)
+        SELECT org, ns, e ->> 'policy_id', e ->> 'name', coalesce((e -> 'active')::boolean, true),
+               jsonb_strip_nulls(e -> 'settings')
+          FROM jsonb_array_elements(payload) e
+        ON CONFLICT (org_id, namespace, policy_id) DO UPDATE
+           SET name = coalesce(excluded.name, p.name), active = excluded.active, settings = excluded.settings,
+               updated_at = now()
+        RETURNING (xmax = 0) AS fresh)
+    SELECT count(*) FILTER (WHERE fresh), count(*) INTO inserted, total FROM upserted;
+    RETURN jsonb_build_object('inserted', inserted, 'updated', total - inserted);
+END
+$$;
+
+-- Sets the holdout share of a surface: that share of decisions is served the best policy so
+-- far, without exploring, and kept out of the statistics (see recsys.bandit_lift).
+CREATE FUNCTION recsys.recsys_bandit_holdout(namespace text, surface text, share float8) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    org uuid := recsys.current_org();
+    ns text := recsys._check_namespace($1);
+BEGIN
+    IF $2 IS NULL OR $2 !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
+        RAISE EXCEPTION 'invalid surface %', coalesce(quote_literal($2), 'NULL') USING ERRCODE = '22023';
+    END IF;
+    IF $3 IS NULL OR NOT $3 BETWEEN 0 AND 1 THEN
+        RAISE EXCEPTION 'holdout share must be between 0 and 1, not %', coalesce($3::text, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO recsys.bandit_surfaces AS s (org_id, namespace, surface, holdout_share) VALUES (org, ns, $2, $3)
+    ON CONFLICT (org_id, namespace, surface) DO UPDATE SET holdout_share = excluded.holdout_share;
+    RETURN jsonb_build_object('surface', $2, 'holdout_share', $3);
+END
+$$;
+
+-- Chooses a policy for (surface, context bucket) among policy_ids (default: every active policy)
+-- with thompson, ucb1 (UCB1-Tuned bound) or epsilon_greedy (knob bandit_epsilon), records the
+-- decision and counts it as a trial. Returns {decision_id, policy_id, bucket, explore,
+-- algorithm, holdout}.
+CREATE FUNCTION recsys.recsys_bandit_decide(namespace text, surface text, context jsonb DEFAULT '{}',
+                                            policy_ids text[] DEFAULT NULL, algorithm text DEFAULT 'thompson')
+    RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    org uuid := recsys.current_org();
+    ns text := recsys._check_namespace($1);
+    surf text := $2;
+    ctx jsonb := coalesce($3, '{}');
+    wanted text[] := $4;
+    algo text := coalesce($5, 'thompson');
+    bucket text;
+    ids text[];
+    trials float8[];
+    rewards float8[];
+    squares float8[];
+    choice record;
+    share float8;
+    holdout boolean;
+    chosen text;
+    decision uuid;
+BEGIN
+    IF surf IS NULL OR surf !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
+        RAISE EXCEPTION 'invalid surface %', coalesce(quote_literal(surf), 'NULL') USING ERRCODE = '22023';
+    END IF;
+    IF algo NOT IN ('thompson', 'ucb1', 'epsilon_greedy') THEN
+        RAISE EXCEPTION 'unknown bandit algorithm "%"', algo USING ERRCODE = '22023', HINT = 'Use thompson, ucb1 or epsilon_greedy.';
+    END IF;
+    IF current_setting('transaction_read_only') = 'on' THEN
+        RAISE EXCEPTION 'a bandit decision is recorded and needs a read-write transaction' USING ERRCODE = '25006';
+    END IF;
+    bucket := recsys._context_bucket(ctx);
+    SELECT array_agg(p.policy_id ORDER BY p.policy_id) INTO ids
+      FROM recsys.bandit_policies p
+     WHERE p.org_id = org AND p.namespace = ns AND p.active AND (wanted IS NULL OR p.policy_id = ANY (wanted));
+    IF ids IS NULL THEN
+        RAISE EXCEPTION 'no active policy to choose from in namespace "%"', ns
+            USING ERRCODE = '42704', HINT = 'Create policies with recsys_upsert_policies, or name active ones in policy_ids.';
+    END IF;
+    IF wanted IS NOT NULL AND cardinality(ids) < (SELECT count(DISTINCT w) FROM unnest(wanted) w) THEN
+        RAISE EXCEPTION 'policy "%" does not exist or is not active',
+            (SELECT w FROM unnest(wanted) w WHERE w <> ALL (ids) ORDER BY w LIMIT 1) USING ERRCODE = '42704';
+    END IF;
+    SELECT array_agg(coalesce(s.trials, 0)::float8 ORDER BY i.policy_id), array_agg(coalesce(s.reward_sum, 0) ORDER BY i.policy_id),
+           array_agg(coalesce(s.reward_sq_sum, 0) ORDER BY i.policy_id)
+      INTO trials, rewards, squares
+      FROM unnest(ids) AS i(policy_id)
+      LEFT JOIN recsys.bandit_stats s ON s.org_id = org AND s.namespace = ns AND s.surface = surf AND s.bucket = bucket
+                                     AND s.policy_id = i.policy_id;
+    SELECT * INTO choice FROM recsys._bandit_choose(algo, trials, rewards, squares,
+        (SELECT coalesce(st.settings -> 'bandit_epsilon', k.default_value)::text::float8
+           FROM recsys.config_knobs k, recsys._namespace_settings(org, ns) st WHERE k.name = 'bandit_epsilon'));
+    SELECT s.holdout_share INTO share FROM recsys.bandit_surfaces s WHERE s.org_id = org AND s.namespace = ns AND s.surface = surf;
+    holdout := choice.u < coalesce(share, 0);
+    chosen := ids[CASE WHEN holdout THEN choice.best ELSE choice.arm END];
+    INSERT INTO recsys.bandit_decisions (org_id, namespace, surface, bucket, policy_id, algorithm, explore, holdout, context)
+    VALUES (org, ns, surf, bucket, chosen, algo, choice.explore AND NOT holdout, holdout, ctx)
+    RETURNING decision_id INTO decision;
+    IF NOT holdout THEN
+        INSERT INTO recsys.bandit_stats AS s (org_id, namespace, surface, bucket, policy_id, trials)
+        VALUES (org, ns, surf, bucket, chosen, 1)
+        ON CONFLICT (org_id, namespace, surface, bucket, policy_id) DO UPDATE SET trials = s.trials + 1;
+    END IF;
+    RETURN jsonb_build_object('decision_id', decision, 'policy_id', chosen, 'bucket', bucket,
+                              'explore', choice.explore AND NOT holdout, 'algorithm', algo, 'holdout', holdout);
+END
+$$;
+
+-- Credits a reward in [0, 1] to exactly the decision that was made. A repeated reward with the
+-- same value is accepted and changes nothing (retries are safe); a different value is refused.
+-- Returns {decision_id, policy_id, reward, credited}.
+CREATE FUNCTION recsys.recsys_bandit_reward(namespace text, decision_id text, reward float8) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    org uuid := recsys.current_org();
+    ns text := recsys._check_namespace($1);
+    id uuid;
+    d record;
+BEGIN
+    IF $3 IS NULL OR $3 <> $3 OR NOT $3 BETWEEN 0 AND 1 THEN
+        RAISE EXCEPTION 'reward must be between 0 and 1, not %', coalesce($3::text, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    IF $2 IS NULL OR $2 !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+        RAISE EXCEPTION 'decision_id % is not a UUID', coalesce(quote_literal($2), 'NULL') USING ERRCODE = '22P02';
+    END IF;
+    id := $2::uuid;
+    SELECT * INTO d FROM recsys.bandit_decisions x
+     WHERE x.org_id = org AND x.namespace = ns AND x.decision_id = id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'decision "%" does not exist in namespace "%"', $2, ns USING ERRCODE = '42704';
+    END IF;
+    IF d.reward IS NOT NULL THEN
+        IF d.reward = $3 THEN
+            RETURN jsonb_build_object('decision_id', id, 'policy_id', d.policy_id, 'reward', d.reward, 'credited', false);
+        END IF;
+        RAISE EXCEPTION 'decision "%" was already rewarded with %', $2, d.reward
+            USING ERRCODE = '55000', DETAIL = 'A decision takes one reward; a repeat with the same value is accepted and ignored.';
+    END IF;
+    UPDATE recsys.bandit_decisions x SET reward = $3, rewarded_at = now()
+     WHERE x.org_id = org AND x.namespace = ns AND x.decision_id = id;
+    IF NOT d.holdout THEN
+        UPDATE recsys.bandit_stats s SET reward_sum = s.reward_sum + $3, reward_sq_sum = s.reward_sq_sum + $3 * $3
+         WHERE s.org_id = org AND s.namespace = ns AND s.surface = d.surface AND s.bucket = d.bucket
+           AND s.policy_id = d.policy_id;
+    END IF;
+    RETURN jsonb_build_object('decision_id', id, 'policy_id', d.policy_id, 'reward', $3, 'credited', true);
+END
+$$;
+
+-- The pure selection primitive over given arm statistics [{arm_id, trials, reward_sum,
+-- reward_sq_sum?}]: one row per arm, chosen marks the pick. Options: epsilon (0.1).
+CREATE FUNCTION recsys.recsys_bandit_select(arms jsonb, algorithm text DEFAULT 'thompson', options jsonb DEFAULT '{}')
+    RETURNS TABLE (arm_id text, chosen boolean, explore boolean, mean float8)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    payload jsonb := $1;
+    algo text := coalesce($2, 'thompson');
+    choice record;
+BEGIN
+    PERFORM recsys._check_batch(payload, 'arms');
+    PERFORM recsys._check_filter(coalesce($3, 'null'), ARRAY['epsilon'], 'options');
+    PERFORM recsys._check_elements(payload, 'arm', 'recsys._arm_problem(e)');
+    PERFORM recsys._check_unique_ids(payload, 'arm', 'arm_id');
+    IF jsonb_array_length(payload) = 0 THEN
+        RAISE EXCEPTION 'arms must not be empty' USING ERRCODE = '22023';
+    END IF;
+    SELECT * INTO choice FROM recsys._bandit_choose(algo,
+        ARRAY(SELECT (e ->> 'trials')::float8 FROM jsonb_array_elements(payload) WITH ORDINALITY a(e, i) ORDER BY i),
+        ARRAY(SELECT (e ->> 'reward_sum')::float8 FROM jsonb_array_elements(payload) WITH ORDINALITY a(e, i) ORDER BY i),
+        ARRAY(SELECT coalesce((e ->> 'reward_sq_sum')::float8, (e ->> 'reward_sum')::float8)
+                FROM jsonb_array_elements(payload) WITH ORDINALITY a(e, i) ORDER BY i),
+        recsys._option_number($3, 'epsilon', 0, 1, 0.1));
+    RETURN QUERY
+    SELECT e ->> 'arm_id', i = choice.arm, i = choice.arm AND choice.explore,
+           CASE WHEN (e ->> 'trials')::float8 > 0 THEN (e ->> 'reward_sum')::float8 / (e ->> 'trials')::float8 ELSE 0 END
+      FROM jsonb_array_elements(payload) WITH ORDINALITY a(e, i)
+     ORDER BY i;
+END
+$$;
+
+-- The first problem of one arm of recsys_bandit_select.
+CREATE FUNCTION recsys._arm_problem(e jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE
+RETURN CASE
+    WHEN jsonb_typeof(e) <> 'object' THEN ARRAY[NULL, '22023', 'element must be a JSON object, not ' || jsonb_typeof(e)]
+    ELSE coalesce(
+        recsys._unknown_field_problem(e, ARRAY['arm_id', 'trials', 'reward_sum', 'reward_sq_sum']),
+        recsys._id_problem(e, 'arm_id'),
+        CASE WHEN NOT e ? 'trials' THEN ARRAY['trials', '22023', 'is required'] END,
+        recsys._number_problem(e, 'trials', 0),
+        CASE WHEN NOT e ? 'reward_sum' THEN ARRAY['reward_sum', '22023', 'is required'] END,
+        recsys._number_problem(e, 'reward_sum', 0),
+        CASE WHEN (e ->> 'reward_sum')::numeric > (e ->> 'trials')::numeric
+             THEN ARRAY['reward_sum', '22023', 'must not exceed trials'] END,
+        recsys._number_problem(e, 'reward_sq_sum', 0))
+END;
+
+-- Decides a policy (among policy_ids, default all active, with `algorithm`), then ranks with its knobs. Precedence of knobs: default < namespace <
+-- bandit policy < request options (segment profiles will sit between namespace and policy, so a
+-- segment never overwrites the policy). Returns {decision: {...}, items: [...], config: {knob:
+-- {value, source}}}.
+CREATE FUNCTION recsys.recsys_bandit_recommend(namespace text, user_id text, k int, surface text,
+                                               context jsonb DEFAULT '{}', options jsonb DEFAULT '{}',
+                                               policy_ids text[] DEFAULT NULL, algorithm text DEFAULT 'thompson')
+    RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    org uuid := recsys.current_org();
+    ns text := recsys._check_namespace($1);
+    opts jsonb := coalesce($6, '{}');
+    decision jsonb;
+    policy jsonb;
+    merged jsonb;
+BEGIN
+    IF jsonb_typeof(opts) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object, not %', jsonb_typeof(opts) USING ERRCODE = '22023';
+    END IF;
+    decision := recsys.recsys_bandit_decide(ns, $4, coalesce($5, '{}'), $7, $8);
+    SELECT p.settings INTO policy FROM recsys.bandit_policies p
+     WHERE p.org_id = org AND p.namespace = ns AND p.policy_id = decision ->> 'policy_id';
+    merged := policy || opts;
+    RETURN jsonb_build_object(
+        'decision', decision,
+        'items', coalesce((SELECT jsonb_agg(jsonb_build_object('rank', r.rank, 'item_id', r.item_id, 'score', r.score,
+                                                               'reasons', to_jsonb(r.reasons)) ORDER BY r.rank)
+                             FROM recsys.recsys_rank(ns, $2, $3, $4, merged) r), '[]'),
+        'config', (SELECT jsonb_object_agg(k.name, jsonb_build_object(
+                       'value', coalesce(opts -> k.name, policy -> k.name, st.settings -> k.name, k.default_value),
+                       'source', CASE WHEN opts ? k.name THEN 'request' WHEN policy ? k.name THEN 'bandit_policy'
+                                      WHEN st.settings ? k.name THEN 'namespace' ELSE 'default' END))
+                     FROM recsys.config_knobs k, recsys._namespace_settings(org, ns) st));
+END
+$$;
+
+-- Mean reward of bandit-chosen and holdout decisions per surface, and the lift of the former.
+CREATE VIEW recsys.bandit_lift WITH (security_invoker = true) AS
+SELECT org_id, namespace, surface,
+       count(*) FILTER (WHERE NOT holdout) AS bandit_decisions,
+       avg(coalesce(reward, 0)) FILTER (WHERE NOT holdout) AS bandit_mean_reward,
+       count(*) FILTER (WHERE holdout) AS holdout_decisions,
+       avg(coalesce(reward, 0)) FILTER (WHERE holdout) AS holdout_mean_reward,
+       avg(coalesce(reward, 0)) FILTER (WHERE NOT holdout) / nullif(avg(coalesce(reward, 0)) FILTER (WHERE holdout), 0) - 1 AS lift
+  FROM recsys.bandit_decisions
+ GROUP BY org_id, namespace, surface;
