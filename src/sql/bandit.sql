@@ -201,8 +201,15 @@ BEGIN
         RAISE EXCEPTION 'a bandit decision is recorded and needs a read-write transaction' USING ERRCODE = '25006';
     END IF;
     bucket := recsys._context_bucket(ctx);
-    SELECT array_agg(p.policy_id ORDER BY p.policy_id) INTO ids
+    -- Candidate policies with their statistics in this bucket, and the surface's holdout share.
+    SELECT array_agg(p.policy_id ORDER BY p.policy_id), array_agg(coalesce(st.trials, 0)::float8 ORDER BY p.policy_id),
+           array_agg(coalesce(st.reward_sum, 0) ORDER BY p.policy_id), array_agg(coalesce(st.reward_sq_sum, 0) ORDER BY p.policy_id),
+           (SELECT sf.holdout_share FROM recsys.bandit_surfaces sf
+             WHERE sf.org_id = org AND sf.namespace = ns AND sf.surface = surf)
+      INTO ids, trials, rewards, squares, share
       FROM recsys.bandit_policies p
+      LEFT JOIN recsys.bandit_stats st ON st.org_id = p.org_id AND st.namespace = p.namespace AND st.surface = surf
+                                      AND st.bucket = bucket AND st.policy_id = p.policy_id
      WHERE p.org_id = org AND p.namespace = ns AND p.active AND (wanted IS NULL OR p.policy_id = ANY (wanted));
     IF ids IS NULL THEN
         RAISE EXCEPTION 'no active policy to choose from in namespace "%"', ns
@@ -212,16 +219,11 @@ BEGIN
         RAISE EXCEPTION 'policy "%" does not exist or is not active',
             (SELECT w FROM unnest(wanted) w WHERE w <> ALL (ids) ORDER BY w LIMIT 1) USING ERRCODE = '42704';
     END IF;
-    SELECT array_agg(coalesce(s.trials, 0)::float8 ORDER BY i.policy_id), array_agg(coalesce(s.reward_sum, 0) ORDER BY i.policy_id),
-           array_agg(coalesce(s.reward_sq_sum, 0) ORDER BY i.policy_id)
-      INTO trials, rewards, squares
-      FROM unnest(ids) AS i(policy_id)
-      LEFT JOIN recsys.bandit_stats s ON s.org_id = org AND s.namespace = ns AND s.surface = surf AND s.bucket = bucket
-                                     AND s.policy_id = i.policy_id;
     SELECT * INTO choice FROM recsys._bandit_choose(algo, trials, rewards, squares,
-        (SELECT coalesce(st.settings -> 'bandit_epsilon', k.default_value)::text::float8
-           FROM recsys.config_knobs k, recsys._namespace_settings(org, ns) st WHERE k.name = 'bandit_epsilon'));
-    SELECT s.holdout_share INTO share FROM recsys.bandit_surfaces s WHERE s.org_id = org AND s.namespace = ns AND s.surface = surf;
+        CASE WHEN algo = 'epsilon_greedy' THEN
+            (SELECT coalesce(st.settings -> 'bandit_epsilon', k.default_value)::text::float8
+               FROM recsys.config_knobs k, recsys._namespace_settings(org, ns) st WHERE k.name = 'bandit_epsilon')
+        ELSE 0 END);
     holdout := choice.u < coalesce(share, 0);
     chosen := ids[CASE WHEN holdout THEN choice.best ELSE choice.arm END];
     INSERT INTO recsys.bandit_decisions (org_id, namespace, surface, bucket, policy_id, algorithm, explore, holdout, context)

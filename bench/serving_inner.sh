@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Body of bench/serving.sh, run inside pg_virtualenv.
+set -euo pipefail
+work=$(mktemp -d /tmp/recsys-bench.XXXXXX)
+chmod 777 "$work"
+org="SET recsys.org_id = '00000000-0000-0000-0000-0000000be4c1';"
+q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
+q -c "CREATE EXTENSION recsys"
+q -c "$org" -c "SELECT recsys.recsys_seed_synthetic('bench', '{\"items\": $RECSYS_BENCH_ITEMS, \"users\": $RECSYS_BENCH_USERS, \"events\": $RECSYS_BENCH_EVENTS}')" >/dev/null
+q -c "$org" -c "SELECT recsys.recsys_upsert_policies('bench', '[{\"policy_id\": \"p1\", \"settings\": {\"mmr_lambda\": 0.9}},
+                   {\"policy_id\": \"p2\", \"settings\": {\"mmr_lambda\": 0.5}}, {\"policy_id\": \"p3\", \"settings\": {\"alpha\": 2}}]')" >/dev/null
+q -c "ANALYZE"
+
+# Runs one pgbench script and prints "median p99" of the per-call latencies in ms.
+measure() {
+    local name=$1 sql=$2
+    echo "\\set u random(1, $RECSYS_BENCH_USERS)" > "$work/$name.sql"
+    echo "$sql" >> "$work/$name.sql"
+    (cd "$work" && PGOPTIONS="-c recsys.org_id=00000000-0000-0000-0000-0000000be4c1" \
+        pgbench -n -M prepared -c 1 -T "$RECSYS_BENCH_SECONDS" -f "$name.sql" -l --log-prefix="$name" >/dev/null 2>&1)
+    cat "$work"/"$name".* | awk '{print $3 / 1000.0}' | sort -n |
+        awk '{a[NR]=$1} END {printf "%.3f %.3f %d", a[int(NR*0.5)+1], a[int(NR*0.99)+1], NR}'
+}
+decide=$(measure decide "SELECT recsys.recsys_bandit_decide('bench', 'home', '{\"device\": \"mobile\"}');")
+rank=$(measure rank "SELECT * FROM recsys.recsys_rank('bench', 'user_' || :u, 20);")
+recommend=$(measure recommend "SELECT recsys.recsys_bandit_recommend('bench', 'user_' || :u, 20, 'home');")
+popular=$(measure popular "SELECT item_id FROM recsys.item_popularity WHERE org_id = '00000000-0000-0000-0000-0000000be4c1' AND namespace = 'bench' AND type = 0 ORDER BY log2_score DESC LIMIT 20;")
+rm -rf "$work"
+echo
+echo "| call (one client, ${RECSYS_BENCH_SECONDS} s each; $RECSYS_BENCH_ITEMS items / $RECSYS_BENCH_USERS users / $RECSYS_BENCH_EVENTS events) | p50 ms | p99 ms | calls |"
+echo "|---|---:|---:|---:|"
+for pair in "recsys_bandit_decide:$decide" "recsys_rank k=20:$rank" "recsys_bandit_recommend k=20:$recommend" "plain SQL top 20 by popularity (one event type, index):$popular"; do
+    name=${pair%%:*}; set -- ${pair#*:}
+    echo "| $name | $1 | $2 | $3 |"
+done
