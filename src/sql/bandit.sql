@@ -118,9 +118,7 @@ DECLARE
     inserted bigint;
     total bigint;
 BEGIN
-    PERFORM recsys._check_batch(payload, 'policies');
-    PERFORM recsys._check_elements(payload, 'policy', 'recsys._policy_problem(e)');
-    PERFORM recsys._check_unique_ids(payload, 'policy', 'policy_id');
+    PERFORM recsys._check_payload(payload, 'policies', 'policy', 'recsys._policy_problem(e)', 'policy_id');
     FOR e IN SELECT value FROM jsonb_array_elements(payload) LOOP
         PERFORM recsys._check_settings(e -> 'settings', format('policy "%s"', e ->> 'policy_id'));
     END LOOP;
@@ -296,10 +294,8 @@ DECLARE
     algo text := coalesce($2, 'thompson');
     choice record;
 BEGIN
-    PERFORM recsys._check_batch(payload, 'arms');
+    PERFORM recsys._check_payload(payload, 'arms', 'arm', 'recsys._arm_problem(e)', 'arm_id');
     PERFORM recsys._check_filter(coalesce($3, 'null'), ARRAY['epsilon'], 'options');
-    PERFORM recsys._check_elements(payload, 'arm', 'recsys._arm_problem(e)');
-    PERFORM recsys._check_unique_ids(payload, 'arm', 'arm_id');
     IF jsonb_array_length(payload) = 0 THEN
         RAISE EXCEPTION 'arms must not be empty' USING ERRCODE = '22023';
     END IF;

@@ -33,8 +33,7 @@ BEGIN
                       WHERE jsonb_typeof(e) = 'object' AND jsonb_typeof(e -> 'embedding') = 'array'
                       ORDER BY i LIMIT 1))
       INTO dim;
-    PERFORM recsys._check_elements(payload, 'item', format('recsys._item_problem(e, %s)', coalesce(dim::text, 'NULL')));
-    PERFORM recsys._check_unique_ids(payload, 'item', 'item_id');
+    PERFORM recsys._check_payload(payload, 'items', 'item', format('recsys._item_problem(e, %s)', coalesce(dim::text, 'NULL')), 'item_id');
 
     WITH upserted AS (
         INSERT INTO recsys.items AS t (org_id, namespace, item_id, available, price, brand, category, tags, props,
@@ -78,9 +77,7 @@ DECLARE
     inserted bigint;
     total bigint;
 BEGIN
-    PERFORM recsys._check_batch(payload, 'users');
-    PERFORM recsys._check_elements(payload, 'user', 'recsys._user_problem(e)');
-    PERFORM recsys._check_unique_ids(payload, 'user', 'user_id');
+    PERFORM recsys._check_payload(payload, 'users', 'user', 'recsys._user_problem(e)', 'user_id');
 
     WITH upserted AS (
         INSERT INTO recsys.users AS t (org_id, namespace, user_id, traits)
@@ -115,8 +112,7 @@ DECLARE
     seqs bigint[];
     stored bigint;
 BEGIN
-    received := recsys._check_batch(payload, 'events');
-    PERFORM recsys._check_elements(payload, 'event', 'recsys._event_problem(e)');
+    received := recsys._check_payload(payload, 'events', 'event', 'recsys._event_problem(e)', NULL);
     PERFORM recsys._ensure_namespaces(ARRAY[org], ARRAY[ns]);
     SELECT i - 1 AS idx, e -> 'type' AS type INTO bad
       FROM jsonb_array_elements(payload) WITH ORDINALITY a(e, i)

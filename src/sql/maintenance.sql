@@ -96,9 +96,7 @@ DECLARE
     existing smallint;
     tid smallint;
 BEGIN
-    PERFORM recsys._check_batch(payload, 'event types');
-    PERFORM recsys._check_elements(payload, 'event type', 'recsys._event_type_problem(e)');
-    PERFORM recsys._check_unique_ids(payload, 'event type', 'name');
+    PERFORM recsys._check_payload(payload, 'event types', 'event type', 'recsys._event_type_problem(e)', 'name');
     PERFORM recsys._ensure_namespaces(ARRAY[org], ARRAY[ns]);
     PERFORM pg_advisory_xact_lock(recsys._namespace_lock_key(org, ns));
 

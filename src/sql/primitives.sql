@@ -90,8 +90,8 @@ BEGIN
     SELECT jsonb_array_length(e -> 'embedding') INTO dim
       FROM jsonb_array_elements(payload) WITH ORDINALITY a(e, i)
      WHERE jsonb_typeof(e) = 'object' AND jsonb_typeof(e -> 'embedding') = 'array' ORDER BY i LIMIT 1;
-    PERFORM recsys._check_elements(payload, 'candidate', format('recsys._candidate_problem(e, %s)', coalesce(dim::text, 'NULL')));
-    PERFORM recsys._check_unique_ids(payload, 'candidate', 'item_id');
+    PERFORM recsys._check_payload(payload, 'candidates', 'candidate',
+                                  format('recsys._candidate_problem(e, %s)', coalesce(dim::text, 'NULL')), 'item_id');
     RETURN QUERY
     WITH c AS (
         SELECT i::int AS idx, e ->> 'item_id' AS item_id, (e ->> 'score')::float8 AS score, e
@@ -141,7 +141,6 @@ DECLARE
     bad text;
     result record;
 BEGIN
-    PERFORM recsys._check_batch(payload, 'candidates');
     IF w IS NULL OR jsonb_typeof(w) <> 'object' OR w = '{}' THEN
         RAISE EXCEPTION 'weights must be a non-empty JSON object of numbers' USING ERRCODE = '22023';
     END IF;
@@ -149,8 +148,7 @@ BEGIN
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'weight "%" must be a number between -1000000 and 1000000, not %', bad, w -> bad USING ERRCODE = '22023';
     END IF;
-    PERFORM recsys._check_elements(payload, 'candidate', 'recsys._blend_candidate_problem(e)');
-    PERFORM recsys._check_unique_ids(payload, 'candidate', 'item_id');
+    PERFORM recsys._check_payload(payload, 'candidates', 'candidate', 'recsys._blend_candidate_problem(e)', 'item_id');
     names := ARRAY(SELECT jsonb_object_keys(w) ORDER BY 1);
     SELECT * INTO result FROM recsys._blend(
         coalesce((SELECT array_agg(coalesce((e -> 'signals' ->> n)::float8, 'NaN') ORDER BY i, k)

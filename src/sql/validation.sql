@@ -244,3 +244,21 @@ BEGIN
     END IF;
 END
 $$;
+
+-- The whole check of a JSON batch: an array within recsys.max_batch_size, every element free of
+-- problems (`problem`, see _check_elements), and `id_field` unique when given. Returns the size.
+CREATE FUNCTION recsys._check_payload(payload jsonb, plural text, singular text, problem text, id_field text)
+    RETURNS int
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    size int := recsys._check_batch(payload, plural);
+BEGIN
+    PERFORM recsys._check_elements(payload, singular, problem);
+    IF id_field IS NOT NULL THEN
+        PERFORM recsys._check_unique_ids(payload, singular, id_field);
+    END IF;
+    RETURN size;
+END
+$$;
