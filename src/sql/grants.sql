@@ -46,3 +46,7 @@ GRANT EXECUTE ON FUNCTION recsys.recsys_upsert_policies(text, jsonb), recsys.rec
     TO recsys_admin;
 GRANT SELECT ON recsys.bandit_policies, recsys.bandit_lift TO recsys_reader, recsys_auditor;
 GRANT SELECT ON recsys.bandit_stats, recsys.bandit_decisions TO recsys_admin, recsys_auditor;
+
+-- Serving beyond recsys_rank.
+GRANT EXECUTE ON FUNCTION recsys.recsys_rerank(text, text, text[], int, text, jsonb), recsys.recsys_recommend(text, jsonb)
+    TO recsys_reader;

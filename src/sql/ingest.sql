@@ -173,7 +173,7 @@ BEGIN
             USING ERRCODE = '22023', HINT = format('Known keys: %s.', array_to_string(known, ', '));
     END IF;
     SELECT k INTO bad FROM jsonb_each(filter) f(k, v)
-     WHERE k IN ('item_ids', 'user_ids', 'event_ids', 'types')
+     WHERE k IN ('item_ids', 'user_ids', 'event_ids', 'types', 'include_tags_any', 'exclude_item_ids')
        AND (jsonb_typeof(v) <> 'array' OR EXISTS (SELECT 1 FROM jsonb_array_elements(v) x WHERE jsonb_typeof(x) <> 'string'))
      ORDER BY k LIMIT 1;
     IF bad IS NOT NULL THEN

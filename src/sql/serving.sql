@@ -107,21 +107,19 @@ BEGIN
 END
 $$;
 
--- Top k items for a user: candidates from decayed popularity, co-visitation of the user's recent
--- items and the user's tag profile; filters; blend of normalised signals (alpha popularity, beta
--- co-visitation, gamma embedding similarity to the user's recent items); a gentle tag-profile
--- boost attenuated for short histories; MMR with brand/category caps. Rows in MMR pick order.
-CREATE FUNCTION recsys.recsys_rank(namespace text, user_id text, k int DEFAULT 20,
-                                   surface text DEFAULT 'default', options jsonb DEFAULT '{}')
-    RETURNS TABLE (rank int, item_id text, score float8, reasons text[])
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+-- The ranking of recsys_rank, recsys_rerank and recsys_recommend for org's namespace: with
+-- `pool` NULL, candidates come from decayed popularity, co-visitation of the user's recent items
+-- and the user's tag profile; otherwise the pool is the candidate list. Then filters; blend of
+-- normalised signals (alpha popularity, beta co-visitation, gamma embedding similarity to the
+-- user's recent items); a gentle tag-profile boost attenuated for short histories; MMR with
+-- brand/category caps. Rows in MMR pick order; `funnel` is set on the first row.
+CREATE FUNCTION recsys._rank_core(org uuid, ns text, uid text, k int, surface text, options jsonb, pool_ids text[])
+    RETURNS TABLE (rank int, item_id text, score float8, reasons text[], funnel jsonb)
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    org uuid := recsys.current_org();
-    ns text := recsys._check_namespace($1);
-    uid text := $2;
     o jsonb;
     fanout int;
     at timestamptz := now();
@@ -136,20 +134,8 @@ DECLARE
     pool record;
     explain text;
 BEGIN
-    IF uid IS NULL OR uid = '' OR length(uid) > 256 THEN
-        RAISE EXCEPTION 'user_id must be a non-empty string of at most 256 characters' USING ERRCODE = '22023';
-    END IF;
-    IF k IS NULL OR k < 1 OR k > 1000 THEN
-        RAISE EXCEPTION 'k must be between 1 and 1000, not %', coalesce(k::text, 'NULL') USING ERRCODE = '22023';
-    END IF;
-    IF surface IS NULL OR surface !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
-        RAISE EXCEPTION 'invalid surface %', coalesce(quote_literal(surface), 'NULL') USING ERRCODE = '22023';
-    END IF;
     SELECT n.embedding_dim INTO dim FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'namespace "%" does not exist', ns USING ERRCODE = '42704';
-    END IF;
-    o := recsys._rank_options(org, ns, coalesce($5, 'null'));
+    o := recsys._rank_options(org, ns, coalesce(options, 'null'));
     fanout := (o ->> 'fanout')::int;
     explain := coalesce(o ->> 'explain', 'tags');
 
@@ -179,17 +165,22 @@ BEGIN
     -- Candidates from every source (bit 1 popularity, 2 co-visitation, 8 content) with their items.
     WITH sources AS (
         SELECT p.item_id, 1 AS source, NULL::float8 AS covis FROM recsys._top_popular(org, ns, fanout, at) p
+         WHERE pool_ids IS NULL
         UNION ALL
         SELECT c.item_id, 2, c.pairs
           FROM (SELECT nb.neighbour_id AS item_id, sum(nb.pairs)::float8 AS pairs
                   FROM recsys.item_neighbours nb
                  WHERE nb.org_id = org AND nb.namespace = ns AND nb.item_id = ANY (coalesce(recent, '{}'))
+                   AND (pool_ids IS NULL OR nb.neighbour_id = ANY (pool_ids))
                  GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT fanout) c
         UNION ALL
-        (SELECT i.item_id, 8, NULL
+        (SELECT i.item_id, 8, NULL::float8
            FROM recsys.items i
-          WHERE i.org_id = org AND i.namespace = ns AND i.tags && coalesce(profile_tags[1:3], '{}') AND i.available
-          ORDER BY i.item_id LIMIT fanout)),
+          WHERE pool_ids IS NULL AND i.org_id = org AND i.namespace = ns AND i.tags && coalesce(profile_tags[1:3], '{}')
+            AND i.available
+          ORDER BY i.item_id LIMIT fanout)
+        UNION ALL
+        SELECT DISTINCT x.item_id, 0, NULL::float8 FROM unnest(pool_ids) AS x(item_id)),
     merged AS (
         SELECT s.item_id, bit_or(s.source) AS sources, max(s.covis) AS covis FROM sources s GROUP BY s.item_id),
     candidates AS (
@@ -216,13 +207,14 @@ BEGIN
       INTO pool FROM candidates c;
 
     RETURN QUERY
-    SELECT r.pick::int, pool.ids[r.idx], r.score,
+    SELECT CASE WHEN r.idx IS NOT NULL THEN r.pick::int END, pool.ids[r.idx], r.score,
            CASE explain
                WHEN 'none' THEN '{}'::text[]
                WHEN 'tags' THEN r.reasons
                ELSE r.reasons || ARRAY[format('score=%s', round(r.score::numeric, 4)),
                                        format('blend=%s', round(r.blend::numeric, 4)),
-                                       format('boost=%s', round(r.boost::numeric, 4))] END
+                                       format('boost=%s', round(r.boost::numeric, 4))] END,
+           r.funnel
       FROM recsys._rank_pipeline(
                coalesce(pool.ids, '{}'), coalesce(pool.available, '{}'), coalesce(pool.price, '{}'),
                coalesce(pool.created, '{}'), pool.brands, pool.categories, pool.tags, pool.embeddings, coalesce(dim, 0),
@@ -235,7 +227,129 @@ BEGIN
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, history,
                coalesce(profile_tags, '{}'), coalesce(profile_weights, '{}'))
            WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, pick)
-     WHERE r.idx IS NOT NULL
      ORDER BY r.pick;
+END
+$$;
+
+-- Checks the common arguments of the serving functions; raises 22023 or 42704.
+CREATE FUNCTION recsys._check_request(org uuid, ns text, uid text, k int, surface text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF uid IS NULL OR uid = '' OR length(uid) > 256 THEN
+        RAISE EXCEPTION 'user_id must be a non-empty string of at most 256 characters' USING ERRCODE = '22023';
+    END IF;
+    IF k IS NULL OR k < 1 OR k > 1000 THEN
+        RAISE EXCEPTION 'k must be between 1 and 1000, not %', coalesce(k::text, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    IF surface IS NULL OR surface !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
+        RAISE EXCEPTION 'invalid surface %', coalesce(quote_literal(surface), 'NULL') USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns) THEN
+        RAISE EXCEPTION 'namespace "%" does not exist', ns USING ERRCODE = '42704';
+    END IF;
+END
+$$;
+
+-- Top k items for a user (see _rank_core).
+CREATE FUNCTION recsys.recsys_rank(namespace text, user_id text, k int DEFAULT 20,
+                                   surface text DEFAULT 'default', options jsonb DEFAULT '{}')
+    RETURNS TABLE (rank int, item_id text, score float8, reasons text[])
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    org uuid := recsys.current_org();
+    ns text := recsys._check_namespace($1);
+BEGIN
+    PERFORM recsys._check_request(org, ns, $2, $3, $4);
+    RETURN QUERY SELECT r.rank, r.item_id, r.score, r.reasons
+                   FROM recsys._rank_core(org, ns, $2, $3, $4, $5, NULL) r WHERE r.rank IS NOT NULL;
+END
+$$;
+
+-- Reranks the caller's list for a user: the list is the candidate pool (unknown and unavailable
+-- items drop out, repeats count once); nothing outside it appears. k defaults to the list's length.
+CREATE FUNCTION recsys.recsys_rerank(namespace text, user_id text, item_ids text[], k int DEFAULT NULL,
+                                     surface text DEFAULT 'default', options jsonb DEFAULT '{}')
+    RETURNS TABLE (rank int, item_id text, score float8, reasons text[])
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    org uuid := recsys.current_org();
+    ns text := recsys._check_namespace($1);
+BEGIN
+    IF $3 IS NULL OR cardinality($3) = 0 THEN
+        RAISE EXCEPTION 'item_ids must be a non-empty array' USING ERRCODE = '22023';
+    END IF;
+    IF cardinality($3) > 10000 THEN
+        RAISE EXCEPTION 'item_ids holds % items; at most 10000 can be reranked', cardinality($3) USING ERRCODE = '22023';
+    END IF;
+    IF array_position($3, NULL) IS NOT NULL OR EXISTS (SELECT 1 FROM unnest($3) x WHERE x = '' OR length(x) > 256) THEN
+        RAISE EXCEPTION 'item_ids must hold non-empty ids of at most 256 characters' USING ERRCODE = '22023';
+    END IF;
+    PERFORM recsys._check_request(org, ns, $2, coalesce($4, least(cardinality($3), 1000)), $5);
+    RETURN QUERY SELECT r.rank, r.item_id, r.score, r.reasons
+                   FROM recsys._rank_core(org, ns, $2, coalesce($4, least(cardinality($3), 1000)), $5, $6, $3) r
+                  WHERE r.rank IS NOT NULL;
+END
+$$;
+
+-- The full response for a request {user_id, k?, surface?, options?, item_ids?, trace?}:
+-- {request_id, user_id, surface, items: [{rank, item_id, score, reasons}], trace?: {funnel,
+-- config: {knob: {value, source}}}}. With item_ids it reranks that list.
+CREATE FUNCTION recsys.recsys_recommend(namespace text, request jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    org uuid := recsys.current_org();
+    ns text := recsys._check_namespace($1);
+    req jsonb := $2;
+    uid text;
+    k int;
+    surf text;
+    opts jsonb;
+    pool text[];
+    rows jsonb;
+    funnel jsonb;
+BEGIN
+    PERFORM recsys._check_filter(req, ARRAY['user_id', 'k', 'surface', 'options', 'item_ids', 'trace'], 'request');
+    IF jsonb_typeof(req -> 'user_id') IS DISTINCT FROM 'string' THEN
+        RAISE EXCEPTION 'request field "user_id" must be a string' USING ERRCODE = '22023';
+    END IF;
+    uid := req ->> 'user_id';
+    k := recsys._option_int(req, 'k', 1, 1000, 20);
+    IF req ? 'surface' AND jsonb_typeof(req -> 'surface') <> 'string' THEN
+        RAISE EXCEPTION 'request field "surface" must be a string' USING ERRCODE = '22023';
+    END IF;
+    surf := coalesce(req ->> 'surface', 'default');
+    opts := coalesce(req -> 'options', '{}');
+    IF req ? 'trace' AND jsonb_typeof(req -> 'trace') <> 'boolean' THEN
+        RAISE EXCEPTION 'request field "trace" must be a boolean' USING ERRCODE = '22023';
+    END IF;
+    IF req ? 'item_ids' THEN
+        pool := recsys._filter_list(req, 'item_ids');
+        IF cardinality(pool) = 0 THEN
+            RAISE EXCEPTION 'request field "item_ids" must not be empty' USING ERRCODE = '22023';
+        END IF;
+    END IF;
+    PERFORM recsys._check_request(org, ns, uid, k, surf);
+    SELECT jsonb_agg(jsonb_build_object('rank', r.rank, 'item_id', r.item_id, 'score', r.score, 'reasons', to_jsonb(r.reasons))
+                     ORDER BY r.rank) FILTER (WHERE r.rank IS NOT NULL),
+           max(r.funnel::text)::jsonb
+      INTO rows, funnel
+      FROM recsys._rank_core(org, ns, uid, k, surf, opts, pool) r;
+    RETURN jsonb_build_object('request_id', gen_random_uuid(), 'user_id', uid, 'surface', surf, 'items', coalesce(rows, '[]'))
+        || CASE WHEN coalesce((req -> 'trace')::boolean, false) THEN jsonb_build_object('trace', jsonb_build_object(
+               'funnel', funnel,
+               'config', (SELECT jsonb_object_agg(kn.name, jsonb_build_object(
+                              'value', coalesce(opts -> kn.name, st.settings -> kn.name, kn.default_value),
+                              'source', CASE WHEN opts ? kn.name THEN 'request' WHEN st.settings ? kn.name THEN 'namespace'
+                                             ELSE 'default' END))
+                            FROM recsys.config_knobs kn, recsys._namespace_settings(org, ns) st)))
+           ELSE '{}'::jsonb END;
 END
 $$;

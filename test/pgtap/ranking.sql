@@ -1,7 +1,7 @@
 -- recsys_rank: determinism, filters that never leak, caps, reasons, read-only serving.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(21);
+SELECT plan(30);
 SET recsys.org_id = 'ffffffff-0000-0000-0000-000000000006';
 SELECT recsys.recsys_seed_synthetic('rk', '{"items": 3000, "users": 300, "events": 40000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -53,6 +53,28 @@ SELECT ok((SELECT count(*) > 0 FROM sample_users u CROSS JOIN LATERAL recsys.rec
 SELECT is((SELECT count(*)::int FROM recsys.recsys_rank('rk', 'somebody_new', 10)), 10, 'a cold user still gets k items');
 SELECT is((SELECT count(*)::int FROM recsys.recsys_rank('rk', 'user_7', 5, 'home', '{"explain": "none"}') WHERE reasons <> '{}'), 0,
           'explain none: no reasons');
+-- Rerank: the caller's list is the pool.
+SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rerank('rk', u.user_id,
+                  ARRAY['item_5', 'item_50', 'item_500', 'item_2500', 'no_such_item']) r
+            WHERE r.item_id NOT IN ('item_5', 'item_50', 'item_500', 'item_2500')), 0, 'rerank returns nothing outside the list');
+SELECT is((SELECT count(*)::int FROM recsys.recsys_rerank('rk', 'user_7', ARRAY['item_5', 'item_50', 'item_5', 'no_such_item'])), 2,
+          'unknown ids drop out and repeats count once');
+SELECT is((SELECT count(*)::int FROM recsys.recsys_rerank('rk', 'user_7', ARRAY['item_5', 'item_50', 'item_500'], 2)), 2, 'rerank honours k');
+SELECT throws_ok($$SELECT * FROM recsys.recsys_rerank('rk', 'user_7', '{}')$$, '22023', 'item_ids must be a non-empty array', 'an empty list is an error');
+-- Recommend: the full response with a trace.
+CREATE TEMP TABLE resp AS SELECT recsys.recsys_recommend('rk', '{"user_id": "user_7", "k": 5, "trace": true, "options": {"mmr_lambda": 0.5}}') AS r;
+SELECT ok((SELECT r ? 'request_id' AND jsonb_array_length(r -> 'items') = 5 FROM resp), 'recommend returns a request_id and k items');
+SELECT results_eq($$SELECT (it ->> 'item_id') FROM resp, jsonb_array_elements(r -> 'items') it$$,
+                  $$SELECT item_id FROM recsys.recsys_rank('rk', 'user_7', 5, 'default', '{"mmr_lambda": 0.5}') ORDER BY rank$$,
+                  'recommend and rank agree');
+SELECT is((SELECT r -> 'trace' -> 'config' -> 'mmr_lambda' FROM resp), '{"value": 0.5, "source": "request"}', 'the trace shows each knob''s source');
+SELECT ok((SELECT (f ->> 'candidates')::int = (f ->> 'unavailable')::int + (f ->> 'excluded')::int + (f ->> 'seen')::int
+                   + (f ->> 'purchased')::int + (f ->> 'tags')::int + (f ->> 'price')::int + (f ->> 'freshness')::int
+                   + (f ->> 'eligible')::int AND (f ->> 'returned')::int = 5
+             FROM (SELECT r -> 'trace' -> 'funnel' AS f FROM resp) x), 'the funnel accounts for every candidate');
+SELECT throws_ok($$SELECT recsys.recsys_recommend('rk', '{"k": 5}')$$, '22023', 'request field "user_id" must be a string',
+                 'a request without user_id is an error');
+
 -- A change to the catalogue is visible to the very next call.
 SELECT recsys.recsys_upsert_items('rk', (SELECT jsonb_build_array(jsonb_build_object('item_id', item_id, 'available', false))
                                            FROM recsys.recsys_rank('rk', 'user_7', 1)));
