@@ -12,6 +12,7 @@ namespace {
 // The first filter that drops `item`, counted in the funnel; true when it survives all.
 bool passes_filters(const PipelineItem& item, const PipelineOptions& o, Funnel* f) {
     if (!item.available) return ++f->unavailable, false;
+    if (item.blocked) return ++f->blocked, false;
     if (item.excluded) return ++f->excluded, false;
     if (o.exclude_seen && item.seen) return ++f->seen, false;
     if (item.purchased_recently) return ++f->purchased, false;
@@ -48,9 +49,19 @@ std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const Pip
     *f = Funnel{};
     f->candidates = items.size();
 
-    std::vector<size_t> kept;
-    for (size_t i = 0; i < items.size(); ++i)
+    // Pinned items take the first slots and skip the request's filters, but never a block, an
+    // explicit exclusion or unavailability.
+    std::vector<size_t> pinned, kept;
+    for (size_t i = 0; i < items.size(); ++i) {
+        if (items[i].pin >= 0 && items[i].available && !items[i].blocked && !items[i].excluded) {
+            pinned.push_back(i);
+            continue;
+        }
         if (passes_filters(items[i], o, f)) kept.push_back(i);
+    }
+    std::sort(pinned.begin(), pinned.end(), [&](size_t a, size_t b) { return items[a].pin < items[b].pin; });
+    if (pinned.size() > o.k) pinned.resize(o.k);
+    f->pinned = pinned.size();
     f->eligible = kept.size();
 
     // Blend the normalised signals of the eligible candidates.
@@ -77,14 +88,16 @@ std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const Pip
         PipelineItem& item = items[kept[r]];
         blend_of[r] = weight_sum > 0 ? blended[r] / weight_sum : 0.0;
         boost_of[r] = o.profile_boost * attenuation * profile_overlap(item, o.tag_profile, profile_total);
-        item.candidate.relevance = blend_of[r] * (1.0 + boost_of[r]);
+        item.candidate.relevance = blend_of[r] * (1.0 + boost_of[r]) * item.rule_factor;
         pool.push_back(item.candidate);
     }
 
-    MmrOptions mmr = o.mmr;
-    mmr.k = o.k;
-    std::vector<MmrPick> picks = mmr_select(pool, mmr);
     std::vector<RankedItem> out;
+    for (size_t i : pinned) out.push_back({i, 1.0, 0.0, 0.0, 0.0, {"rule:pin"}});
+
+    MmrOptions mmr = o.mmr;
+    mmr.k = o.k - pinned.size();
+    std::vector<MmrPick> picks = mmr_select(pool, mmr);
     for (size_t p = 0; p < picks.size(); ++p) {
         size_t r = picks[p].index;
         const PipelineItem& item = items[kept[r]];
@@ -94,6 +107,8 @@ std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const Pip
         if (normalized[r * 3 + 2] > 0 && o.gamma > 0) ranked.reasons.push_back("embedding_similarity");
         if (item.sources & source_content) ranked.reasons.push_back("content");
         if (boost_of[r] > 0) ranked.reasons.push_back("personalization");
+        if (item.rule_factor > 1.0) ranked.reasons.push_back("rule:boost");
+        if (item.rule_factor < 1.0) ranked.reasons.push_back("rule:demote");
         // Picked ahead of a more relevant eligible candidate: diversity at work.
         for (size_t q = 0; q < pool.size(); ++q) {
             bool later_or_never = true;

@@ -34,6 +34,9 @@ struct PipelineItem {
     bool seen = false;              // the user interacted with it
     bool purchased_recently = false;
     bool excluded = false;          // named in exclude_item_ids
+    bool blocked = false;           // matched by a block rule (block always wins)
+    double rule_factor = 1.0;       // product of (1 + boost) of the matching boost rules
+    int pin = -1;                   // position among the pinned items (0 first); -1: not pinned
 };
 
 struct PipelineOptions {
@@ -53,20 +56,21 @@ struct PipelineOptions {
 
 // How many candidates each stage removed.
 struct Funnel {
-    size_t candidates = 0, unavailable = 0, excluded = 0, seen = 0, purchased = 0, tags = 0, price = 0,
-           freshness = 0, eligible = 0, returned = 0;
+    size_t candidates = 0, unavailable = 0, blocked = 0, excluded = 0, seen = 0, purchased = 0, tags = 0,
+           price = 0, freshness = 0, eligible = 0, pinned = 0, returned = 0;
 };
 
 struct RankedItem {
     size_t index;               // into the input
-    double score;               // blended and boosted relevance in [0, 1+profile_boost]
+    double score;               // blended relevance with the personalisation and rule factors
     double blend;               // before the boost
     double boost;               // multiplicative personalisation factor - 1
     double max_similarity;      // to the items ranked above it
     std::vector<std::string> reasons;
 };
 
-// Runs filters, blend, boost and MMR over `items`; the output is in rank (MMR pick) order.
+// Runs filters, blend, boost, rule boosts and MMR over `items`; pinned items (available, not
+// blocked) come first in pin order, then the MMR picks. The output is in rank order.
 std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const PipelineOptions& options, Funnel* funnel);
 
 }  // namespace recsys

@@ -26,6 +26,7 @@ namespace {
 constexpr int flag_seen = 1;
 constexpr int flag_purchased = 2;
 constexpr int flag_excluded = 4;
+constexpr int flag_blocked = 8;
 
 // Largest number of reasons of one item, and their longest token.
 constexpr int max_reasons = 8;
@@ -40,7 +41,7 @@ PG_FUNCTION_INFO_V1(recsys_rank_pipeline);
 // _rank_pipeline(item_ids, available, price, created_at, brands, categories, tags, embeddings, dim,
 //   popularity, covisitation, sources, flags, user_vector, k, alpha, beta, gamma, profile_boost,
 //   mmr_lambda, brand_cap, category_cap, exclude_seen, include_tags, price_min, price_max,
-//   created_after, user_history, profile_tags, profile_weights)
+//   created_after, user_history, profile_tags, profile_weights, rule_factors, pins)
 //   -> setof (idx, score, blend, boost, reasons, funnel); funnel is set on the first row only.
 Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
     using recsys_pg::array_arg;
@@ -61,10 +62,12 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
     recsys_pg::ArrayArg include_tags = array_arg(fcinfo, 23, TEXTOID);
     recsys_pg::ArrayArg profile_tags = array_arg(fcinfo, 28, TEXTOID);
     recsys_pg::ArrayArg profile_weights = array_arg(fcinfo, 29, FLOAT8OID);
+    recsys_pg::ArrayArg rule_factors = array_arg(fcinfo, 30, FLOAT8OID);
+    recsys_pg::ArrayArg pins = array_arg(fcinfo, 31, INT4OID);
     int n = ids.count;
     if (available.count != n || price.count != n || created.count != n || sources.count != n || flags.count != n ||
         popularity.count != n || covisitation.count != n || (embeddings.count != 0 && embeddings.count != n * dim) ||
-        profile_tags.count != profile_weights.count)
+        profile_tags.count != profile_weights.count || rule_factors.count != n || pins.count != n)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("candidate arrays differ in length")));
 
     // Plain C copies, so that the core call makes no PostgreSQL call.
@@ -138,6 +141,10 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
             item.seen = f & flag_seen;
             item.purchased_recently = f & flag_purchased;
             item.excluded = f & flag_excluded;
+            item.blocked = f & flag_blocked;
+            double factor = recsys_pg::float8_at(rule_factors, i);
+            item.rule_factor = std::isnan(factor) ? 1.0 : factor;
+            item.pin = pins.nulls[i] ? -1 : DatumGetInt32(pins.values[i]);
             if (!user_embedding.empty() && item.candidate.embedding.size() == user_embedding.size()) {
                 recsys::Candidate user_as_item;
                 user_as_item.embedding = user_embedding;
@@ -163,11 +170,12 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
             ++returned;
         }
         snprintf(funnel_json, sizeof(funnel_json),
-                      "{\"candidates\": %zu, \"unavailable\": %zu, \"excluded\": %zu, \"seen\": %zu, "
-                      "\"purchased\": %zu, \"tags\": %zu, \"price\": %zu, \"freshness\": %zu, \"eligible\": %zu, "
-                      "\"returned\": %zu}",
-                      funnel.candidates, funnel.unavailable, funnel.excluded, funnel.seen, funnel.purchased,
-                      funnel.tags, funnel.price, funnel.freshness, funnel.eligible, funnel.returned);
+                      "{\"candidates\": %zu, \"unavailable\": %zu, \"blocked\": %zu, \"excluded\": %zu, "
+                      "\"seen\": %zu, \"purchased\": %zu, \"tags\": %zu, \"price\": %zu, \"freshness\": %zu, "
+                      "\"eligible\": %zu, \"pinned\": %zu, \"returned\": %zu}",
+                      funnel.candidates, funnel.unavailable, funnel.blocked, funnel.excluded, funnel.seen,
+                      funnel.purchased, funnel.tags, funnel.price, funnel.freshness, funnel.eligible, funnel.pinned,
+                      funnel.returned);
     });
 
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);

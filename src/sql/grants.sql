@@ -50,3 +50,10 @@ GRANT SELECT ON recsys.bandit_stats, recsys.bandit_decisions TO recsys_admin, re
 -- Serving beyond recsys_rank.
 GRANT EXECUTE ON FUNCTION recsys.recsys_rerank(text, text, text[], int, text, jsonb), recsys.recsys_recommend(text, jsonb)
     TO recsys_reader;
+
+-- Rules: merchandisers (admins) manage them; applications may dry-run and apply them.
+GRANT EXECUTE ON FUNCTION recsys.recsys_upsert_rule(text, jsonb), recsys.recsys_delete_rule(text, uuid) TO recsys_admin;
+GRANT EXECUTE ON FUNCTION recsys.recsys_rules_dry_run(text, text, text[], text),
+    recsys.recsys_apply_rules(text, jsonb, text, jsonb) TO recsys_reader;
+GRANT SELECT ON recsys.rules_list TO recsys_reader, recsys_auditor;
+GRANT SELECT ON recsys.rules TO recsys_reader, recsys_auditor;

@@ -54,7 +54,7 @@ CREATE FUNCTION recsys._rank_pipeline(item_ids text[], available boolean[], pric
         covisitation float8[], sources int[], flags int[], user_vector real[], k int, alpha float8, beta float8,
         gamma float8, profile_boost float8, mmr_lambda float8, brand_cap int, category_cap int, exclude_seen boolean,
         include_tags text[], price_min float8, price_max float8, created_after float8, user_history int,
-        profile_tags text[], profile_weights float8[])
+        profile_tags text[], profile_weights float8[], rule_factors float8[], pins int[])
     RETURNS TABLE (idx int, score float8, blend float8, boost float8, reasons text[], funnel jsonb)
     AS 'MODULE_PATHNAME', 'recsys_rank_pipeline' LANGUAGE C STABLE;
 
@@ -133,6 +133,7 @@ DECLARE
     dim int;
     pool record;
     explain text;
+    pin_ids text[];
 BEGIN
     SELECT n.embedding_dim INTO dim FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns;
     o := recsys._rank_options(org, ns, coalesce(options, 'null'));
@@ -161,6 +162,9 @@ BEGIN
      WHERE e.org_id = org AND e.namespace = ns AND e.user_id = uid AND t.name = 'purchase'
        AND e.ts >= at - make_interval(secs => (o ->> 'exclude_purchased_days')::float8 * 86400);
     excluded := ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'exclude_item_ids', '[]')));
+    -- Pinned items (rules), in pin order; they join the candidates even when no source found them.
+    pin_ids := ARRAY(SELECT p.item_id FROM recsys._pinned_items(org, ns, surface, NULL, at, (o ->> 'pin_slots')::int) p
+                      ORDER BY p.pin);
 
     -- Candidates from every source (bit 1 popularity, 2 co-visitation, 8 content) with their items.
     WITH sources AS (
@@ -180,7 +184,9 @@ BEGIN
             AND i.available
           ORDER BY i.item_id LIMIT fanout)
         UNION ALL
-        SELECT DISTINCT x.item_id, 0, NULL::float8 FROM unnest(pool_ids) AS x(item_id)),
+        SELECT DISTINCT x.item_id, 0, NULL::float8 FROM unnest(pool_ids) AS x(item_id)
+        UNION ALL
+        SELECT x.item_id, 16, NULL::float8 FROM unnest(pin_ids) AS x(item_id)),
     merged AS (
         SELECT s.item_id, bit_or(s.source) AS sources, max(s.covis) AS covis FROM sources s GROUP BY s.item_id),
     candidates AS (
@@ -191,10 +197,15 @@ BEGIN
                      SELECT 1 FROM recsys.user_items ui WHERE ui.org_id = org AND ui.namespace = ns
                         AND ui.user_id = uid AND ui.item_id = m.item_id) THEN 1 ELSE 0 END
                 | CASE WHEN m.item_id = ANY (coalesce(purchased, '{}')) THEN 2 ELSE 0 END
-                | CASE WHEN m.item_id = ANY (excluded) THEN 4 ELSE 0 END) AS flags
+                | CASE WHEN m.item_id = ANY (excluded) THEN 4 ELSE 0 END
+                | CASE WHEN eff.blocked THEN 8 ELSE 0 END) AS flags,
+               coalesce(eff.factor, 1) AS factor,
+               coalesce(array_position(pin_ids, m.item_id) - 1, -1) AS pin
           FROM merged m
           JOIN recsys.items i ON i.org_id = org AND i.namespace = ns AND i.item_id = m.item_id
-          LEFT JOIN recsys._popularity_of(org, ns, ARRAY(SELECT item_id FROM merged), at) pop ON pop.item_id = m.item_id)
+          LEFT JOIN recsys._popularity_of(org, ns, ARRAY(SELECT item_id FROM merged), at) pop ON pop.item_id = m.item_id
+          LEFT JOIN recsys._rule_effects(org, ns, surface, NULL, at, ARRAY(SELECT item_id FROM merged)) eff
+            ON eff.item_id = m.item_id)
     SELECT array_agg(c.item_id ORDER BY c.item_id) AS ids, array_agg(c.available ORDER BY c.item_id) AS available,
            array_agg(c.price ORDER BY c.item_id) AS price, array_agg(c.created_at ORDER BY c.item_id) AS created,
            array_agg(c.brand ORDER BY c.item_id) AS brands, array_agg(c.category ORDER BY c.item_id) AS categories,
@@ -203,7 +214,8 @@ BEGIN
            CASE WHEN dim IS NULL THEN NULL ELSE
                array_agg(coalesce(c.embedding, array_fill('NaN'::real, ARRAY[dim])) ORDER BY c.item_id) END AS embeddings,
            array_agg(c.popularity ORDER BY c.item_id) AS popularity, array_agg(c.covis ORDER BY c.item_id) AS covis,
-           array_agg(c.sources ORDER BY c.item_id) AS sources, array_agg(c.flags ORDER BY c.item_id) AS flags
+           array_agg(c.sources ORDER BY c.item_id) AS sources, array_agg(c.flags ORDER BY c.item_id) AS flags,
+           array_agg(c.factor ORDER BY c.item_id) AS factors, array_agg(c.pin ORDER BY c.item_id) AS pins
       INTO pool FROM candidates c;
 
     RETURN QUERY
@@ -225,7 +237,8 @@ BEGIN
                ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'include_tags_any', '[]'))),
                (o -> 'price_between' ->> 0)::float8, (o -> 'price_between' ->> 1)::float8,
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, history,
-               coalesce(profile_tags, '{}'), coalesce(profile_weights, '{}'))
+               coalesce(profile_tags, '{}'), coalesce(profile_weights, '{}'),
+               coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'))
            WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, pick)
      ORDER BY r.pick;
 END

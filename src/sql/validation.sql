@@ -139,12 +139,13 @@ RETURN CASE jsonb_typeof(v)
 END;
 
 -- An optional time: an ISO 8601 / PostgreSQL timestamp string, or seconds since 1970 as a number,
--- between 1970 and one day from now.
-CREATE FUNCTION recsys._time_problem(e jsonb, field text) RETURNS text[]
+-- not before 1970 and, unless future_ok, at most one day from now.
+CREATE FUNCTION recsys._time_problem(e jsonb, field text, future_ok boolean DEFAULT false) RETURNS text[]
 LANGUAGE sql STABLE
 RETURN CASE
     WHEN NOT e ? field OR jsonb_typeof(e -> field) = 'null' THEN NULL
-    WHEN recsys._json_time(e -> field) BETWEEN '1970-01-01 00:00:00+00' AND now() + interval '1 day' THEN NULL
+    WHEN recsys._json_time(e -> field) >= '1970-01-01 00:00:00+00'
+         AND (future_ok OR recsys._json_time(e -> field) <= now() + interval '1 day') THEN NULL
     WHEN jsonb_typeof(e -> field) NOT IN ('string', 'number')
         THEN ARRAY[field, '22023', 'must be a timestamp string or seconds since 1970, not ' || jsonb_typeof(e -> field)]
     WHEN recsys._json_time(e -> field) IS NULL THEN ARRAY[field, '22007', format('is not a valid timestamp: %s', e -> field)]

@@ -119,3 +119,23 @@ TEST(Pipeline, RejectsNegativeWeights) {
     recsys::Funnel f;
     EXPECT_THROW(recsys::run_pipeline(items, o, &f), recsys::Error);
 }
+
+TEST(Pipeline, BlockWinsPinsComeFirstBoostsMultiply) {
+    std::vector<recsys::PipelineItem> items = {item("a", 10), item("b", 9), item("c", 8), item("d", 1), item("e", 7)};
+    items[0].blocked = true;  // blocked and pinned: block wins
+    items[0].pin = 0;
+    items[3].pin = 1;         // a weak item pinned
+    items[2].rule_factor = 3.0;  // boosted above b (0.5 * 3 > 1)
+    items[4].rule_factor = 0.1;  // demoted below everything
+    auto o = relevance_only();
+    o.k = 4;
+    recsys::Funnel f;
+    auto ranked = recsys::run_pipeline(items, o, &f);
+    EXPECT_EQ(ids(items, ranked), (std::vector<std::string>{"d", "c", "b", "e"}));
+    EXPECT_EQ(ranked[0].reasons, (std::vector<std::string>{"rule:pin"}));
+    EXPECT_EQ(ranked[1].reasons.back(), "rule:boost");
+    EXPECT_EQ(ranked[3].reasons.back(), "rule:demote");
+    EXPECT_EQ(f.blocked, 1u);
+    EXPECT_EQ(f.pinned, 1u);
+    EXPECT_EQ(f.candidates, f.blocked + f.eligible + f.pinned);
+}
