@@ -57,3 +57,9 @@ GRANT EXECUTE ON FUNCTION recsys.recsys_rules_dry_run(text, text, text[], text),
     recsys.recsys_apply_rules(text, jsonb, text, jsonb) TO recsys_reader;
 GRANT SELECT ON recsys.rules_list TO recsys_reader, recsys_auditor;
 GRANT SELECT ON recsys.rules TO recsys_reader, recsys_auditor;
+
+-- Manual overrides: merchandisers (admins) create and cancel; readers and auditors see them.
+GRANT EXECUTE ON FUNCTION recsys.recsys_create_override(text, jsonb), recsys.recsys_cancel_override(text, uuid, text)
+    TO recsys_admin;
+GRANT SELECT ON recsys.overrides_list, recsys.override_history TO recsys_reader, recsys_auditor;
+GRANT SELECT ON recsys.manual_overrides TO recsys_reader, recsys_auditor;

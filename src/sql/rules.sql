@@ -144,7 +144,8 @@ RETURN CASE
 END;
 
 -- The rules that apply to a request: enabled, valid at `at`, for this surface (or every
--- surface) and segment (or every segment).
+-- surface) and segment (or every segment); and the manual overrides in force at `at`, as rules
+-- (suppress blocks; an override outranks every rule of the same action: priority 2^31 - 1).
 CREATE FUNCTION recsys._active_rules(org uuid, ns text, surface text, segment text, at timestamptz)
     RETURNS SETOF recsys.rules
 LANGUAGE sql STABLE
@@ -153,7 +154,14 @@ AS $$
     SELECT * FROM recsys.rules r
      WHERE r.org_id = $1 AND r.namespace = $2 AND r.enabled
        AND (r.surface IS NULL OR r.surface = $3) AND (r.segment IS NULL OR r.segment = $4)
-       AND (r.valid_from IS NULL OR r.valid_from <= $5) AND (r.valid_until IS NULL OR r.valid_until > $5);
+       AND (r.valid_from IS NULL OR r.valid_from <= $5) AND (r.valid_until IS NULL OR r.valid_until > $5)
+    UNION ALL
+    SELECT m.org_id, m.namespace, m.override_id, CASE m.action WHEN 'suppress' THEN 'block' ELSE m.action END,
+           jsonb_build_object('item_ids', jsonb_build_array(m.item_id)), m.value, 1, m.surface, NULL, m.created_at,
+           m.expires_at, 2147483647, true, m.created_at, m.created_at
+      FROM recsys.manual_overrides m
+     WHERE m.org_id = $1 AND m.namespace = $2 AND m.cancelled_at IS NULL
+       AND (m.surface IS NULL OR m.surface = $3) AND (m.expires_at IS NULL OR m.expires_at > $5);
 $$;
 
 -- Effects of the active rules on the given items: blocked, boost factor, and the matching rules
