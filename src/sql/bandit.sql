@@ -330,10 +330,10 @@ RETURN CASE
         recsys._number_problem(e, 'reward_sq_sum', 0))
 END;
 
--- Decides a policy (among policy_ids, default all active, with `algorithm`), then ranks with its knobs. Precedence of knobs: default < namespace <
--- bandit policy < request options (segment profiles will sit between namespace and policy, so a
--- segment never overwrites the policy). Returns {decision: {...}, items: [...], config: {knob:
--- {value, source}}}.
+-- Decides a policy (among policy_ids, default all active, with `algorithm`), then ranks with its
+-- knobs. Precedence of knobs: default < namespace < segment profile < bandit policy < request
+-- options, so a segment never overwrites the policy. Returns {decision: {...}, items: [...],
+-- segment, config: {knob: {value, source}}}.
 CREATE FUNCTION recsys.recsys_bandit_recommend(namespace text, user_id text, k int, surface text,
                                                context jsonb DEFAULT '{}', options jsonb DEFAULT '{}',
                                                policy_ids text[] DEFAULT NULL, algorithm text DEFAULT 'thompson')
@@ -349,6 +349,7 @@ DECLARE
     decision jsonb;
     policy jsonb;
     merged jsonb;
+    segment record;
 BEGIN
     IF jsonb_typeof(opts) <> 'object' THEN
         RAISE EXCEPTION 'options must be a JSON object, not %', jsonb_typeof(opts) USING ERRCODE = '22023';
@@ -357,16 +358,14 @@ BEGIN
     SELECT p.settings INTO policy FROM recsys.bandit_policies p
      WHERE p.org_id = org AND p.namespace = ns AND p.policy_id = decision ->> 'policy_id';
     merged := policy || opts;
+    SELECT * INTO segment FROM recsys._segment_of(org, ns, $2, opts -> 'context', jsonb_build_object('surface', $4, 'k', $3));
     RETURN jsonb_build_object(
         'decision', decision,
         'items', coalesce((SELECT jsonb_agg(jsonb_build_object('rank', r.rank, 'item_id', r.item_id, 'score', r.score,
                                                                'reasons', to_jsonb(r.reasons)) ORDER BY r.rank)
                              FROM recsys.recsys_rank(ns, $2, $3, $4, merged) r), '[]'),
-        'config', (SELECT jsonb_object_agg(k.name, jsonb_build_object(
-                       'value', coalesce(opts -> k.name, policy -> k.name, st.settings -> k.name, k.default_value),
-                       'source', CASE WHEN opts ? k.name THEN 'request' WHEN policy ? k.name THEN 'bandit_policy'
-                                      WHEN st.settings ? k.name THEN 'namespace' ELSE 'default' END))
-                     FROM recsys.config_knobs k, recsys._namespace_settings(org, ns) st));
+        'segment', segment.segment_id,
+        'config', recsys._config_sources(org, ns, opts, segment.profile, policy));
 END
 $$;
 

@@ -63,3 +63,8 @@ GRANT EXECUTE ON FUNCTION recsys.recsys_create_override(text, jsonb), recsys.rec
     TO recsys_admin;
 GRANT SELECT ON recsys.overrides_list, recsys.override_history TO recsys_reader, recsys_auditor;
 GRANT SELECT ON recsys.manual_overrides TO recsys_reader, recsys_auditor;
+
+-- Segments: admins define them; applications ask where a user lands.
+GRANT EXECUTE ON FUNCTION recsys.recsys_upsert_segment(text, jsonb) TO recsys_admin;
+GRANT EXECUTE ON FUNCTION recsys.recsys_segment_of(text, text, jsonb) TO recsys_reader;
+GRANT SELECT ON recsys.segments TO recsys_reader, recsys_auditor;

@@ -59,8 +59,8 @@ CREATE FUNCTION recsys._rank_pipeline(item_ids text[], available boolean[], pric
     AS 'MODULE_PATHNAME', 'recsys_rank_pipeline' LANGUAGE C STABLE;
 
 -- Validates the options of a ranking request; returns them with the effective knobs filled in
--- (knob defaults < namespace configuration < request).
-CREATE FUNCTION recsys._rank_options(org uuid, namespace text, options jsonb) RETURNS jsonb
+-- (knob defaults < namespace configuration < segment profile < request).
+CREATE FUNCTION recsys._rank_options(org uuid, namespace text, options jsonb, segment_profile jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -101,7 +101,8 @@ BEGIN
     IF options ? 'context' AND jsonb_typeof(options -> 'context') <> 'object' THEN
         RAISE EXCEPTION 'option "context" must be a JSON object' USING ERRCODE = '22023';
     END IF;
-    SELECT jsonb_object_agg(k.name, coalesce(options -> k.name, s.settings -> k.name, k.default_value)) INTO knobs
+    SELECT jsonb_object_agg(k.name, coalesce(options -> k.name, segment_profile -> k.name, s.settings -> k.name, k.default_value))
+      INTO knobs
       FROM recsys.config_knobs k, recsys._namespace_settings(org, namespace) s;
     RETURN options || knobs;
 END
@@ -134,9 +135,15 @@ DECLARE
     pool record;
     explain text;
     pin_ids text[];
+    segment record;
 BEGIN
     SELECT n.embedding_dim INTO dim FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns;
-    o := recsys._rank_options(org, ns, coalesce(options, 'null'));
+    IF options ? 'context' AND jsonb_typeof(options -> 'context') <> 'object' THEN
+        RAISE EXCEPTION 'option "context" must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    SELECT * INTO segment FROM recsys._segment_of(org, ns, uid, options -> 'context',
+                                                   jsonb_build_object('surface', surface, 'k', k));
+    o := recsys._rank_options(org, ns, coalesce(options, 'null'), segment.profile);
     fanout := (o ->> 'fanout')::int;
     explain := coalesce(o ->> 'explain', 'tags');
 
@@ -163,7 +170,8 @@ BEGIN
        AND e.ts >= at - make_interval(secs => (o ->> 'exclude_purchased_days')::float8 * 86400);
     excluded := ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'exclude_item_ids', '[]')));
     -- Pinned items (rules), in pin order; they join the candidates even when no source found them.
-    pin_ids := ARRAY(SELECT p.item_id FROM recsys._pinned_items(org, ns, surface, NULL, at, (o ->> 'pin_slots')::int) p
+    pin_ids := ARRAY(SELECT p.item_id FROM recsys._pinned_items(org, ns, surface, segment.segment_id, at,
+                                                                 (o ->> 'pin_slots')::int) p
                       ORDER BY p.pin);
 
     -- Candidates from every source (bit 1 popularity, 2 co-visitation, 8 content) with their items.
@@ -204,7 +212,7 @@ BEGIN
           FROM merged m
           JOIN recsys.items i ON i.org_id = org AND i.namespace = ns AND i.item_id = m.item_id
           LEFT JOIN recsys._popularity_of(org, ns, ARRAY(SELECT item_id FROM merged), at) pop ON pop.item_id = m.item_id
-          LEFT JOIN recsys._rule_effects(org, ns, surface, NULL, at, ARRAY(SELECT item_id FROM merged)) eff
+          LEFT JOIN recsys._rule_effects(org, ns, surface, segment.segment_id, at, ARRAY(SELECT item_id FROM merged)) eff
             ON eff.item_id = m.item_id)
     SELECT array_agg(c.item_id ORDER BY c.item_id) AS ids, array_agg(c.available ORDER BY c.item_id) AS available,
            array_agg(c.price ORDER BY c.item_id) AS price, array_agg(c.created_at ORDER BY c.item_id) AS created,
@@ -226,7 +234,7 @@ BEGIN
                ELSE r.reasons || ARRAY[format('score=%s', round(r.score::numeric, 4)),
                                        format('blend=%s', round(r.blend::numeric, 4)),
                                        format('boost=%s', round(r.boost::numeric, 4))] END,
-           r.funnel
+           r.funnel || jsonb_build_object('segment', segment.segment_id)
       FROM recsys._rank_pipeline(
                coalesce(pool.ids, '{}'), coalesce(pool.available, '{}'), coalesce(pool.price, '{}'),
                coalesce(pool.created, '{}'), pool.brands, pool.categories, pool.tags, pool.embeddings, coalesce(dim, 0),
@@ -357,12 +365,25 @@ BEGIN
       FROM recsys._rank_core(org, ns, uid, k, surf, opts, pool) r;
     RETURN jsonb_build_object('request_id', gen_random_uuid(), 'user_id', uid, 'surface', surf, 'items', coalesce(rows, '[]'))
         || CASE WHEN coalesce((req -> 'trace')::boolean, false) THEN jsonb_build_object('trace', jsonb_build_object(
-               'funnel', funnel,
-               'config', (SELECT jsonb_object_agg(kn.name, jsonb_build_object(
-                              'value', coalesce(opts -> kn.name, st.settings -> kn.name, kn.default_value),
-                              'source', CASE WHEN opts ? kn.name THEN 'request' WHEN st.settings ? kn.name THEN 'namespace'
-                                             ELSE 'default' END))
-                            FROM recsys.config_knobs kn, recsys._namespace_settings(org, ns) st)))
+               'segment', funnel ->> 'segment',
+               'funnel', funnel - 'segment',
+               'config', recsys._config_sources(org, ns, opts, (SELECT sg.profile FROM recsys.segments sg
+                                                                  WHERE sg.org_id = org AND sg.namespace = ns
+                                                                    AND sg.segment_id = funnel ->> 'segment'), NULL)))
            ELSE '{}'::jsonb END;
 END
+$$;
+
+-- Every knob's effective value and source for a request: default < namespace < segment profile <
+-- bandit policy < request options.
+CREATE FUNCTION recsys._config_sources(org uuid, ns text, request jsonb, segment_profile jsonb, policy jsonb) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_object_agg(k.name, jsonb_build_object(
+               'value', coalesce(request -> k.name, policy -> k.name, segment_profile -> k.name, st.settings -> k.name, k.default_value),
+               'source', CASE WHEN request ? k.name THEN 'request' WHEN policy ? k.name THEN 'bandit_policy'
+                              WHEN segment_profile ? k.name THEN 'segment' WHEN st.settings ? k.name THEN 'namespace'
+                              ELSE 'default' END))
+      FROM recsys.config_knobs k, recsys._namespace_settings(org, ns) st;
 $$;

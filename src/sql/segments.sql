@@ -1,0 +1,235 @@
+-- Segments: named conditions over the user (traits), the request context and request fields,
+-- tried in priority order; the first that matches names the user's segment ("default" when
+-- none does). A segment may carry a profile of knobs, which sits between the namespace
+-- configuration and a bandit policy: default < namespace < segment < policy < request.
+--
+-- Condition language (every node is an object with one key):
+--   {"all": [c, ...]}  {"any": [c, ...]}  {"not": c}
+--   {"eq"|"neq"|"gt"|"gte"|"lt"|"lte": [path, value]}   {"in": [path, [values]]}
+--   {"contains": [path, value]}   {"exists": path}   {"gte_days_since": [path, days]}
+-- Paths start with user. (user.user_id, user.traits.<key>...), context. or request. (request.surface).
+
+CREATE TABLE recsys.segments (
+    org_id uuid NOT NULL,
+    namespace recsys.namespace_name NOT NULL,
+    segment_id text COLLATE "C" NOT NULL CHECK (segment_id ~ '^[A-Za-z0-9_.:-]{1,64}$' AND segment_id <> 'default'),
+    priority int NOT NULL DEFAULT 0,
+    active boolean NOT NULL DEFAULT true,
+    condition jsonb NOT NULL,
+    profile jsonb NOT NULL DEFAULT '{}',
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (org_id, namespace, segment_id)
+);
+ALTER TABLE recsys.segments ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON recsys.segments
+    USING (org_id = (SELECT recsys.current_org())) WITH CHECK (org_id = (SELECT recsys.current_org()));
+
+-- The first problem of a condition node, as "<path>: <problem>", or NULL.
+CREATE FUNCTION recsys._condition_problem(node jsonb, path text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+DECLARE
+    op text;
+    arg jsonb;
+    problem text;
+    i int;
+BEGIN
+    IF jsonb_typeof(node) IS DISTINCT FROM 'object' OR (SELECT count(*) FROM jsonb_object_keys(node)) <> 1 THEN
+        RETURN path || ': must be an object with exactly one operator';
+    END IF;
+    SELECT k, v INTO op, arg FROM jsonb_each(node) AS e(k, v);
+    path := path || '.' || op;
+    CASE
+    WHEN op IN ('all', 'any') THEN
+        IF jsonb_typeof(arg) <> 'array' OR (op = 'any' AND jsonb_array_length(arg) = 0) THEN
+            RETURN path || ': expects an array of conditions' || CASE WHEN op = 'any' THEN ' (at least one)' ELSE '' END;
+        END IF;
+        FOR i IN 0 .. jsonb_array_length(arg) - 1 LOOP
+            problem := recsys._condition_problem(arg -> i, format('%s[%s]', path, i));
+            IF problem IS NOT NULL THEN RETURN problem; END IF;
+        END LOOP;
+        RETURN NULL;
+    WHEN op = 'not' THEN
+        RETURN recsys._condition_problem(arg, path);
+    WHEN op = 'exists' THEN
+        IF jsonb_typeof(arg) = 'array' AND jsonb_array_length(arg) = 1 THEN arg := arg -> 0; END IF;
+        RETURN recsys._path_problem(arg, path);
+    WHEN op IN ('eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'in', 'contains', 'gte_days_since') THEN
+        IF jsonb_typeof(arg) <> 'array' OR jsonb_array_length(arg) <> 2 THEN
+            RETURN path || ': expects [path, value]';
+        END IF;
+        problem := recsys._path_problem(arg -> 0, path || '[0]');
+        IF problem IS NOT NULL THEN RETURN problem; END IF;
+        IF op = 'in' AND jsonb_typeof(arg -> 1) <> 'array' THEN
+            RETURN path || '[1]: expects an array of values';
+        END IF;
+        IF op IN ('gt', 'gte', 'lt', 'lte') AND jsonb_typeof(arg -> 1) NOT IN ('number', 'string') THEN
+            RETURN path || '[1]: expects a number or a string';
+        END IF;
+        IF op = 'gte_days_since' AND jsonb_typeof(arg -> 1) <> 'number' THEN
+            RETURN path || '[1]: expects a number of days';
+        END IF;
+        IF jsonb_typeof(arg -> 1) IN ('object') THEN
+            RETURN path || '[1]: expects a JSON value, not an object';
+        END IF;
+        RETURN NULL;
+    ELSE
+        RETURN format('%s: unknown operator "%s"', path, op);
+    END CASE;
+END
+$$;
+
+-- The problem of an operand path, or NULL.
+CREATE FUNCTION recsys._path_problem(path jsonb, at text) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN CASE
+    WHEN jsonb_typeof(path) IS DISTINCT FROM 'string' THEN at || ': expects a path string such as "user.traits.tier"'
+    WHEN path #>> '{}' !~ '^(user|context|request)(\.[A-Za-z0-9_-]+)+$'
+        THEN format('%s: "%s" is not a path (user., context. or request. followed by keys)', at, path #>> '{}')
+END;
+
+-- Whether a valid condition holds for `doc` ({user: {user_id, traits}, context, request}).
+CREATE FUNCTION recsys._condition_matches(node jsonb, doc jsonb, at timestamptz) RETURNS boolean
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    op text;
+    arg jsonb;
+    v jsonb;
+    w jsonb;
+    t timestamptz;
+BEGIN
+    SELECT k, e.v INTO op, arg FROM jsonb_each(node) AS e(k, v);
+    IF op = 'all' THEN
+        RETURN NOT EXISTS (SELECT 1 FROM jsonb_array_elements(arg) c WHERE NOT recsys._condition_matches(c, doc, at));
+    ELSIF op = 'any' THEN
+        RETURN EXISTS (SELECT 1 FROM jsonb_array_elements(arg) c WHERE recsys._condition_matches(c, doc, at));
+    ELSIF op = 'not' THEN
+        RETURN NOT recsys._condition_matches(arg, doc, at);
+    ELSIF op = 'exists' THEN
+        IF jsonb_typeof(arg) = 'array' THEN arg := arg -> 0; END IF;
+        v := doc #> string_to_array(arg #>> '{}', '.');
+        RETURN v IS NOT NULL AND jsonb_typeof(v) <> 'null';
+    END IF;
+    v := doc #> string_to_array(arg ->> 0, '.');
+    w := arg -> 1;
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        RETURN op = 'neq';
+    END IF;
+    CASE op
+    WHEN 'eq' THEN RETURN v = w;
+    WHEN 'neq' THEN RETURN v <> w;
+    WHEN 'in' THEN RETURN w @> jsonb_build_array(v);
+    WHEN 'contains' THEN
+        RETURN CASE jsonb_typeof(v) WHEN 'array' THEN v @> jsonb_build_array(w)
+                                    WHEN 'string' THEN jsonb_typeof(w) = 'string' AND strpos(v #>> '{}', w #>> '{}') > 0
+                                    ELSE false END;
+    WHEN 'gte_days_since' THEN
+        t := recsys._json_time(v);
+        RETURN t IS NOT NULL AND at - t >= make_interval(secs => (w #>> '{}')::float8 * 86400);
+    ELSE
+        IF jsonb_typeof(v) <> jsonb_typeof(w) OR jsonb_typeof(v) NOT IN ('number', 'string') THEN
+            RETURN false;
+        END IF;
+        RETURN CASE op
+            WHEN 'gt' THEN v > w WHEN 'gte' THEN v >= w WHEN 'lt' THEN v < w ELSE v <= w END;
+    END CASE;
+END
+$$;
+
+-- Creates or replaces a segment {segment_id, priority?, active?, condition, profile?: {knob: value}}.
+-- An invalid condition is refused with the path of the bad node. Returns the segment.
+CREATE FUNCTION recsys.recsys_upsert_segment(namespace text, segment jsonb) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    org uuid := recsys.current_org();
+    ns text := recsys._check_namespace($1);
+    s jsonb := $2;
+    problem text[];
+    condition_problem text;
+BEGIN
+    problem := CASE WHEN jsonb_typeof(s) IS DISTINCT FROM 'object' THEN ARRAY[NULL, '22023', 'segment must be a JSON object']
+                    ELSE coalesce(
+                        recsys._unknown_field_problem(s, ARRAY['segment_id', 'priority', 'active', 'condition', 'profile']),
+                        recsys._id_problem(s, 'segment_id'),
+                        CASE WHEN s ->> 'segment_id' !~ '^[A-Za-z0-9_.:-]{1,64}$' OR s ->> 'segment_id' = 'default'
+                             THEN ARRAY['segment_id', '22023', 'must be 1 to 64 characters from A-Z, a-z, 0-9, "_.:-" and not "default"'] END,
+                        CASE WHEN s ? 'priority' AND (jsonb_typeof(s -> 'priority') <> 'number' OR (s ->> 'priority')::numeric % 1 <> 0
+                                  OR abs((s ->> 'priority')::numeric) > 1000000)
+                             THEN ARRAY['priority', '22023', 'must be a whole number between -1000000 and 1000000'] END,
+                        recsys._typed_problem(s, 'active', 'boolean'),
+                        CASE WHEN NOT s ? 'condition' THEN ARRAY['condition', '22023', 'is required'] END,
+                        recsys._typed_problem(s, 'profile', 'object')) END;
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'invalid segment: %', CASE WHEN problem[1] IS NULL THEN problem[3]
+                                                  ELSE format('field "%s" %s', problem[1], problem[3]) END
+            USING ERRCODE = problem[2];
+    END IF;
+    condition_problem := recsys._condition_problem(s -> 'condition', 'condition');
+    IF condition_problem IS NOT NULL THEN
+        RAISE EXCEPTION 'invalid segment condition at %', condition_problem USING ERRCODE = '22023';
+    END IF;
+    PERFORM recsys._check_settings(coalesce(s -> 'profile', '{}'), format('segment "%s"', s ->> 'segment_id'));
+    PERFORM recsys._ensure_namespaces(ARRAY[org], ARRAY[ns]);
+    INSERT INTO recsys.segments AS x (org_id, namespace, segment_id, priority, active, condition, profile)
+    VALUES (org, ns, s ->> 'segment_id', coalesce((s ->> 'priority')::int, 0), coalesce((s -> 'active')::boolean, true),
+            s -> 'condition', jsonb_strip_nulls(coalesce(s -> 'profile', '{}')))
+    ON CONFLICT (org_id, namespace, segment_id) DO UPDATE SET
+        priority = excluded.priority, active = excluded.active, condition = excluded.condition, profile = excluded.profile,
+        updated_at = now();
+    RETURN (SELECT to_jsonb(x) - 'org_id' FROM recsys.segments x
+             WHERE x.org_id = org AND x.namespace = ns AND x.segment_id = s ->> 'segment_id');
+END
+$$;
+
+-- The segment of a user for a request (first active match by priority, then segment_id), and its
+-- profile; "default" with {} when none matches.
+CREATE FUNCTION recsys._segment_of(org uuid, ns text, uid text, context jsonb, request jsonb,
+                                   OUT segment_id text, OUT profile jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    doc jsonb;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM recsys.segments s WHERE s.org_id = org AND s.namespace = ns AND s.active) THEN
+        segment_id := 'default';
+        profile := '{}';
+        RETURN;
+    END IF;
+    doc := jsonb_build_object(
+        'user', jsonb_build_object('user_id', uid, 'traits',
+                    coalesce((SELECT u.traits FROM recsys.users u WHERE u.org_id = org AND u.namespace = ns AND u.user_id = uid), '{}')),
+        'context', coalesce(context, '{}'), 'request', coalesce(request, '{}'));
+    SELECT s.segment_id, s.profile INTO segment_id, profile
+      FROM recsys.segments s
+     WHERE s.org_id = org AND s.namespace = ns AND s.active AND recsys._condition_matches(s.condition, doc, now())
+     ORDER BY s.priority DESC, s.segment_id LIMIT 1;
+    IF segment_id IS NULL THEN
+        segment_id := 'default';
+        profile := '{}';
+    END IF;
+END
+$$;
+
+-- Where a user lands: the segment id ("default" when no segment matches).
+CREATE FUNCTION recsys.recsys_segment_of(namespace text, user_id text, context jsonb DEFAULT '{}') RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    org uuid := recsys.current_org();
+    ns text := recsys._check_namespace($1);
+BEGIN
+    IF $2 IS NULL OR $2 = '' OR length($2) > 256 THEN
+        RAISE EXCEPTION 'user_id must be a non-empty string of at most 256 characters' USING ERRCODE = '22023';
+    END IF;
+    IF jsonb_typeof(coalesce($3, '{}')) <> 'object' THEN
+        RAISE EXCEPTION 'context must be a JSON object' USING ERRCODE = '22023';
+    END IF;
+    RETURN (SELECT s.segment_id FROM recsys._segment_of(org, ns, $2, $3, '{}') s);
+END
+$$;
