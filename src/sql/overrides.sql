@@ -57,9 +57,7 @@ RETURN CASE
         CASE WHEN e ? 'value' AND (jsonb_typeof(e -> 'value') <> 'number' OR (e ->> 'value')::numeric <= -1
                   OR (e ->> 'value')::numeric > 100)
              THEN ARRAY['value', '22023', 'must be a number greater than -1 and at most 100'] END,
-        CASE WHEN e ? 'surface' AND jsonb_typeof(e -> 'surface') <> 'null'
-                  AND (jsonb_typeof(e -> 'surface') <> 'string' OR e ->> 'surface' !~ '^[A-Za-z0-9_.:-]{1,64}$')
-             THEN ARRAY['surface', '22023', 'must be null (every surface) or a surface name'] END,
+        recsys._name_problem(e, 'surface'),
         recsys._time_problem(e, 'expires_at', true),
         CASE WHEN recsys._json_time(e -> 'expires_at') <= now() THEN ARRAY['expires_at', '22023', 'lies in the past'] END,
         recsys._string_problem(e, 'notes', 2000),
@@ -76,15 +74,10 @@ DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);
     o jsonb := $2;
-    problem text[] := recsys._override_problem($2);
     actor text := coalesce($2 ->> 'created_by', recsys.caller_role()::regrole::text);
     id uuid;
 BEGIN
-    IF problem IS NOT NULL THEN
-        RAISE EXCEPTION 'invalid override: %', CASE WHEN problem[1] IS NULL THEN problem[3]
-                                                   ELSE format('field "%s" %s', problem[1], problem[3]) END
-            USING ERRCODE = problem[2];
-    END IF;
+    PERFORM recsys._raise_object_problem('override', recsys._override_problem(o));
     PERFORM recsys._ensure_namespaces(ARRAY[org], ARRAY[ns]);
     INSERT INTO recsys.manual_overrides (org_id, namespace, item_id, action, value, surface, expires_at, notes, created_by)
     VALUES (org, ns, o ->> 'item_id', o ->> 'action', (o ->> 'value')::float8, o ->> 'surface',

@@ -62,22 +62,14 @@ RETURN CASE
         CASE WHEN e ? 'boost' AND (jsonb_typeof(e -> 'boost') <> 'number' OR (e ->> 'boost')::numeric <= -1
                   OR (e ->> 'boost')::numeric > 100)
              THEN ARRAY['boost', '22023', 'must be a number greater than -1 and at most 100'] END,
-        CASE WHEN e ? 'max_pins' AND (jsonb_typeof(e -> 'max_pins') <> 'number' OR (e ->> 'max_pins')::numeric % 1 <> 0
-                  OR (e ->> 'max_pins')::numeric NOT BETWEEN 1 AND 100)
-             THEN ARRAY['max_pins', '22023', 'must be a whole number between 1 and 100'] END,
-        CASE WHEN e ? 'surface' AND jsonb_typeof(e -> 'surface') <> 'null'
-                  AND (jsonb_typeof(e -> 'surface') <> 'string' OR e ->> 'surface' !~ '^[A-Za-z0-9_.:-]{1,64}$')
-             THEN ARRAY['surface', '22023', 'must be null (every surface) or a surface name'] END,
-        CASE WHEN e ? 'segment' AND jsonb_typeof(e -> 'segment') <> 'null'
-                  AND (jsonb_typeof(e -> 'segment') <> 'string' OR e ->> 'segment' !~ '^[A-Za-z0-9_.:-]{1,64}$')
-             THEN ARRAY['segment', '22023', 'must be null (every segment) or a segment name'] END,
+        recsys._whole_problem(e, 'max_pins', 1, 100),
+        recsys._name_problem(e, 'surface'),
+        recsys._name_problem(e, 'segment'),
         recsys._time_problem(e, 'valid_from', true),
         recsys._time_problem(e, 'valid_until', true),
         CASE WHEN recsys._json_time(e -> 'valid_until') <= recsys._json_time(e -> 'valid_from')
              THEN ARRAY['valid_until', '22023', 'must be later than valid_from'] END,
-        CASE WHEN e ? 'priority' AND (jsonb_typeof(e -> 'priority') <> 'number' OR (e ->> 'priority')::numeric % 1 <> 0
-                  OR abs((e ->> 'priority')::numeric) > 1000000)
-             THEN ARRAY['priority', '22023', 'must be a whole number between -1000000 and 1000000'] END,
+        recsys._whole_problem(e, 'priority', -1000000, 1000000),
         recsys._typed_problem(e, 'enabled', 'boolean'))
 END;
 
@@ -91,14 +83,9 @@ DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);
     r jsonb := $2;
-    problem text[] := recsys._rule_problem($2);
     id uuid;
 BEGIN
-    IF problem IS NOT NULL THEN
-        RAISE EXCEPTION 'invalid rule: %', CASE WHEN problem[1] IS NULL THEN problem[3]
-                                               ELSE format('field "%s" %s', problem[1], problem[3]) END
-            USING ERRCODE = problem[2];
-    END IF;
+    PERFORM recsys._raise_object_problem('rule', recsys._rule_problem(r));
     PERFORM recsys._ensure_namespaces(ARRAY[org], ARRAY[ns]);
     INSERT INTO recsys.rules AS x (org_id, namespace, rule_id, action, target, boost, max_pins, surface, segment,
                                    valid_from, valid_until, priority, enabled)

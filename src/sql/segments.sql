@@ -148,26 +148,18 @@ DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);
     s jsonb := $2;
-    problem text[];
     condition_problem text;
 BEGIN
-    problem := CASE WHEN jsonb_typeof(s) IS DISTINCT FROM 'object' THEN ARRAY[NULL, '22023', 'segment must be a JSON object']
+    PERFORM recsys._raise_object_problem('segment', CASE WHEN jsonb_typeof(s) IS DISTINCT FROM 'object' THEN ARRAY[NULL, '22023', 'segment must be a JSON object']
                     ELSE coalesce(
                         recsys._unknown_field_problem(s, ARRAY['segment_id', 'priority', 'active', 'condition', 'profile']),
                         recsys._id_problem(s, 'segment_id'),
                         CASE WHEN s ->> 'segment_id' !~ '^[A-Za-z0-9_.:-]{1,64}$' OR s ->> 'segment_id' = 'default'
                              THEN ARRAY['segment_id', '22023', 'must be 1 to 64 characters from A-Z, a-z, 0-9, "_.:-" and not "default"'] END,
-                        CASE WHEN s ? 'priority' AND (jsonb_typeof(s -> 'priority') <> 'number' OR (s ->> 'priority')::numeric % 1 <> 0
-                                  OR abs((s ->> 'priority')::numeric) > 1000000)
-                             THEN ARRAY['priority', '22023', 'must be a whole number between -1000000 and 1000000'] END,
+                        recsys._whole_problem(s, 'priority', -1000000, 1000000),
                         recsys._typed_problem(s, 'active', 'boolean'),
                         CASE WHEN NOT s ? 'condition' THEN ARRAY['condition', '22023', 'is required'] END,
-                        recsys._typed_problem(s, 'profile', 'object')) END;
-    IF problem IS NOT NULL THEN
-        RAISE EXCEPTION 'invalid segment: %', CASE WHEN problem[1] IS NULL THEN problem[3]
-                                                  ELSE format('field "%s" %s', problem[1], problem[3]) END
-            USING ERRCODE = problem[2];
-    END IF;
+                        recsys._typed_problem(s, 'profile', 'object')) END);
     condition_problem := recsys._condition_problem(s -> 'condition', 'condition');
     IF condition_problem IS NOT NULL THEN
         RAISE EXCEPTION 'invalid segment condition at %', condition_problem USING ERRCODE = '22023';

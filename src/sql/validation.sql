@@ -97,6 +97,37 @@ RETURN CASE
                                           json_type, jsonb_typeof(e -> field))]
 END;
 
+-- An optional name (surface, segment): null, or 1 to 64 characters from [A-Za-z0-9_.:-].
+CREATE FUNCTION recsys._name_problem(e jsonb, field text) RETURNS text[]
+LANGUAGE sql IMMUTABLE
+RETURN CASE
+    WHEN e ? field AND jsonb_typeof(e -> field) <> 'null'
+         AND (jsonb_typeof(e -> field) <> 'string' OR e ->> field !~ '^[A-Za-z0-9_.:-]{1,64}$')
+        THEN ARRAY[field, '22023', format('must be null (every %s) or a %s name', field, field)]
+END;
+
+-- An optional whole number between low and high.
+CREATE FUNCTION recsys._whole_problem(e jsonb, field text, low int, high int) RETURNS text[]
+LANGUAGE sql IMMUTABLE
+RETURN CASE
+    WHEN e ? field AND (jsonb_typeof(e -> field) <> 'number' OR (e ->> field)::numeric % 1 <> 0
+                        OR (e ->> field)::numeric NOT BETWEEN low AND high)
+        THEN ARRAY[field, '22023', format('must be a whole number between %s and %s', low, high)]
+END;
+
+-- Raises the problem of a single JSON object, as "invalid <what>: field ...".
+CREATE FUNCTION recsys._raise_object_problem(what text, problem text[]) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'invalid %: %', what,
+            CASE WHEN problem[1] IS NULL THEN problem[3] ELSE format('field "%s" %s', problem[1], problem[3]) END
+            USING ERRCODE = problem[2];
+    END IF;
+END
+$$;
+
 -- Optional tags: an array of at most 256 distinct non-empty strings of at most 256 characters.
 CREATE FUNCTION recsys._tags_problem(e jsonb) RETURNS text[]
 LANGUAGE sql IMMUTABLE
@@ -215,9 +246,7 @@ RETURN CASE
         recsys._id_problem(e, 'name'),
         CASE WHEN e ->> 'name' !~ '^[a-z][a-z0-9_]{0,31}$'
              THEN ARRAY['name', '22023', 'must start with a-z and hold at most 32 characters from a-z, 0-9 and "_"'] END,
-        CASE WHEN e ? 'type_id' AND (jsonb_typeof(e -> 'type_id') <> 'number'
-                  OR (e -> 'type_id')::numeric NOT BETWEEN 0 AND 255 OR (e -> 'type_id')::numeric % 1 <> 0)
-             THEN ARRAY['type_id', '22023', 'must be a whole number between 0 and 255'] END,
+        recsys._whole_problem(e, 'type_id', 0, 255),
         CASE WHEN NOT e ? 'weight' THEN ARRAY['weight', '22023', 'is required'] END,
         recsys._number_problem(e, 'weight', 0),
         CASE WHEN (e ->> 'weight')::numeric > 1000 THEN ARRAY['weight', '22023', 'must be at most 1000'] END,
@@ -263,3 +292,4 @@ BEGIN
     RETURN size;
 END
 $$;
+
