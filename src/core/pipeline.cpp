@@ -93,7 +93,11 @@ std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const Pip
     }
 
     std::vector<RankedItem> out;
-    for (size_t i : pinned) out.push_back({i, 1.0, 0.0, 0.0, 0.0, {"rule:pin"}});
+    for (size_t i : pinned) {
+        RankedItem ranked{i, 1.0, 0.0, 0.0, 0.0, {"rule:pin"}};
+        ranked.rule_factor = items[i].rule_factor;
+        out.push_back(std::move(ranked));
+    }
 
     MmrOptions mmr = o.mmr;
     mmr.k = o.k - pinned.size();
@@ -102,6 +106,10 @@ std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const Pip
         size_t r = picks[p].index;
         const PipelineItem& item = items[kept[r]];
         RankedItem ranked{kept[r], pool[r].relevance, blend_of[r], boost_of[r], picks[p].max_similarity, {}};
+        ranked.popularity = normalized[r * 3];
+        ranked.covisitation = normalized[r * 3 + 1];
+        ranked.similarity = normalized[r * 3 + 2];
+        ranked.rule_factor = item.rule_factor;
         if (normalized[r * 3] > 0 && o.alpha > 0) ranked.reasons.push_back("recent_popularity");
         if (normalized[r * 3 + 1] > 0 && o.beta > 0) ranked.reasons.push_back("co_visitation");
         if (normalized[r * 3 + 2] > 0 && o.gamma > 0) ranked.reasons.push_back("embedding_similarity");

@@ -67,6 +67,10 @@ struct RankedItem {
     double boost;               // multiplicative personalisation factor - 1
     double max_similarity;      // to the items ranked above it
     std::vector<std::string> reasons;
+    double popularity = 0.0;    // normalised signals that went into the blend
+    double covisitation = 0.0;
+    double similarity = 0.0;
+    double rule_factor = 1.0;
 };
 
 // Runs filters, blend, boost, rule boosts and MMR over `items`; pinned items (available, not

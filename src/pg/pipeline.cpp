@@ -42,7 +42,9 @@ PG_FUNCTION_INFO_V1(recsys_rank_pipeline);
 //   popularity, covisitation, sources, flags, user_vector, k, alpha, beta, gamma, profile_boost,
 //   mmr_lambda, brand_cap, category_cap, exclude_seen, include_tags, price_min, price_max,
 //   created_after, user_history, profile_tags, profile_weights, rule_factors, pins)
-//   -> setof (idx, score, blend, boost, reasons, funnel); funnel is set on the first row only.
+//   -> setof (idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor);
+//   funnel is set on the first row only; signals are the normalised popularity, co-visitation and
+//   similarity that went into the blend.
 Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
     using recsys_pg::array_arg;
     recsys_pg::ArrayArg ids = array_arg(fcinfo, 0, TEXTOID);
@@ -114,6 +116,9 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
     double* out_score = static_cast<double*>(palloc(sizeof(double) * (n + 1)));
     double* out_blend = static_cast<double*>(palloc(sizeof(double) * (n + 1)));
     double* out_boost = static_cast<double*>(palloc(sizeof(double) * (n + 1)));
+    double* out_signals = static_cast<double*>(palloc(sizeof(double) * 3 * (n + 1)));
+    double* out_similarity = static_cast<double*>(palloc(sizeof(double) * (n + 1)));
+    double* out_factor = static_cast<double*>(palloc(sizeof(double) * (n + 1)));
     int* out_reason_count = static_cast<int*>(palloc(sizeof(int) * (n + 1)));
     char(*out_reasons)[max_reasons][reason_length] =
         static_cast<char(*)[max_reasons][reason_length]>(palloc(sizeof(char[max_reasons][reason_length]) * (n + 1)));
@@ -162,6 +167,11 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
             out_score[returned] = r.score;
             out_blend[returned] = r.blend;
             out_boost[returned] = r.boost;
+            out_signals[returned * 3] = r.popularity;
+            out_signals[returned * 3 + 1] = r.covisitation;
+            out_signals[returned * 3 + 2] = r.similarity;
+            out_similarity[returned] = r.max_similarity;
+            out_factor[returned] = r.rule_factor;
             out_reason_count[returned] = 0;
             for (const std::string& reason : r.reasons) {
                 if (out_reason_count[returned] == max_reasons) break;
@@ -184,17 +194,22 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
     for (int r = 0; r < returned; ++r) {
         Datum reasons[max_reasons];
         for (int j = 0; j < out_reason_count[r]; ++j) reasons[j] = PointerGetDatum(cstring_to_text(out_reasons[r][j]));
-        Datum values[6] = {Int32GetDatum(out_index[r] + 1), Float8GetDatum(out_score[r]), Float8GetDatum(out_blend[r]),
+        Datum signals[3] = {Float8GetDatum(out_signals[r * 3]), Float8GetDatum(out_signals[r * 3 + 1]),
+                            Float8GetDatum(out_signals[r * 3 + 2])};
+        Datum values[9] = {Int32GetDatum(out_index[r] + 1), Float8GetDatum(out_score[r]), Float8GetDatum(out_blend[r]),
                            Float8GetDatum(out_boost[r]),
                            PointerGetDatum(construct_array(reasons, out_reason_count[r], TEXTOID, -1, false, TYPALIGN_INT)),
-                           funnel};
-        bool nulls[6] = {false, false, false, false, false, r != 0};
+                           funnel,
+                           PointerGetDatum(construct_array(signals, 3, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
+                                                           TYPALIGN_DOUBLE)),
+                           Float8GetDatum(out_similarity[r]), Float8GetDatum(out_factor[r])};
+        bool nulls[9] = {false, false, false, false, false, r != 0, false, false, false};
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     if (returned == 0) {
         // No row to carry the funnel: return it alone with idx NULL.
-        Datum values[6] = {0, 0, 0, 0, 0, funnel};
-        bool nulls[6] = {true, true, true, true, true, false};
+        Datum values[9] = {0, 0, 0, 0, 0, funnel, 0, 0, 0};
+        bool nulls[9] = {true, true, true, true, true, false, true, true, true};
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return static_cast<Datum>(0);

@@ -55,7 +55,8 @@ CREATE FUNCTION recsys._rank_pipeline(item_ids text[], available boolean[], pric
         gamma float8, profile_boost float8, mmr_lambda float8, brand_cap int, category_cap int, exclude_seen boolean,
         include_tags text[], price_min float8, price_max float8, created_after float8, user_history int,
         profile_tags text[], profile_weights float8[], rule_factors float8[], pins int[])
-    RETURNS TABLE (idx int, score float8, blend float8, boost float8, reasons text[], funnel jsonb)
+    RETURNS TABLE (idx int, score float8, blend float8, boost float8, reasons text[], funnel jsonb, signals float8[],
+                   max_similarity float8, rule_factor float8)
     AS 'MODULE_PATHNAME', 'recsys_rank_pipeline' LANGUAGE C STABLE;
 
 -- Validates the options of a ranking request; returns them with the effective knobs filled in
@@ -113,9 +114,10 @@ $$;
 -- and the user's tag profile; otherwise the pool is the candidate list. Then filters; blend of
 -- normalised signals (alpha popularity, beta co-visitation, gamma embedding similarity to the
 -- user's recent items); a gentle tag-profile boost attenuated for short histories; MMR with
--- brand/category caps. Rows in MMR pick order; `funnel` is set on the first row.
+-- brand/category caps. Rows in MMR pick order; `funnel` is set on the first row; with explain
+-- "full", `explain` holds each item's blend, personalization, mmr, caps and rules blocks.
 CREATE FUNCTION recsys._rank_core(org uuid, ns text, uid text, k int, surface text, options jsonb, pool_ids text[])
-    RETURNS TABLE (rank int, item_id text, score float8, reasons text[], funnel jsonb)
+    RETURNS TABLE (rank int, item_id text, score float8, reasons text[], funnel jsonb, explain jsonb)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -234,7 +236,16 @@ BEGIN
                ELSE r.reasons || ARRAY[format('score=%s', round(r.score::numeric, 4)),
                                        format('blend=%s', round(r.blend::numeric, 4)),
                                        format('boost=%s', round(r.boost::numeric, 4))] END,
-           r.funnel || jsonb_build_object('segment', segment.segment_id)
+           r.funnel || jsonb_build_object('segment', segment.segment_id),
+           CASE WHEN explain = 'full' AND r.idx IS NOT NULL THEN jsonb_build_object(
+               'blend', jsonb_build_object('value', r.blend, 'popularity', r.signals[1], 'co_visitation', r.signals[2],
+                                           'embedding_similarity', r.signals[3],
+                                           'weights', jsonb_build_object('alpha', o -> 'alpha', 'beta', o -> 'beta', 'gamma', o -> 'gamma')),
+               'personalization', jsonb_build_object('boost', r.boost, 'profile_boost', o -> 'profile_boost'),
+               'mmr', jsonb_build_object('lambda', o -> 'mmr_lambda', 'max_similarity', r.max_similarity),
+               'caps', jsonb_build_object('brand_cap', o -> 'brand_cap', 'category_cap', o -> 'category_cap',
+                                          'brand', pool.brands[r.idx], 'category', pool.categories[r.idx]),
+               'rules', jsonb_build_object('factor', r.rule_factor, 'pinned', 'rule:pin' = ANY (r.reasons))) END
       FROM recsys._rank_pipeline(
                coalesce(pool.ids, '{}'), coalesce(pool.available, '{}'), coalesce(pool.price, '{}'),
                coalesce(pool.created, '{}'), pool.brands, pool.categories, pool.tags, pool.embeddings, coalesce(dim, 0),
@@ -247,7 +258,7 @@ BEGIN
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, history,
                coalesce(profile_tags, '{}'), coalesce(profile_weights, '{}'),
                coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'))
-           WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, pick)
+           WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, pick)
      ORDER BY r.pick;
 END
 $$;
@@ -358,7 +369,8 @@ BEGIN
         END IF;
     END IF;
     PERFORM recsys._check_request(org, ns, uid, k, surf);
-    SELECT jsonb_agg(jsonb_build_object('rank', r.rank, 'item_id', r.item_id, 'score', r.score, 'reasons', to_jsonb(r.reasons))
+    SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object('rank', r.rank, 'item_id', r.item_id, 'score', r.score,
+                                                          'reasons', to_jsonb(r.reasons), 'explain', r.explain))
                      ORDER BY r.rank) FILTER (WHERE r.rank IS NOT NULL),
            max(r.funnel::text)::jsonb
       INTO rows, funnel

@@ -1,7 +1,7 @@
 -- recsys_rank: determinism, filters that never leak, caps, reasons, read-only serving.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(30);
+SELECT plan(31);
 SET recsys.org_id = 'ffffffff-0000-0000-0000-000000000006';
 SELECT recsys.recsys_seed_synthetic('rk', '{"items": 3000, "users": 300, "events": 40000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -72,6 +72,11 @@ SELECT ok((SELECT (f ->> 'candidates')::int = (f ->> 'unavailable')::int + (f ->
                    + (f ->> 'purchased')::int + (f ->> 'tags')::int + (f ->> 'price')::int + (f ->> 'freshness')::int
                    + (f ->> 'eligible')::int AND (f ->> 'returned')::int = 5
              FROM (SELECT r -> 'trace' -> 'funnel' AS f FROM resp) x), 'the funnel accounts for every candidate');
+SELECT ok((SELECT bool_and(it -> 'explain' ?& ARRAY['blend', 'personalization', 'mmr', 'caps', 'rules']
+                           AND (it -> 'explain' -> 'blend') ?& ARRAY['popularity', 'co_visitation', 'embedding_similarity', 'weights'])
+             FROM (SELECT recsys.recsys_recommend('rk', '{"user_id": "user_7", "k": 5, "options": {"explain": "full"}}') AS r) x,
+                  jsonb_array_elements(r -> 'items') it),
+          'S10: explain full returns the blend, personalization, MMR and caps blocks for every item');
 SELECT throws_ok($$SELECT recsys.recsys_recommend('rk', '{"k": 5}')$$, '22023', 'request field "user_id" must be a string',
                  'a request without user_id is an error');
 
