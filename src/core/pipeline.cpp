@@ -46,6 +46,7 @@ double profile_overlap(const PipelineItem& item, const std::map<std::string, dou
 std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const PipelineOptions& o, Funnel* f) {
     if (o.alpha < 0 || o.beta < 0 || o.gamma < 0) throw_invalid("blend weights must not be negative");
     if (!(o.profile_boost >= 0.0 && o.profile_boost <= 1.0)) throw_invalid("profile_boost must be between 0 and 1");
+    if (!(o.boost_floor >= 0.0 && o.boost_floor <= 1.0)) throw_invalid("boost_floor must be between 0 and 1");
     *f = Funnel{};
     f->candidates = items.size();
 
@@ -87,6 +88,9 @@ std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const Pip
     for (size_t r = 0; r < kept.size(); ++r) {
         PipelineItem& item = items[kept[r]];
         blend_of[r] = weight_sum > 0 ? blended[r] / weight_sum : 0.0;
+        // A positive boost first lifts the item to the floor: it can give exposure to an item
+        // that no signal supports yet (a brand-new item).
+        if (item.rule_factor > 1.0) blend_of[r] = std::max(blend_of[r], o.boost_floor);
         boost_of[r] = o.profile_boost * attenuation * profile_overlap(item, o.tag_profile, profile_total);
         item.candidate.relevance = blend_of[r] * (1.0 + boost_of[r]) * item.rule_factor;
         pool.push_back(item.candidate);

@@ -41,7 +41,7 @@ PG_FUNCTION_INFO_V1(recsys_rank_pipeline);
 // _rank_pipeline(item_ids, available, price, created_at, brands, categories, tags, embeddings, dim,
 //   popularity, covisitation, sources, flags, user_vector, k, alpha, beta, gamma, profile_boost,
 //   mmr_lambda, brand_cap, category_cap, exclude_seen, include_tags, price_min, price_max,
-//   created_after, user_history, profile_tags, profile_weights, rule_factors, pins)
+//   created_after, user_history, profile_tags, profile_weights, rule_factors, pins, boost_floor)
 //   -> setof (idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor);
 //   funnel is set on the first row only; signals are the normalised popularity, co-visitation and
 //   similarity that went into the blend.
@@ -66,6 +66,7 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
     recsys_pg::ArrayArg profile_weights = array_arg(fcinfo, 29, FLOAT8OID);
     recsys_pg::ArrayArg rule_factors = array_arg(fcinfo, 30, FLOAT8OID);
     recsys_pg::ArrayArg pins = array_arg(fcinfo, 31, INT4OID);
+    double boost_floor = PG_GETARG_FLOAT8(32);
     int n = ids.count;
     if (available.count != n || price.count != n || created.count != n || sources.count != n || flags.count != n ||
         popularity.count != n || covisitation.count != n || (embeddings.count != 0 && embeddings.count != n * dim) ||
@@ -110,6 +111,7 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
     options.price_max = PG_ARGISNULL(25) ? NAN : PG_GETARG_FLOAT8(25);
     options.created_after = PG_ARGISNULL(26) ? NAN : PG_GETARG_FLOAT8(26);
     options.user_history = static_cast<size_t>(PG_GETARG_INT32(27));
+    options.boost_floor = boost_floor;
 
     // Results as plain data: index, scores and reasons per ranked item, and the funnel.
     int* out_index = static_cast<int*>(palloc(sizeof(int) * (n + 1)));

@@ -23,7 +23,8 @@ INSERT INTO recsys.config_knobs VALUES
     ('exclude_purchased_days', 'number', 0, 3650, '30', 'days during which purchased items are not recommended again'),
     ('covis_window_days', 'number', 0.0007, 30, '0.0416666666666667', 'co-visitation window; changing it rebuilds derived state'),
     ('decision_sample_rate', 'number', 0, 1, '1.0', 'share of decisions written to the audit log'),
-    ('bandit_epsilon', 'number', 0, 1, '0.1', 'exploration share of the epsilon_greedy bandit');
+    ('bandit_epsilon', 'number', 0, 1, '0.1', 'exploration share of the epsilon_greedy bandit'),
+    ('boost_floor', 'number', 0, 1, '0.05', 'relevance a positively boosted item is lifted to before the boost multiplies it');
 
 -- Versions of each namespace's settings (only the knobs set explicitly).
 CREATE TABLE recsys.namespace_config (

@@ -54,7 +54,7 @@ CREATE FUNCTION recsys._rank_pipeline(item_ids text[], available boolean[], pric
         covisitation float8[], sources int[], flags int[], user_vector real[], k int, alpha float8, beta float8,
         gamma float8, profile_boost float8, mmr_lambda float8, brand_cap int, category_cap int, exclude_seen boolean,
         include_tags text[], price_min float8, price_max float8, created_after float8, user_history int,
-        profile_tags text[], profile_weights float8[], rule_factors float8[], pins int[])
+        profile_tags text[], profile_weights float8[], rule_factors float8[], pins int[], boost_floor float8)
     RETURNS TABLE (idx int, score float8, blend float8, boost float8, reasons text[], funnel jsonb, signals float8[],
                    max_similarity float8, rule_factor float8)
     AS 'MODULE_PATHNAME', 'recsys_rank_pipeline' LANGUAGE C STABLE;
@@ -110,8 +110,9 @@ END
 $$;
 
 -- The ranking of recsys_rank, recsys_rerank and recsys_recommend for org's namespace: with
--- `pool` NULL, candidates come from decayed popularity, co-visitation of the user's recent items
--- and the user's tag profile; otherwise the pool is the candidate list. Then filters; blend of
+-- `pool` NULL, candidates come from decayed popularity, co-visitation of the user's recent items,
+-- the user's tag profile, pins and positive boosts that name items; otherwise the pool is the
+-- candidate list (plus pins). Then filters; blend of
 -- normalised signals (alpha popularity, beta co-visitation, gamma embedding similarity to the
 -- user's recent items); a gentle tag-profile boost attenuated for short histories; MMR with
 -- brand/category caps. Rows in MMR pick order; `funnel` is set on the first row; with explain
@@ -196,7 +197,13 @@ BEGIN
         UNION ALL
         SELECT DISTINCT x.item_id, 0, NULL::float8 FROM unnest(pool_ids) AS x(item_id)
         UNION ALL
-        SELECT x.item_id, 16, NULL::float8 FROM unnest(pin_ids) AS x(item_id)),
+        SELECT x.item_id, 16, NULL::float8 FROM unnest(pin_ids) AS x(item_id)
+        UNION ALL
+        -- Items that an active boost names by id join the pool, so a boost can give exposure
+        -- to an item no other source finds (a new item is then scored by its similarity).
+        SELECT DISTINCT jsonb_array_elements_text(a.target -> 'item_ids'), 32, NULL::float8
+          FROM recsys._active_rules(org, ns, surface, segment.segment_id, at) a
+         WHERE pool_ids IS NULL AND a.action = 'boost' AND a.boost > 0 AND a.target ? 'item_ids'),
     merged AS (
         SELECT s.item_id, bit_or(s.source) AS sources, max(s.covis) AS covis FROM sources s GROUP BY s.item_id),
     candidates AS (
@@ -257,7 +264,7 @@ BEGIN
                (o -> 'price_between' ->> 0)::float8, (o -> 'price_between' ->> 1)::float8,
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, history,
                coalesce(profile_tags, '{}'), coalesce(profile_weights, '{}'),
-               coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'))
+               coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'), (o ->> 'boost_floor')::float8)
            WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, pick)
      ORDER BY r.pick;
 END

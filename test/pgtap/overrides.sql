@@ -1,7 +1,7 @@
 -- Manual overrides: suppress, boost, pin; history; cancellation; expiry without any job.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(14);
+SELECT plan(16);
 SET recsys.org_id = 'adadadad-0000-0000-0000-00000000000a';
 SELECT recsys.recsys_seed_synthetic('mo', '{"items": 1500, "users": 100, "events": 15000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -32,6 +32,17 @@ SELECT is((SELECT count(*)::int FROM recsys.recsys_rank('mo', 'user_4', 5, 'sear
 SELECT is((SELECT d -> item_id ->> 'pinned_at' FROM pin_items,
                   LATERAL (SELECT recsys.recsys_rules_dry_run('mo', 'home', ARRAY[item_id]) AS d) x WHERE n = 1), '1',
           'dry run shows overrides too');
+
+-- S8: a brand-new item (no events) with a manual boost gets exposure across users.
+SELECT recsys.recsys_upsert_items('mo', (SELECT jsonb_build_array(jsonb_build_object('item_id', 'brand_new', 'category', category, 'brand', brand,
+                                            'tags', to_jsonb(tags), 'embedding', to_jsonb(embedding)))
+                                           FROM recsys.items WHERE namespace = 'mo' AND item_id = 'item_3'));
+CREATE TEMP TABLE sample_users AS SELECT user_id FROM recsys.users WHERE namespace = 'mo' ORDER BY user_id LIMIT 20;
+SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('mo', u.user_id, 10) r WHERE r.item_id = 'brand_new'), 0,
+          'S8: without a boost, a brand-new item is not served');
+SELECT recsys.recsys_create_override('mo', '{"item_id": "brand_new", "action": "boost", "value": 9}');
+SELECT ok((SELECT count(*) >= 5 FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('mo', u.user_id, 10) r WHERE r.item_id = 'brand_new'),
+          'S8: with a manual boost it reaches the top 10 of at least 5 of 20 users');
 
 -- Expiry needs no job: an override stops applying at expires_at.
 CREATE TEMP TABLE o_expiring AS

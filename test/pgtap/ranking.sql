@@ -1,7 +1,7 @@
 -- recsys_rank: determinism, filters that never leak, caps, reasons, read-only serving.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(31);
+SELECT plan(32);
 SET recsys.org_id = 'ffffffff-0000-0000-0000-000000000006';
 SELECT recsys.recsys_seed_synthetic('rk', '{"items": 3000, "users": 300, "events": 40000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -23,6 +23,12 @@ SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.re
                   '{"include_tags_any": ["eco", "gift"]}') r
              JOIN recsys.items i ON i.namespace = 'rk' AND i.item_id = r.item_id WHERE NOT i.tags && ARRAY['eco', 'gift']), 0,
           'include_tags_any: every result carries one of the tags');
+SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 10, 'home',
+                  jsonb_build_object('include_tags_any', jsonb_build_array('brand:' || (SELECT brand FROM recsys.items
+                                     WHERE namespace = 'rk' AND item_id = 'item_1')))) r
+             JOIN recsys.items i ON i.namespace = 'rk' AND i.item_id = r.item_id
+            WHERE i.brand <> (SELECT brand FROM recsys.items WHERE namespace = 'rk' AND item_id = 'item_1')), 0,
+          'S6: a brand whitelist through include_tags_any: every result has the brand');
 SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 20, 'home',
                   '{"exclude_seen": true}') r
              JOIN recsys.user_items ui ON ui.namespace = 'rk' AND ui.user_id = u.user_id AND ui.item_id = r.item_id), 0,

@@ -139,3 +139,19 @@ TEST(Pipeline, BlockWinsPinsComeFirstBoostsMultiply) {
     EXPECT_EQ(f.pinned, 1u);
     EXPECT_EQ(f.candidates, f.blocked + f.eligible + f.pinned);
 }
+
+TEST(Pipeline, PositiveBoostLiftsToTheFloorFirst) {
+    // Popularity only: a scores 1, b 0 (min-max), fresh has no signal at all.
+    std::vector<recsys::PipelineItem> items = {item("a", 10), item("b", 5), item("fresh", NAN)};
+    items[2].rule_factor = 10.0;
+    auto o = relevance_only();
+    o.beta = 0;
+    o.gamma = 0;
+    o.boost_floor = 0.05;  // fresh: 0.05 * 10 = 0.5, between a and b
+    recsys::Funnel f;
+    EXPECT_EQ(ids(items, recsys::run_pipeline(items, o, &f)), (std::vector<std::string>{"a", "fresh", "b"}));
+    o.boost_floor = 0.2;  // fresh: 2.0, ahead of a
+    EXPECT_EQ(ids(items, recsys::run_pipeline(items, o, &f)), (std::vector<std::string>{"fresh", "a", "b"}));
+    o.boost_floor = 0.0;  // no floor: nothing to multiply, fresh stays last
+    EXPECT_EQ(ids(items, recsys::run_pipeline(items, o, &f)), (std::vector<std::string>{"a", "b", "fresh"}));
+}
