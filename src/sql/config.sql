@@ -24,7 +24,8 @@ INSERT INTO recsys.config_knobs VALUES
     ('covis_window_days', 'number', 0.0007, 30, '0.0416666666666667', 'co-visitation window; changing it rebuilds derived state'),
     ('decision_sample_rate', 'number', 0, 1, '1.0', 'share of decisions written to the audit log'),
     ('bandit_epsilon', 'number', 0, 1, '0.1', 'exploration share of the epsilon_greedy bandit'),
-    ('boost_floor', 'number', 0, 1, '0.05', 'relevance a positively boosted item is lifted to before the boost multiplies it');
+    ('boost_floor', 'number', 0, 1, '0.05', 'relevance a positively boosted item is lifted to before the boost multiplies it'),
+    ('cold_start_category_cap', 'integer', 0, 1000, '3', 'category cap of the starter profile of users without history (0: none)');
 
 -- Versions of each namespace's settings (only the knobs set explicitly).
 CREATE TABLE recsys.namespace_config (

@@ -172,6 +172,11 @@ BEGIN
      WHERE e.org_id = org AND e.namespace = ns AND e.user_id = uid AND t.name = 'purchase'
        AND e.ts >= at - make_interval(secs => (o ->> 'exclude_purchased_days')::float8 * 86400);
     excluded := ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'exclude_item_ids', '[]')));
+    -- Starter profile: a user without history gets the segment's knobs and, unless a category cap
+    -- is set, cold_start_category_cap, so the first list spans several categories.
+    IF history = 0 AND (o ->> 'category_cap')::int = 0 THEN
+        o := o || jsonb_build_object('category_cap', o -> 'cold_start_category_cap');
+    END IF;
     -- Pinned items (rules), in pin order; they join the candidates even when no source found them.
     pin_ids := ARRAY(SELECT p.item_id FROM recsys._pinned_items(org, ns, surface, segment.segment_id, at,
                                                                  (o ->> 'pin_slots')::int) p
@@ -239,8 +244,8 @@ BEGIN
     SELECT CASE WHEN r.idx IS NOT NULL THEN r.pick::int END, pool.ids[r.idx], r.score,
            CASE explain
                WHEN 'none' THEN '{}'::text[]
-               WHEN 'tags' THEN r.reasons
-               ELSE r.reasons || ARRAY[format('score=%s', round(r.score::numeric, 4)),
+               WHEN 'tags' THEN r.reasons || CASE WHEN history = 0 THEN ARRAY['starter_profile'] ELSE '{}' END
+               ELSE r.reasons || CASE WHEN history = 0 THEN ARRAY['starter_profile'] ELSE '{}' END || ARRAY[format('score=%s', round(r.score::numeric, 4)),
                                        format('blend=%s', round(r.blend::numeric, 4)),
                                        format('boost=%s', round(r.boost::numeric, 4))] END,
            r.funnel || jsonb_build_object('segment', segment.segment_id),

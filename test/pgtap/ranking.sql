@@ -51,7 +51,8 @@ SELECT ok((SELECT max(n) <= 3 FROM (SELECT count(*) AS n FROM sample_users u CRO
           'category_cap 3: at most three items per category');
 SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 10) r,
                   unnest(r.reasons) reason
-            WHERE reason NOT IN ('recent_popularity', 'co_visitation', 'embedding_similarity', 'content', 'personalization', 'diversity')),
+            WHERE reason NOT IN ('recent_popularity', 'co_visitation', 'embedding_similarity', 'content', 'personalization', 'diversity',
+                                 'starter_profile')),
           0, 'reasons come from the documented vocabulary');
 SELECT ok((SELECT bool_and(cardinality(reasons) > 0) FROM recsys.recsys_rank('rk', 'user_7', 20)), 'every item has a reason');
 SELECT ok((SELECT count(*) > 0 FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 10) r

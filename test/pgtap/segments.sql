@@ -2,7 +2,7 @@
 -- segment profiles and segment-scoped rules in ranking and bandits.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(19);
+SELECT plan(23);
 SET recsys.org_id = 'aeaeaeae-0000-0000-0000-00000000000b';
 SELECT recsys.recsys_seed_synthetic('sg', '{"items": 1500, "users": 120, "events": 15000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -58,6 +58,24 @@ SELECT recsys.recsys_upsert_rule('sg', jsonb_build_object('action', 'pin', 'segm
 SELECT is((SELECT item_id FROM recsys.recsys_rank('sg', 'gold40', 5) WHERE rank = 1), (SELECT item_id FROM pin_item), 'the segment''s pin applies to it');
 SELECT is((SELECT count(*)::int FROM recsys.recsys_rank('sg', 'silver20', 20) r JOIN pin_item p USING (item_id) WHERE 'rule:pin' = ANY (r.reasons)), 0,
           'and not to other users');
+-- S7: cold start. A new user gets the starter profile of the segment: at least 4 categories in
+-- the top 10, and the reason says so.
+SELECT recsys.recsys_upsert_segment('sg', '{"segment_id": "new_users", "priority": 20, "profile": {"mmr_lambda": 0.6},
+                                            "condition": {"lt": ["user.traits.signup_days_ago", 14]}}');
+SELECT recsys.recsys_upsert_users('sg', '[{"user_id": "fresh_user", "traits": {"signup_days_ago": 1}}]');
+SELECT is(recsys.recsys_segment_of('sg', 'fresh_user'), 'new_users', 'the new user lands in new_users');
+-- One category boosted hard: a warm user's list fills with it, a cold user's starter cap spreads it.
+CREATE TEMP TABLE hot AS SELECT recsys.recsys_upsert_rule('sg', jsonb_build_object('action', 'boost', 'boost', 100,
+    'target', jsonb_build_object('category', (SELECT category FROM recsys.items WHERE namespace = 'sg' AND item_id = 'item_1')))) AS id;
+SELECT ok((SELECT count(*) >= 6 FROM recsys.recsys_rank('sg', 'user_5', 10) r JOIN recsys.items i ON i.namespace = 'sg' AND i.item_id = r.item_id
+            WHERE i.category = (SELECT category FROM recsys.items WHERE namespace = 'sg' AND item_id = 'item_1')),
+          'a warm user''s top 10 is dominated by the boosted category');
+SELECT ok((SELECT count(DISTINCT i.category) >= 4 FROM recsys.recsys_rank('sg', 'fresh_user', 10) r
+             JOIN recsys.items i ON i.namespace = 'sg' AND i.item_id = r.item_id), 'S7: at least 4 categories in a cold user''s top 10');
+SELECT ok((SELECT bool_and('starter_profile' = ANY (reasons)) FROM recsys.recsys_rank('sg', 'fresh_user', 10)),
+          'S7: the starter profile shows in the reasons');
+SELECT recsys.recsys_delete_rule('sg', (SELECT id FROM hot));
+
 -- A bandit policy is not silently overwritten by the segment.
 SELECT recsys.recsys_upsert_policies('sg', '[{"policy_id": "wide", "settings": {"brand_cap": 3}}]');
 SELECT is((SELECT r -> 'config' -> 'brand_cap' FROM (SELECT recsys.recsys_bandit_recommend('sg', 'gold40', 5, 'home') AS r) x),
