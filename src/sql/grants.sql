@@ -68,3 +68,4 @@ GRANT SELECT ON recsys.manual_overrides TO recsys_reader, recsys_auditor;
 GRANT EXECUTE ON FUNCTION recsys.recsys_upsert_segment(text, jsonb) TO recsys_admin;
 GRANT EXECUTE ON FUNCTION recsys.recsys_segment_of(text, text, jsonb) TO recsys_reader;
 GRANT SELECT ON recsys.segments TO recsys_reader, recsys_auditor;
+GRANT EXECUTE ON FUNCTION recsys.recsys_similar_items(text, text, int, jsonb) TO recsys_reader;

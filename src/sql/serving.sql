@@ -411,3 +411,108 @@ AS $$
                               ELSE 'default' END))
       FROM recsys.config_knobs k, recsys._namespace_settings(org, ns) st;
 $$;
+
+-- Items similar to `item_id`: candidates are its co-visitation neighbours, items sharing one of
+-- its tags and the most popular items; the blend weighs embedding cosine to the item (gamma,
+-- default 2), co-visitation with it (beta, default 1) and popularity (alpha, default 0.1), so it
+-- falls back to co-visitation when the item has no embedding. Only available items, never the
+-- item itself; rules apply (surface "similar_items"). Options as recsys_rank.
+CREATE FUNCTION recsys._similar_items(org uuid, namespace text, anchor_id text, k int, options jsonb)
+    RETURNS TABLE (rank int, item_id text, score float8, reasons text[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    ns text := recsys._check_namespace($2);
+    anchor record;
+    o jsonb;
+    fanout int;
+    dim int;
+    at timestamptz := now();
+    pool record;
+    explain text;
+BEGIN
+    IF anchor_id IS NULL OR anchor_id = '' OR length(anchor_id) > 256 THEN
+        RAISE EXCEPTION 'item_id must be a non-empty string of at most 256 characters' USING ERRCODE = '22023';
+    END IF;
+    IF k IS NULL OR k < 1 OR k > 1000 THEN
+        RAISE EXCEPTION 'k must be between 1 and 1000, not %', coalesce(k::text, 'NULL') USING ERRCODE = '22023';
+    END IF;
+    SELECT n.embedding_dim INTO dim FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'namespace "%" does not exist', ns USING ERRCODE = '42704';
+    END IF;
+    SELECT i.item_id, i.tags, i.embedding INTO anchor FROM recsys.items i
+     WHERE i.org_id = org AND i.namespace = ns AND i.item_id = anchor_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'item "%" does not exist in namespace "%"', anchor_id, ns USING ERRCODE = '42704';
+    END IF;
+    o := recsys._rank_options(org, ns, jsonb_build_object('alpha', 0.1, 'beta', 1, 'gamma', 2, 'mmr_lambda', 1)
+                                         || coalesce(options, '{}'), '{}');
+    fanout := (o ->> 'fanout')::int;
+    explain := coalesce(o ->> 'explain', 'tags');
+    WITH sources AS (
+        SELECT nb.neighbour_id AS item_id, 2 AS source, nb.pairs::float8 AS covis
+          FROM recsys.item_neighbours nb
+         WHERE nb.org_id = org AND nb.namespace = ns AND nb.item_id = anchor_id
+        UNION ALL
+        (SELECT i.item_id, 8, NULL::float8 FROM recsys.items i
+          WHERE i.org_id = org AND i.namespace = ns AND i.tags && anchor.tags AND i.available
+          ORDER BY i.item_id LIMIT fanout)
+        UNION ALL
+        SELECT p.item_id, 1, NULL::float8 FROM recsys._top_popular(org, ns, fanout, at) p),
+    merged AS (
+        SELECT s.item_id, bit_or(s.source) AS sources, max(s.covis) AS covis FROM sources s GROUP BY s.item_id),
+    candidates AS (
+        SELECT m.item_id, m.sources, m.covis, pop.score AS popularity, i.available, i.price,
+               extract(epoch FROM i.created_at)::float8 AS created_at, i.brand, i.category,
+               array_to_string(i.tags, E'\x1f') AS tags, i.embedding,
+               (CASE WHEN m.item_id = anchor_id OR m.item_id = ANY (ARRAY(SELECT jsonb_array_elements_text(
+                          coalesce(o -> 'exclude_item_ids', '[]')))) THEN 4 ELSE 0 END
+                | CASE WHEN eff.blocked THEN 8 ELSE 0 END) AS flags,
+               coalesce(eff.factor, 1) AS factor
+          FROM merged m
+          JOIN recsys.items i ON i.org_id = org AND i.namespace = ns AND i.item_id = m.item_id
+          LEFT JOIN recsys._popularity_of(org, ns, ARRAY(SELECT item_id FROM merged), at) pop ON pop.item_id = m.item_id
+          LEFT JOIN recsys._rule_effects(org, ns, 'similar_items', NULL, at, ARRAY(SELECT item_id FROM merged)) eff
+            ON eff.item_id = m.item_id)
+    SELECT array_agg(c.item_id ORDER BY c.item_id) AS ids, array_agg(c.available ORDER BY c.item_id) AS available,
+           array_agg(c.price ORDER BY c.item_id) AS price, array_agg(c.created_at ORDER BY c.item_id) AS created,
+           array_agg(c.brand ORDER BY c.item_id) AS brands, array_agg(c.category ORDER BY c.item_id) AS categories,
+           array_agg(c.tags ORDER BY c.item_id) AS tags,
+           CASE WHEN dim IS NULL THEN NULL ELSE
+               array_agg(coalesce(c.embedding, array_fill('NaN'::real, ARRAY[dim])) ORDER BY c.item_id) END AS embeddings,
+           array_agg(c.popularity ORDER BY c.item_id) AS popularity, array_agg(c.covis ORDER BY c.item_id) AS covis,
+           array_agg(c.sources ORDER BY c.item_id) AS sources, array_agg(c.flags ORDER BY c.item_id) AS flags,
+           array_agg(c.factor ORDER BY c.item_id) AS factors
+      INTO pool FROM candidates c;
+
+    RETURN QUERY
+    SELECT r.pick::int, pool.ids[r.idx], r.score,
+           CASE explain WHEN 'none' THEN '{}'::text[] ELSE r.reasons END
+      FROM recsys._rank_pipeline(
+               coalesce(pool.ids, '{}'), coalesce(pool.available, '{}'), coalesce(pool.price, '{}'),
+               coalesce(pool.created, '{}'), pool.brands, pool.categories, pool.tags, pool.embeddings, coalesce(dim, 0),
+               coalesce(pool.popularity, '{}'), coalesce(pool.covis, '{}'), coalesce(pool.sources, '{}'),
+               coalesce(pool.flags, '{}'), anchor.embedding, k, (o ->> 'alpha')::float8, (o ->> 'beta')::float8,
+               (o ->> 'gamma')::float8, 0, (o ->> 'mmr_lambda')::float8,
+               (o ->> 'brand_cap')::int, (o ->> 'category_cap')::int, false,
+               ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'include_tags_any', '[]'))),
+               (o -> 'price_between' ->> 0)::float8, (o -> 'price_between' ->> 1)::float8,
+               extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, 0, '{}', '{}',
+               coalesce(pool.factors, '{}'), array_fill(-1, ARRAY[coalesce(cardinality(pool.ids), 0)]),
+               (o ->> 'boost_floor')::float8)
+           WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, pick)
+     WHERE r.idx IS NOT NULL
+     ORDER BY r.pick;
+END
+$$;
+
+CREATE FUNCTION recsys.recsys_similar_items(namespace text, item_id text, k int DEFAULT 20, options jsonb DEFAULT '{}')
+    RETURNS TABLE (rank int, item_id text, score float8, reasons text[])
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM recsys._similar_items(recsys.current_org(), $1, $2, $3, $4);
+$$;

@@ -1,7 +1,7 @@
 -- recsys_rank: determinism, filters that never leak, caps, reasons, read-only serving.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(32);
+SELECT plan(36);
 SET recsys.org_id = 'ffffffff-0000-0000-0000-000000000006';
 SELECT recsys.recsys_seed_synthetic('rk', '{"items": 3000, "users": 300, "events": 40000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -86,6 +86,18 @@ SELECT ok((SELECT bool_and(it -> 'explain' ?& ARRAY['blend', 'personalization', 
           'S10: explain full returns the blend, personalization, MMR and caps blocks for every item');
 SELECT throws_ok($$SELECT recsys.recsys_recommend('rk', '{"k": 5}')$$, '22023', 'request field "user_id" must be a string',
                  'a request without user_id is an error');
+
+-- Similar items: embedding neighbours (same cluster), available only, never the item itself.
+SELECT is((SELECT count(*)::int FROM sample_users u, LATERAL (SELECT 'item_' || (substr(u.user_id, 6)::int * 7) AS anchor) a,
+                  LATERAL recsys.recsys_similar_items('rk', a.anchor, 10) s WHERE s.item_id = a.anchor), 0,
+          'similar_items never returns the item itself');
+SELECT is((SELECT count(*)::int FROM recsys.recsys_similar_items('rk', 'item_21', 20) s
+             JOIN recsys.items i ON i.namespace = 'rk' AND i.item_id = s.item_id WHERE NOT i.available), 0, 'only available items');
+SELECT ok((SELECT avg((i.category = (SELECT category FROM recsys.items WHERE namespace = 'rk' AND item_id = 'item_21'))::int) >= 0.8
+             FROM recsys.recsys_similar_items('rk', 'item_21', 10) s JOIN recsys.items i ON i.namespace = 'rk' AND i.item_id = s.item_id),
+          'neighbours come from the item''s embedding cluster (its category)');
+SELECT throws_ok($$SELECT * FROM recsys.recsys_similar_items('rk', 'no_such_item', 5)$$, '42704', 'item "no_such_item" does not exist in namespace "rk"',
+                 'an unknown item is an error');
 
 -- A change to the catalogue is visible to the very next call.
 SELECT recsys.recsys_upsert_items('rk', (SELECT jsonb_build_array(jsonb_build_object('item_id', item_id, 'available', false))
