@@ -109,6 +109,42 @@ BEGIN
 END
 $$;
 
+-- The candidate pool as the parallel arrays _rank_pipeline takes, ordered by item_id: the given
+-- candidates (with their source bits, co-visitation and seen/purchased/excluded flags) joined
+-- with their items (missing items drop out), decayed popularity at `at`, the active rules'
+-- effects (block flag 8, boost factor) and pin positions.
+CREATE FUNCTION recsys._candidate_pool(org uuid, ns text, surface text, segment text, at timestamptz, dim int,
+        item_ids text[], item_sources int[], item_covis float8[], item_flags int[], pin_ids text[],
+        OUT ids text[], OUT available boolean[], OUT price float8[], OUT created float8[], OUT brands text[],
+        OUT categories text[], OUT tags text[], OUT embeddings real[], OUT popularity float8[], OUT covis float8[],
+        OUT sources int[], OUT flags int[], OUT factors float8[], OUT pins int[])
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH candidates AS (
+        SELECT m.item_id, m.sources, m.covis, pop.score AS popularity, i.available, i.price,
+               extract(epoch FROM i.created_at)::float8 AS created_at, i.brand, i.category,
+               array_to_string(i.tags, E'\x1f') AS tags, i.embedding,
+               m.flags | CASE WHEN eff.blocked THEN 8 ELSE 0 END AS flags,
+               coalesce(eff.factor, 1) AS factor,
+               coalesce(array_position(pin_ids, m.item_id) - 1, -1) AS pin
+          FROM unnest(item_ids, item_sources, item_covis, item_flags) AS m(item_id, sources, covis, flags)
+          JOIN recsys.items i ON i.org_id = org AND i.namespace = ns AND i.item_id = m.item_id
+          LEFT JOIN recsys._popularity_of(org, ns, item_ids, at) pop ON pop.item_id = m.item_id
+          LEFT JOIN recsys._rule_effects(org, ns, surface, segment, at, item_ids) eff ON eff.item_id = m.item_id)
+    SELECT array_agg(c.item_id ORDER BY c.item_id), array_agg(c.available ORDER BY c.item_id),
+           array_agg(c.price ORDER BY c.item_id), array_agg(c.created_at ORDER BY c.item_id),
+           array_agg(c.brand ORDER BY c.item_id), array_agg(c.category ORDER BY c.item_id),
+           array_agg(c.tags ORDER BY c.item_id),
+           -- n x dim, a row of NaN for an item without an embedding.
+           CASE WHEN dim IS NULL THEN NULL ELSE
+               array_agg(coalesce(c.embedding, array_fill('NaN'::real, ARRAY[greatest(coalesce(dim, 1), 1)])) ORDER BY c.item_id) END,
+           array_agg(c.popularity ORDER BY c.item_id), array_agg(c.covis ORDER BY c.item_id),
+           array_agg(c.sources ORDER BY c.item_id), array_agg(c.flags ORDER BY c.item_id),
+           array_agg(c.factor ORDER BY c.item_id), array_agg(c.pin ORDER BY c.item_id)
+      FROM candidates c;
+$$;
+
 -- The ranking of recsys_rank, recsys_rerank and recsys_recommend for org's namespace: with
 -- `pool` NULL, candidates come from decayed popularity, co-visitation of the user's recent items,
 -- the user's tag profile, pins and positive boosts that name items; otherwise the pool is the
@@ -211,34 +247,18 @@ BEGIN
          WHERE pool_ids IS NULL AND a.action = 'boost' AND a.boost > 0 AND a.target ? 'item_ids'),
     merged AS (
         SELECT s.item_id, bit_or(s.source) AS sources, max(s.covis) AS covis FROM sources s GROUP BY s.item_id),
-    candidates AS (
-        SELECT m.item_id, m.sources, m.covis, pop.score AS popularity, i.available, i.price,
-               extract(epoch FROM i.created_at)::float8 AS created_at, i.brand, i.category,
-               array_to_string(i.tags, E'\x1f') AS tags, i.embedding,
+    flagged AS (
+        SELECT m.*,
                (CASE WHEN m.item_id = ANY (coalesce(recent, '{}')) OR EXISTS (
                      SELECT 1 FROM recsys.user_items ui WHERE ui.org_id = org AND ui.namespace = ns
                         AND ui.user_id = uid AND ui.item_id = m.item_id) THEN 1 ELSE 0 END
                 | CASE WHEN m.item_id = ANY (coalesce(purchased, '{}')) THEN 2 ELSE 0 END
-                | CASE WHEN m.item_id = ANY (excluded) THEN 4 ELSE 0 END
-                | CASE WHEN eff.blocked THEN 8 ELSE 0 END) AS flags,
-               coalesce(eff.factor, 1) AS factor,
-               coalesce(array_position(pin_ids, m.item_id) - 1, -1) AS pin
-          FROM merged m
-          JOIN recsys.items i ON i.org_id = org AND i.namespace = ns AND i.item_id = m.item_id
-          LEFT JOIN recsys._popularity_of(org, ns, ARRAY(SELECT item_id FROM merged), at) pop ON pop.item_id = m.item_id
-          LEFT JOIN recsys._rule_effects(org, ns, surface, segment.segment_id, at, ARRAY(SELECT item_id FROM merged)) eff
-            ON eff.item_id = m.item_id)
-    SELECT array_agg(c.item_id ORDER BY c.item_id) AS ids, array_agg(c.available ORDER BY c.item_id) AS available,
-           array_agg(c.price ORDER BY c.item_id) AS price, array_agg(c.created_at ORDER BY c.item_id) AS created,
-           array_agg(c.brand ORDER BY c.item_id) AS brands, array_agg(c.category ORDER BY c.item_id) AS categories,
-           array_agg(c.tags ORDER BY c.item_id) AS tags,
-           -- n x dim, a row of NaN for an item without an embedding.
-           CASE WHEN dim IS NULL THEN NULL ELSE
-               array_agg(coalesce(c.embedding, array_fill('NaN'::real, ARRAY[dim])) ORDER BY c.item_id) END AS embeddings,
-           array_agg(c.popularity ORDER BY c.item_id) AS popularity, array_agg(c.covis ORDER BY c.item_id) AS covis,
-           array_agg(c.sources ORDER BY c.item_id) AS sources, array_agg(c.flags ORDER BY c.item_id) AS flags,
-           array_agg(c.factor ORDER BY c.item_id) AS factors, array_agg(c.pin ORDER BY c.item_id) AS pins
-      INTO pool FROM candidates c;
+                | CASE WHEN m.item_id = ANY (excluded) THEN 4 ELSE 0 END) AS flags
+          FROM merged m)
+    SELECT p.* INTO pool
+      FROM (SELECT array_agg(f.item_id) AS ids, array_agg(f.sources) AS srcs, array_agg(f.covis) AS cov,
+                   array_agg(f.flags) AS flg FROM flagged f) a,
+           recsys._candidate_pool(org, ns, surface, segment.segment_id, at, dim, a.ids, a.srcs, a.cov, a.flg, pin_ids) p;
 
     RETURN QUERY
     SELECT CASE WHEN r.idx IS NOT NULL THEN r.pick::int END, pool.ids[r.idx], r.score,
@@ -463,30 +483,13 @@ BEGIN
         UNION ALL
         SELECT p.item_id, 1, NULL::float8 FROM recsys._top_popular(org, ns, fanout, at) p),
     merged AS (
-        SELECT s.item_id, bit_or(s.source) AS sources, max(s.covis) AS covis FROM sources s GROUP BY s.item_id),
-    candidates AS (
-        SELECT m.item_id, m.sources, m.covis, pop.score AS popularity, i.available, i.price,
-               extract(epoch FROM i.created_at)::float8 AS created_at, i.brand, i.category,
-               array_to_string(i.tags, E'\x1f') AS tags, i.embedding,
-               (CASE WHEN m.item_id = anchor_id OR m.item_id = ANY (ARRAY(SELECT jsonb_array_elements_text(
-                          coalesce(o -> 'exclude_item_ids', '[]')))) THEN 4 ELSE 0 END
-                | CASE WHEN eff.blocked THEN 8 ELSE 0 END) AS flags,
-               coalesce(eff.factor, 1) AS factor
-          FROM merged m
-          JOIN recsys.items i ON i.org_id = org AND i.namespace = ns AND i.item_id = m.item_id
-          LEFT JOIN recsys._popularity_of(org, ns, ARRAY(SELECT item_id FROM merged), at) pop ON pop.item_id = m.item_id
-          LEFT JOIN recsys._rule_effects(org, ns, 'similar_items', NULL, at, ARRAY(SELECT item_id FROM merged)) eff
-            ON eff.item_id = m.item_id)
-    SELECT array_agg(c.item_id ORDER BY c.item_id) AS ids, array_agg(c.available ORDER BY c.item_id) AS available,
-           array_agg(c.price ORDER BY c.item_id) AS price, array_agg(c.created_at ORDER BY c.item_id) AS created,
-           array_agg(c.brand ORDER BY c.item_id) AS brands, array_agg(c.category ORDER BY c.item_id) AS categories,
-           array_agg(c.tags ORDER BY c.item_id) AS tags,
-           CASE WHEN dim IS NULL THEN NULL ELSE
-               array_agg(coalesce(c.embedding, array_fill('NaN'::real, ARRAY[dim])) ORDER BY c.item_id) END AS embeddings,
-           array_agg(c.popularity ORDER BY c.item_id) AS popularity, array_agg(c.covis ORDER BY c.item_id) AS covis,
-           array_agg(c.sources ORDER BY c.item_id) AS sources, array_agg(c.flags ORDER BY c.item_id) AS flags,
-           array_agg(c.factor ORDER BY c.item_id) AS factors
-      INTO pool FROM candidates c;
+        SELECT s.item_id, bit_or(s.source) AS sources, max(s.covis) AS covis FROM sources s GROUP BY s.item_id)
+    SELECT p.* INTO pool
+      FROM (SELECT array_agg(m.item_id) AS ids, array_agg(m.sources) AS srcs, array_agg(m.covis) AS cov,
+                   array_agg(CASE WHEN m.item_id = anchor_id OR m.item_id = ANY (ARRAY(SELECT jsonb_array_elements_text(
+                                      coalesce(o -> 'exclude_item_ids', '[]')))) THEN 4 ELSE 0 END) AS flg
+              FROM merged m) a,
+           recsys._candidate_pool(org, ns, 'similar_items', NULL, at, dim, a.ids, a.srcs, a.cov, a.flg, '{}') p;
 
     RETURN QUERY
     SELECT r.pick::int, pool.ids[r.idx], r.score,
@@ -501,7 +504,7 @@ BEGIN
                ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'include_tags_any', '[]'))),
                (o -> 'price_between' ->> 0)::float8, (o -> 'price_between' ->> 1)::float8,
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, 0, '{}', '{}',
-               coalesce(pool.factors, '{}'), array_fill(-1, ARRAY[coalesce(cardinality(pool.ids), 0)]),
+               coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'),
                (o ->> 'boost_floor')::float8)
            WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, pick)
      WHERE r.idx IS NOT NULL
