@@ -148,9 +148,7 @@ DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);
 BEGIN
-    IF $2 IS NULL OR $2 !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
-        RAISE EXCEPTION 'invalid surface %', coalesce(quote_literal($2), 'NULL') USING ERRCODE = '22023';
-    END IF;
+    PERFORM recsys._check_surface($2);
     IF $3 IS NULL OR NOT $3 BETWEEN 0 AND 1 THEN
         RAISE EXCEPTION 'holdout share must be between 0 and 1, not %', coalesce($3::text, 'NULL') USING ERRCODE = '22023';
     END IF;
@@ -189,9 +187,7 @@ DECLARE
     chosen text;
     decision uuid;
 BEGIN
-    IF surf IS NULL OR surf !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
-        RAISE EXCEPTION 'invalid surface %', coalesce(quote_literal(surf), 'NULL') USING ERRCODE = '22023';
-    END IF;
+    PERFORM recsys._check_surface(surf);
     IF algo NOT IN ('thompson', 'ucb1', 'epsilon_greedy') THEN
         RAISE EXCEPTION 'unknown bandit algorithm "%"', algo USING ERRCODE = '22023', HINT = 'Use thompson, ucb1 or epsilon_greedy.';
     END IF;

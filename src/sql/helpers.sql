@@ -19,6 +19,19 @@ BEGIN
 END
 $$;
 
+-- Raises 22023 unless `surface` is a valid surface name (1 to 64 characters from
+-- [A-Za-z0-9_.:-]); returns it.
+CREATE FUNCTION recsys._check_surface(surface text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+AS $$
+BEGIN
+    IF surface IS NULL OR surface !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
+        RAISE EXCEPTION 'invalid surface %', coalesce(quote_literal(surface), 'NULL') USING ERRCODE = '22023';
+    END IF;
+    RETURN surface;
+END
+$$;
+
 -- Parses text as a concrete timestamptz, or NULL when it is not one (never raises).
 CREATE FUNCTION recsys._try_timestamptz(text) RETURNS timestamptz
     AS 'MODULE_PATHNAME', 'recsys_try_timestamptz' LANGUAGE C STABLE STRICT PARALLEL SAFE;

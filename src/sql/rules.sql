@@ -264,9 +264,7 @@ DECLARE
     at timestamptz := now();
 BEGIN
     PERFORM recsys._check_payload(payload, 'candidates', 'candidate', 'recsys._scored_problem(e)', 'item_id');
-    IF $3 IS NULL OR $3 !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
-        RAISE EXCEPTION 'invalid surface %', coalesce(quote_literal($3), 'NULL') USING ERRCODE = '22023';
-    END IF;
+    PERFORM recsys._check_surface($3);
     PERFORM recsys._check_filter(coalesce($4, 'null'), ARRAY['pin_slots'], 'options');
     SELECT coalesce($4 -> 'pin_slots', st.settings -> 'pin_slots', k.default_value)::text::int INTO slots
       FROM recsys.config_knobs k, recsys._namespace_settings(org, ns) st WHERE k.name = 'pin_slots';

@@ -307,9 +307,7 @@ BEGIN
     IF k IS NULL OR k < 1 OR k > 1000 THEN
         RAISE EXCEPTION 'k must be between 1 and 1000, not %', coalesce(k::text, 'NULL') USING ERRCODE = '22023';
     END IF;
-    IF surface IS NULL OR surface !~ '^[A-Za-z0-9_.:-]{1,64}$' THEN
-        RAISE EXCEPTION 'invalid surface %', coalesce(quote_literal(surface), 'NULL') USING ERRCODE = '22023';
-    END IF;
+    PERFORM recsys._check_surface(surface);
     IF NOT EXISTS (SELECT 1 FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns) THEN
         RAISE EXCEPTION 'namespace "%" does not exist', ns USING ERRCODE = '42704';
     END IF;
