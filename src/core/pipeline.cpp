@@ -9,25 +9,34 @@
 namespace recsys {
 namespace {
 
-// The first filter that drops `item`, counted in the funnel; true when it survives all.
-bool passes_filters(const PipelineItem& item, const PipelineOptions& o, Funnel* f) {
-    if (!item.available) return ++f->unavailable, false;
-    if (item.blocked) return ++f->blocked, false;
-    if (item.excluded) return ++f->excluded, false;
-    if (o.exclude_seen && item.seen) return ++f->seen, false;
-    if (item.purchased_recently) return ++f->purchased, false;
+// A filter stage: its name in traces and its counter in the funnel.
+struct FilterStage {
+    const char* name;
+    size_t Funnel::*count;
+};
+constexpr FilterStage unavailable{"unavailable", &Funnel::unavailable}, blocked{"blocked", &Funnel::blocked},
+    excluded{"excluded", &Funnel::excluded}, seen{"seen", &Funnel::seen}, purchased{"purchased", &Funnel::purchased},
+    tags{"tags", &Funnel::tags}, price{"price", &Funnel::price}, freshness{"freshness", &Funnel::freshness};
+
+// The first filter stage that drops `item`, or nullptr when it survives all.
+const FilterStage* failed_filter(const PipelineItem& item, const PipelineOptions& o) {
+    if (!item.available) return &unavailable;
+    if (item.blocked) return &blocked;
+    if (item.excluded) return &excluded;
+    if (o.exclude_seen && item.seen) return &seen;
+    if (item.purchased_recently) return &purchased;
     if (!o.include_tags_any.empty()) {
         bool any = false;
         for (const std::string& t : o.include_tags_any)
             any |= std::find(item.candidate.tags.begin(), item.candidate.tags.end(), t) != item.candidate.tags.end();
-        if (!any) return ++f->tags, false;
+        if (!any) return &tags;
     }
     if ((!std::isnan(o.price_min) || !std::isnan(o.price_max)) &&
         (std::isnan(item.price) || (!std::isnan(o.price_min) && item.price < o.price_min) ||
          (!std::isnan(o.price_max) && item.price > o.price_max)))
-        return ++f->price, false;
-    if (!std::isnan(o.created_after) && !(item.created_at >= o.created_after)) return ++f->freshness, false;
-    return true;
+        return &price;
+    if (!std::isnan(o.created_after) && !(item.created_at >= o.created_after)) return &freshness;
+    return nullptr;
 }
 
 // Share of the user's tag-profile weight carried by the item's tags, in [0, 1].
@@ -58,7 +67,12 @@ std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const Pip
             pinned.push_back(i);
             continue;
         }
-        if (passes_filters(items[i], o, f)) kept.push_back(i);
+        if (const FilterStage* stage = failed_filter(items[i], o)) {
+            ++(f->*(stage->count));
+            f->dropped.emplace_back(i, stage->name);
+        } else {
+            kept.push_back(i);
+        }
     }
     std::sort(pinned.begin(), pinned.end(), [&](size_t a, size_t b) { return items[a].pin < items[b].pin; });
     if (pinned.size() > o.k) pinned.resize(o.k);

@@ -55,10 +55,11 @@ struct PipelineOptions {
     std::map<std::string, double> tag_profile;  // tag -> weight, any scale
 };
 
-// How many candidates each stage removed.
+// How many candidates each stage removed, and which stage removed which candidate.
 struct Funnel {
     size_t candidates = 0, unavailable = 0, blocked = 0, excluded = 0, seen = 0, purchased = 0, tags = 0,
            price = 0, freshness = 0, eligible = 0, pinned = 0, returned = 0;
+    std::vector<std::pair<size_t, const char*>> dropped;  // (input index, stage name) in input order
 };
 
 struct RankedItem {

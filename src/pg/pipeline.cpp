@@ -17,6 +17,7 @@ extern "C" {
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 }
 
@@ -42,9 +43,9 @@ PG_FUNCTION_INFO_V1(recsys_rank_pipeline);
 //   popularity, covisitation, sources, flags, user_vector, k, alpha, beta, gamma, profile_boost,
 //   mmr_lambda, brand_cap, category_cap, exclude_seen, include_tags, price_min, price_max,
 //   created_after, user_history, profile_tags, profile_weights, rule_factors, pins, boost_floor)
-//   -> setof (idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor);
-//   funnel is set on the first row only; signals are the normalised popularity, co-visitation and
-//   similarity that went into the blend.
+//   -> setof (idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped);
+//   funnel and dropped ({item_id: filter stage}) are set on the first row only; signals are the
+//   normalised popularity, co-visitation and similarity that went into the blend.
 Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
     using recsys_pg::array_arg;
     recsys_pg::ArrayArg ids = array_arg(fcinfo, 0, TEXTOID);
@@ -126,6 +127,9 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
         static_cast<char(*)[max_reasons][reason_length]>(palloc(sizeof(char[max_reasons][reason_length]) * (n + 1)));
     int returned = 0;
     char funnel_json[512];
+    int* drop_index = static_cast<int*>(palloc(sizeof(int) * (n + 1)));
+    const char** drop_stage = static_cast<const char**>(palloc(sizeof(const char*) * (n + 1)));
+    int dropped = 0;
     recsys_pg::core_call([&] {
         std::vector<recsys::PipelineItem> items(static_cast<size_t>(n));
         std::vector<float> user_embedding(user, user + user_vector.count);
@@ -181,6 +185,10 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
             }
             ++returned;
         }
+        for (const auto& d : funnel.dropped) {
+            drop_index[dropped] = static_cast<int>(d.first);
+            drop_stage[dropped++] = d.second;  // static strings of the core
+        }
         snprintf(funnel_json, sizeof(funnel_json),
                       "{\"candidates\": %zu, \"unavailable\": %zu, \"blocked\": %zu, \"excluded\": %zu, "
                       "\"seen\": %zu, \"purchased\": %zu, \"tags\": %zu, \"price\": %zu, \"freshness\": %zu, "
@@ -193,25 +201,36 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     InitMaterializedSRF(fcinfo, 0);
     Datum funnel = DirectFunctionCall1(jsonb_in, CStringGetDatum(funnel_json));
+    // {item_id: stage} of the candidates the filters removed.
+    StringInfoData drops;
+    initStringInfo(&drops);
+    appendStringInfoChar(&drops, '{');
+    for (int d = 0; d < dropped; ++d) {
+        if (d > 0) appendStringInfoString(&drops, ", ");
+        escape_json(&drops, id_text[drop_index[d]]);
+        appendStringInfo(&drops, ": \"%s\"", drop_stage[d]);
+    }
+    appendStringInfoChar(&drops, '}');
+    Datum dropped_json = DirectFunctionCall1(jsonb_in, CStringGetDatum(drops.data));
     for (int r = 0; r < returned; ++r) {
         Datum reasons[max_reasons];
         for (int j = 0; j < out_reason_count[r]; ++j) reasons[j] = PointerGetDatum(cstring_to_text(out_reasons[r][j]));
         Datum signals[3] = {Float8GetDatum(out_signals[r * 3]), Float8GetDatum(out_signals[r * 3 + 1]),
                             Float8GetDatum(out_signals[r * 3 + 2])};
-        Datum values[9] = {Int32GetDatum(out_index[r] + 1), Float8GetDatum(out_score[r]), Float8GetDatum(out_blend[r]),
+        Datum values[10] = {Int32GetDatum(out_index[r] + 1), Float8GetDatum(out_score[r]), Float8GetDatum(out_blend[r]),
                            Float8GetDatum(out_boost[r]),
                            PointerGetDatum(construct_array(reasons, out_reason_count[r], TEXTOID, -1, false, TYPALIGN_INT)),
                            funnel,
                            PointerGetDatum(construct_array(signals, 3, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
                                                            TYPALIGN_DOUBLE)),
-                           Float8GetDatum(out_similarity[r]), Float8GetDatum(out_factor[r])};
-        bool nulls[9] = {false, false, false, false, false, r != 0, false, false, false};
+                           Float8GetDatum(out_similarity[r]), Float8GetDatum(out_factor[r]), dropped_json};
+        bool nulls[10] = {false, false, false, false, false, r != 0, false, false, false, r != 0};
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     if (returned == 0) {
         // No row to carry the funnel: return it alone with idx NULL.
-        Datum values[9] = {0, 0, 0, 0, 0, funnel, 0, 0, 0};
-        bool nulls[9] = {true, true, true, true, true, false, true, true, true};
+        Datum values[10] = {0, 0, 0, 0, 0, funnel, 0, 0, 0, dropped_json};
+        bool nulls[10] = {true, true, true, true, true, false, true, true, true, false};
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return static_cast<Datum>(0);

@@ -21,6 +21,8 @@ namespace {
 char* org_id_setting = nullptr;
 int max_batch_size_setting = 50000;
 int bandit_seed_setting = 0;
+int decision_retention_days_setting = 30;
+int metrics_window_minutes_setting = 60;
 
 // True when `text` is a UUID in its canonical 8-4-4-4-12 hexadecimal form.
 bool is_canonical_uuid(const char* text) {
@@ -76,6 +78,17 @@ void define_settings() {
         "With a seed, a session makes the same sequence of choices from the same statistics (for tests).",
         &bandit_seed_setting, 0, 0, INT_MAX, PGC_USERSET, 0, nullptr, nullptr, nullptr);
 
+    DefineCustomIntVariable(
+        "recsys.decision_retention_days", "Days of decisions that recsys_maintain_decisions keeps.",
+        "Daily partitions of recsys.rec_decisions that end more than this many days ago are dropped.",
+        &decision_retention_days_setting, 30, 1, 36500, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+
+    DefineCustomIntVariable(
+        "recsys.metrics_window_minutes", "Window of logged decisions that recsys.metrics summarises.",
+        "Decision, serving, rule, filter, coverage and latency metrics cover the decisions logged in "
+        "the last this many minutes.",
+        &metrics_window_minutes_setting, 60, 1, 10080, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+
     MarkGUCPrefixReserved("recsys");
 }
 
@@ -88,6 +101,20 @@ PG_FUNCTION_INFO_V1(recsys_max_batch_size);
 // recsys.max_batch_size, read through the library so the setting is always defined.
 Datum recsys_max_batch_size(PG_FUNCTION_ARGS) {
     PG_RETURN_INT32(recsys_pg::max_batch_size_setting);
+}
+
+PG_FUNCTION_INFO_V1(recsys_decision_retention_days);
+
+// recsys.decision_retention_days, read through the library (see recsys_max_batch_size).
+Datum recsys_decision_retention_days(PG_FUNCTION_ARGS) {
+    PG_RETURN_INT32(recsys_pg::decision_retention_days_setting);
+}
+
+PG_FUNCTION_INFO_V1(recsys_metrics_window_minutes);
+
+// recsys.metrics_window_minutes, read through the library (see recsys_max_batch_size).
+Datum recsys_metrics_window_minutes(PG_FUNCTION_ARGS) {
+    PG_RETURN_INT32(recsys_pg::metrics_window_minutes_setting);
 }
 
 }  // extern "C"

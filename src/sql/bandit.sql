@@ -250,10 +250,10 @@ BEGIN
     IF $3 IS NULL OR $3 <> $3 OR NOT $3 BETWEEN 0 AND 1 THEN
         RAISE EXCEPTION 'reward must be between 0 and 1, not %', coalesce($3::text, 'NULL') USING ERRCODE = '22023';
     END IF;
-    IF $2 IS NULL OR $2 !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN
+    id := recsys._try_uuid($2);
+    IF id IS NULL THEN
         RAISE EXCEPTION 'decision_id % is not a UUID', coalesce(quote_literal($2), 'NULL') USING ERRCODE = '22P02';
     END IF;
-    id := $2::uuid;
     SELECT * INTO d FROM recsys.bandit_decisions x
      WHERE x.org_id = org AND x.namespace = ns AND x.decision_id = id FOR UPDATE;
     IF NOT FOUND THEN
@@ -328,8 +328,9 @@ END;
 
 -- Decides a policy (among policy_ids, default all active, with `algorithm`), then ranks with its
 -- knobs. Precedence of knobs: default < namespace < segment profile < bandit policy < request
--- options, so a segment never overwrites the policy. Returns {decision: {...}, items: [...],
--- segment, config: {knob: {value, source}}}.
+-- options, so a segment never overwrites the policy. The ranking is logged to rec_decisions with
+-- the bandit decision as its bandit block. Returns {decision: {...}, items: [...],
+-- audit_decision_id, segment, config: {knob: {value, source}}}.
 CREATE FUNCTION recsys.recsys_bandit_recommend(namespace text, user_id text, k int, surface text,
                                                context jsonb DEFAULT '{}', options jsonb DEFAULT '{}',
                                                policy_ids text[] DEFAULT NULL, algorithm text DEFAULT 'thompson')
@@ -346,6 +347,7 @@ DECLARE
     policy jsonb;
     merged jsonb;
     segment record;
+    served jsonb;
 BEGIN
     IF jsonb_typeof(opts) <> 'object' THEN
         RAISE EXCEPTION 'options must be a JSON object, not %', jsonb_typeof(opts) USING ERRCODE = '22023';
@@ -355,11 +357,13 @@ BEGIN
      WHERE p.org_id = org AND p.namespace = ns AND p.policy_id = decision ->> 'policy_id';
     merged := policy || opts;
     SELECT * INTO segment FROM recsys._segment_of(org, ns, $2, opts -> 'context', jsonb_build_object('surface', $4, 'k', $3));
+    PERFORM recsys._check_request(org, ns, $2, $3, $4);
+    served := recsys._serve(org, ns, 'bandit_recommend', $2, $3, $4, merged, NULL, decision, gen_random_uuid());
     RETURN jsonb_build_object(
         'decision', decision,
-        'items', coalesce((SELECT jsonb_agg(jsonb_build_object('rank', r.rank, 'item_id', r.item_id, 'score', r.score,
-                                                               'reasons', to_jsonb(r.reasons)) ORDER BY r.rank)
-                             FROM recsys.recsys_rank(ns, $2, $3, $4, merged) r), '[]'),
+        'items', (SELECT coalesce(jsonb_agg(i - 'explain' ORDER BY (i ->> 'rank')::int), '[]')
+                    FROM jsonb_array_elements(served -> 'items') i),
+        'audit_decision_id', served -> 'decision_id',
         'segment', segment.segment_id,
         'config', recsys._config_sources(org, ns, opts, segment.profile, policy));
 END

@@ -23,6 +23,7 @@ INSERT INTO recsys.config_knobs VALUES
     ('exclude_purchased_days', 'number', 0, 3650, '30', 'days during which purchased items are not recommended again'),
     ('covis_window_days', 'number', 0.0007, 30, '0.0416666666666667', 'co-visitation window; changing it rebuilds derived state'),
     ('decision_sample_rate', 'number', 0, 1, '1.0', 'share of decisions written to the audit log'),
+    ('decision_log_user_ids', 'boolean', NULL, NULL, 'false', 'store raw user ids in the audit log next to their salted hash'),
     ('bandit_epsilon', 'number', 0, 1, '0.1', 'exploration share of the epsilon_greedy bandit'),
     ('boost_floor', 'number', 0, 1, '0.05', 'relevance a positively boosted item is lifted to before the boost multiplies it'),
     ('cold_start_category_cap', 'integer', 0, 1000, '3', 'category cap of the starter profile of users without history (0: none)');

@@ -69,3 +69,14 @@ GRANT EXECUTE ON FUNCTION recsys.recsys_upsert_segment(text, jsonb) TO recsys_ad
 GRANT EXECUTE ON FUNCTION recsys.recsys_segment_of(text, text, jsonb) TO recsys_reader;
 GRANT SELECT ON recsys.segments TO recsys_reader, recsys_auditor;
 GRANT EXECUTE ON FUNCTION recsys.recsys_similar_items(text, text, int, jsonb) TO recsys_reader;
+
+-- Audit trail: auditors (and admins) read their organisation's decisions; admins run retention.
+GRANT EXECUTE ON FUNCTION recsys.recsys_decisions(text, timestamptz, timestamptz, text, text, int, text, text),
+    recsys.recsys_decision(text), recsys.recsys_explain_item(text, text, timestamptz) TO recsys_auditor;
+GRANT SELECT ON recsys.rec_decisions, recsys.top_served_items TO recsys_auditor;
+GRANT EXECUTE ON FUNCTION recsys._metrics_window_minutes() TO recsys_auditor;
+GRANT EXECUTE ON FUNCTION recsys.recsys_maintain_decisions() TO recsys_admin;
+
+-- Telemetry: the exporter's role reads the metrics of every organisation (aggregates only).
+GRANT EXECUTE ON FUNCTION recsys._metrics() TO recsys_monitor;
+GRANT SELECT ON recsys.metrics TO recsys_monitor;

@@ -32,6 +32,11 @@ BEGIN
 END
 $$;
 
+-- Parses text as a UUID, or NULL when it is not one (never raises).
+CREATE FUNCTION recsys._try_uuid(text) RETURNS uuid
+LANGUAGE sql IMMUTABLE STRICT
+RETURN CASE WHEN $1 ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN $1::uuid END;
+
 -- Parses text as a concrete timestamptz, or NULL when it is not one (never raises).
 CREATE FUNCTION recsys._try_timestamptz(text) RETURNS timestamptz
     AS 'MODULE_PATHNAME', 'recsys_try_timestamptz' LANGUAGE C STABLE STRICT PARALLEL SAFE;

@@ -56,7 +56,7 @@ CREATE FUNCTION recsys._rank_pipeline(item_ids text[], available boolean[], pric
         include_tags text[], price_min float8, price_max float8, created_after float8, user_history int,
         profile_tags text[], profile_weights float8[], rule_factors float8[], pins int[], boost_floor float8)
     RETURNS TABLE (idx int, score float8, blend float8, boost float8, reasons text[], funnel jsonb, signals float8[],
-                   max_similarity float8, rule_factor float8)
+                   max_similarity float8, rule_factor float8, dropped jsonb)
     AS 'MODULE_PATHNAME', 'recsys_rank_pipeline' LANGUAGE C STABLE;
 
 -- Validates the options of a ranking request; returns them with the effective knobs filled in
@@ -112,12 +112,12 @@ $$;
 -- The candidate pool as the parallel arrays _rank_pipeline takes, ordered by item_id: the given
 -- candidates (with their source bits, co-visitation and seen/purchased/excluded flags) joined
 -- with their items (missing items drop out), decayed popularity at `at`, the active rules'
--- effects (block flag 8, boost factor) and pin positions.
+-- effects (block flag 8, boost factor, the matching rules {item_id: [rules]}) and pin positions.
 CREATE FUNCTION recsys._candidate_pool(org uuid, ns text, surface text, segment text, at timestamptz, dim int,
         item_ids text[], item_sources int[], item_covis float8[], item_flags int[], pin_ids text[],
         OUT ids text[], OUT available boolean[], OUT price float8[], OUT created float8[], OUT brands text[],
         OUT categories text[], OUT tags text[], OUT embeddings real[], OUT popularity float8[], OUT covis float8[],
-        OUT sources int[], OUT flags int[], OUT factors float8[], OUT pins int[])
+        OUT sources int[], OUT flags int[], OUT factors float8[], OUT pins int[], OUT rules jsonb)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -126,7 +126,7 @@ AS $$
                extract(epoch FROM i.created_at)::float8 AS created_at, i.brand, i.category,
                array_to_string(i.tags, E'\x1f') AS tags, i.embedding,
                m.flags | CASE WHEN eff.blocked THEN 8 ELSE 0 END AS flags,
-               coalesce(eff.factor, 1) AS factor,
+               coalesce(eff.factor, 1) AS factor, eff.rules,
                coalesce(array_position(pin_ids, m.item_id) - 1, -1) AS pin
           FROM unnest(item_ids, item_sources, item_covis, item_flags) AS m(item_id, sources, covis, flags)
           JOIN recsys.items i ON i.org_id = org AND i.namespace = ns AND i.item_id = m.item_id
@@ -141,7 +141,8 @@ AS $$
                array_agg(coalesce(c.embedding, array_fill('NaN'::real, ARRAY[greatest(coalesce(dim, 1), 1)])) ORDER BY c.item_id) END,
            array_agg(c.popularity ORDER BY c.item_id), array_agg(c.covis ORDER BY c.item_id),
            array_agg(c.sources ORDER BY c.item_id), array_agg(c.flags ORDER BY c.item_id),
-           array_agg(c.factor ORDER BY c.item_id), array_agg(c.pin ORDER BY c.item_id)
+           array_agg(c.factor ORDER BY c.item_id), array_agg(c.pin ORDER BY c.item_id),
+           coalesce(jsonb_object_agg(c.item_id, c.rules) FILTER (WHERE c.rules <> '[]'), '{}')
       FROM candidates c;
 $$;
 
@@ -151,10 +152,12 @@ $$;
 -- candidate list (plus pins). Then filters; blend of
 -- normalised signals (alpha popularity, beta co-visitation, gamma embedding similarity to the
 -- user's recent items); a gentle tag-profile boost attenuated for short histories; MMR with
--- brand/category caps. Rows in MMR pick order; `funnel` is set on the first row; with explain
--- "full", `explain` holds each item's blend, personalization, mmr, caps and rules blocks.
+-- brand/category caps. Rows in rank order; with explain "full", `explain` holds each item's
+-- blend, personalization, mmr, caps and rules blocks. The first row also carries `trace`
+-- ({funnel, segment, config: effective knobs, dropped: {item_id: filter stage}, rules: {item_id:
+-- matching rules}}) and the candidate ids; without results that row has rank NULL.
 CREATE FUNCTION recsys._rank_core(org uuid, ns text, uid text, k int, surface text, options jsonb, pool_ids text[])
-    RETURNS TABLE (rank int, item_id text, score float8, reasons text[], funnel jsonb, explain jsonb)
+    RETURNS TABLE (rank int, item_id text, score float8, reasons text[], explain jsonb, trace jsonb, candidates text[])
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -268,7 +271,6 @@ BEGIN
                ELSE r.reasons || CASE WHEN history = 0 THEN ARRAY['starter_profile'] ELSE '{}' END || ARRAY[format('score=%s', round(r.score::numeric, 4)),
                                        format('blend=%s', round(r.blend::numeric, 4)),
                                        format('boost=%s', round(r.boost::numeric, 4))] END,
-           r.funnel || jsonb_build_object('segment', segment.segment_id),
            CASE WHEN explain = 'full' AND r.idx IS NOT NULL THEN jsonb_build_object(
                'blend', jsonb_build_object('value', r.blend, 'popularity', r.signals[1], 'co_visitation', r.signals[2],
                                            'embedding_similarity', r.signals[3],
@@ -277,7 +279,12 @@ BEGIN
                'mmr', jsonb_build_object('lambda', o -> 'mmr_lambda', 'max_similarity', r.max_similarity),
                'caps', jsonb_build_object('brand_cap', o -> 'brand_cap', 'category_cap', o -> 'category_cap',
                                           'brand', pool.brands[r.idx], 'category', pool.categories[r.idx]),
-               'rules', jsonb_build_object('factor', r.rule_factor, 'pinned', 'rule:pin' = ANY (r.reasons))) END
+               'rules', jsonb_build_object('factor', r.rule_factor, 'pinned', 'rule:pin' = ANY (r.reasons))) END,
+           CASE WHEN r.funnel IS NOT NULL THEN jsonb_build_object(
+               'funnel', r.funnel, 'segment', segment.segment_id, 'dropped', r.dropped, 'rules', pool.rules,
+               'config', (SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(o) c
+                           WHERE c.key IN (SELECT kn.name FROM recsys.config_knobs kn))) END,
+           CASE WHEN r.funnel IS NOT NULL THEN coalesce(pool.ids, '{}') END
       FROM recsys._rank_pipeline(
                coalesce(pool.ids, '{}'), coalesce(pool.available, '{}'), coalesce(pool.price, '{}'),
                coalesce(pool.created, '{}'), pool.brands, pool.categories, pool.tags, pool.embeddings, coalesce(dim, 0),
@@ -290,7 +297,7 @@ BEGIN
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, history,
                coalesce(profile_tags, '{}'), coalesce(profile_weights, '{}'),
                coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'), (o ->> 'boost_floor')::float8)
-           WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, pick)
+           WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped, pick)
      ORDER BY r.pick;
 END
 $$;
@@ -314,11 +321,11 @@ BEGIN
 END
 $$;
 
--- Top k items for a user (see _rank_core).
+-- Top k items for a user (see _rank_core); the decision is logged (see _serve).
 CREATE FUNCTION recsys.recsys_rank(namespace text, user_id text, k int DEFAULT 20,
                                    surface text DEFAULT 'default', options jsonb DEFAULT '{}')
     RETURNS TABLE (rank int, item_id text, score float8, reasons text[])
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -327,7 +334,9 @@ DECLARE
 BEGIN
     PERFORM recsys._check_request(org, ns, $2, $3, $4);
     RETURN QUERY SELECT r.rank, r.item_id, r.score, r.reasons
-                   FROM recsys._rank_core(org, ns, $2, $3, $4, $5, NULL) r WHERE r.rank IS NOT NULL;
+                   FROM jsonb_to_recordset(recsys._serve(org, ns, 'rank', $2, $3, $4, $5, NULL, NULL, gen_random_uuid()) -> 'items')
+                        AS r(rank int, item_id text, score float8, reasons text[])
+                  ORDER BY r.rank;
 END
 $$;
 
@@ -336,7 +345,7 @@ $$;
 CREATE FUNCTION recsys.recsys_rerank(namespace text, user_id text, item_ids text[], k int DEFAULT NULL,
                                      surface text DEFAULT 'default', options jsonb DEFAULT '{}')
     RETURNS TABLE (rank int, item_id text, score float8, reasons text[])
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -354,16 +363,19 @@ BEGIN
     END IF;
     PERFORM recsys._check_request(org, ns, $2, coalesce($4, least(cardinality($3), 1000)), $5);
     RETURN QUERY SELECT r.rank, r.item_id, r.score, r.reasons
-                   FROM recsys._rank_core(org, ns, $2, coalesce($4, least(cardinality($3), 1000)), $5, $6, $3) r
-                  WHERE r.rank IS NOT NULL;
+                   FROM jsonb_to_recordset(recsys._serve(org, ns, 'rerank', $2, coalesce($4, least(cardinality($3), 1000)), $5, $6,
+                                                         $3, NULL, gen_random_uuid()) -> 'items')
+                        AS r(rank int, item_id text, score float8, reasons text[])
+                  ORDER BY r.rank;
 END
 $$;
 
--- The full response for a request {user_id, k?, surface?, options?, item_ids?, trace?}:
--- {request_id, user_id, surface, items: [{rank, item_id, score, reasons}], trace?: {funnel,
--- config: {knob: {value, source}}}}. With item_ids it reranks that list.
+-- The full response for a request {user_id, k?, surface?, options?, item_ids?, trace?,
+-- request_id?}: {request_id, decision_id, user_id, surface, items: [{rank, item_id, score,
+-- reasons, explain?}], trace?: {segment, funnel, config: {knob: {value, source}}}}. With
+-- item_ids it reranks that list. request_id (a UUID) is the caller's, or a new one.
 CREATE FUNCTION recsys.recsys_recommend(namespace text, request jsonb) RETURNS jsonb
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -375,10 +387,11 @@ DECLARE
     surf text;
     opts jsonb;
     pool text[];
-    rows jsonb;
-    funnel jsonb;
+    request_id uuid := gen_random_uuid();
+    served jsonb;
 BEGIN
-    PERFORM recsys._check_filter(req, ARRAY['user_id', 'k', 'surface', 'options', 'item_ids', 'trace'], 'request');
+    PERFORM recsys._check_filter(req, ARRAY['user_id', 'k', 'surface', 'options', 'item_ids', 'trace', 'request_id'],
+                                 'request');
     IF jsonb_typeof(req -> 'user_id') IS DISTINCT FROM 'string' THEN
         RAISE EXCEPTION 'request field "user_id" must be a string' USING ERRCODE = '22023';
     END IF;
@@ -392,6 +405,13 @@ BEGIN
     IF req ? 'trace' AND jsonb_typeof(req -> 'trace') <> 'boolean' THEN
         RAISE EXCEPTION 'request field "trace" must be a boolean' USING ERRCODE = '22023';
     END IF;
+    IF req ? 'request_id' THEN
+        request_id := recsys._try_uuid(req ->> 'request_id');
+        IF jsonb_typeof(req -> 'request_id') <> 'string' OR request_id IS NULL THEN
+            RAISE EXCEPTION 'request field "request_id" must be a UUID string, not %', req -> 'request_id'
+                USING ERRCODE = '22P02';
+        END IF;
+    END IF;
     IF req ? 'item_ids' THEN
         pool := recsys._filter_list(req, 'item_ids');
         IF cardinality(pool) = 0 THEN
@@ -399,19 +419,16 @@ BEGIN
         END IF;
     END IF;
     PERFORM recsys._check_request(org, ns, uid, k, surf);
-    SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object('rank', r.rank, 'item_id', r.item_id, 'score', r.score,
-                                                          'reasons', to_jsonb(r.reasons), 'explain', r.explain))
-                     ORDER BY r.rank) FILTER (WHERE r.rank IS NOT NULL),
-           max(r.funnel::text)::jsonb
-      INTO rows, funnel
-      FROM recsys._rank_core(org, ns, uid, k, surf, opts, pool) r;
-    RETURN jsonb_build_object('request_id', gen_random_uuid(), 'user_id', uid, 'surface', surf, 'items', coalesce(rows, '[]'))
+    served := recsys._serve(org, ns, CASE WHEN pool IS NULL THEN 'recommend' ELSE 'rerank' END, uid, k, surf, opts,
+                            pool, NULL, request_id);
+    RETURN jsonb_build_object('request_id', request_id, 'decision_id', served -> 'decision_id', 'user_id', uid,
+                              'surface', surf, 'items', served -> 'items')
         || CASE WHEN coalesce((req -> 'trace')::boolean, false) THEN jsonb_build_object('trace', jsonb_build_object(
-               'segment', funnel ->> 'segment',
-               'funnel', funnel - 'segment',
+               'segment', served -> 'trace' -> 'segment',
+               'funnel', served -> 'trace' -> 'funnel',
                'config', recsys._config_sources(org, ns, opts, (SELECT sg.profile FROM recsys.segments sg
                                                                   WHERE sg.org_id = org AND sg.namespace = ns
-                                                                    AND sg.segment_id = funnel ->> 'segment'), NULL)))
+                                                                    AND sg.segment_id = served -> 'trace' ->> 'segment'), NULL)))
            ELSE '{}'::jsonb END;
 END
 $$;
@@ -504,7 +521,7 @@ BEGIN
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, 0, '{}', '{}',
                coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'),
                (o ->> 'boost_floor')::float8)
-           WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, pick)
+           WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped, pick)
      WHERE r.idx IS NOT NULL
      ORDER BY r.pick;
 END

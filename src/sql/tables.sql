@@ -19,7 +19,8 @@ CREATE TABLE recsys.event_types (
     weight float8 NOT NULL CHECK (weight >= 0 AND weight <= 1000),
     half_life_days float8 NOT NULL CHECK (half_life_days > 0 AND half_life_days <= 36500),
     PRIMARY KEY (org_id, namespace, type_id),
-    UNIQUE (org_id, namespace, name)
+    UNIQUE (org_id, namespace, name),
+    FOREIGN KEY (org_id, namespace) REFERENCES recsys.namespaces DEFERRABLE INITIALLY DEFERRED
 );
 
 -- Built-in event types, copied into every new namespace.
@@ -48,7 +49,10 @@ CREATE TABLE recsys.items (
                             AND array_position(embedding, NULL) IS NULL),
     created_at timestamptz NOT NULL DEFAULT now() CHECK (isfinite(created_at)),
     updated_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (org_id, namespace, item_id)
+    PRIMARY KEY (org_id, namespace, item_id),
+    -- Deferred: the statement trigger creates a new namespace after the rows are in. The key
+    -- also makes pg_dump restore namespaces before items (see dump.sql).
+    FOREIGN KEY (org_id, namespace) REFERENCES recsys.namespaces DEFERRABLE INITIALLY DEFERRED
 );
 
 -- Items by tag (content candidates from a user's tag profile).
@@ -62,7 +66,8 @@ CREATE TABLE recsys.users (
     traits jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(traits) = 'object'),
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (org_id, namespace, user_id)
+    PRIMARY KEY (org_id, namespace, user_id),
+    FOREIGN KEY (org_id, namespace) REFERENCES recsys.namespaces DEFERRABLE INITIALLY DEFERRED
 );
 
 -- Interactions: append-only, partitioned by month of ts (retention drops whole partitions).

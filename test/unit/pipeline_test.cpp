@@ -57,6 +57,10 @@ TEST(Pipeline, FiltersAreCountedAndNeverLeak) {
     EXPECT_EQ(f.tags, 0u);
     EXPECT_EQ(f.eligible, 1u);
     EXPECT_EQ(f.returned, 1u);
+    // Each dropped candidate is named with the first stage that removed it, in input order.
+    std::vector<std::string> dropped;
+    for (const auto& d : f.dropped) dropped.push_back(items[d.first].candidate.item_id + ":" + d.second);
+    EXPECT_EQ(dropped, (std::vector<std::string>{"a:unavailable", "b:excluded", "c:seen", "d:purchased", "e:price"}));
 }
 
 TEST(Pipeline, BlendWeightsDecideTheOrder) {
