@@ -43,14 +43,8 @@ CREATE TABLE recsys.rec_decisions (
     rule_ids text[] COLLATE "C" NOT NULL,
     segment text,
     bandit jsonb,
-    duration_ms float8 NOT NULL,
-    PRIMARY KEY (org_id, namespace, created_at, decision_id)
+    duration_ms float8 NOT NULL
 ) PARTITION BY RANGE (created_at);
-CREATE INDEX rec_decisions_user ON recsys.rec_decisions (org_id, namespace, user_hash, created_at);
-CREATE INDEX rec_decisions_request ON recsys.rec_decisions (request_id);
-CREATE INDEX rec_decisions_decision ON recsys.rec_decisions (decision_id);
-CREATE INDEX rec_decisions_items ON recsys.rec_decisions USING gin (item_ids);
-CREATE INDEX rec_decisions_rules ON recsys.rec_decisions USING gin (rule_ids);
 
 ALTER TABLE recsys.rec_decisions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON recsys.rec_decisions
@@ -81,6 +75,13 @@ BEGIN
     END IF;
     EXECUTE format('CREATE TABLE recsys.%I PARTITION OF recsys.rec_decisions FOR VALUES FROM (%L) TO (%L)',
                    part, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
+    -- Indexes per partition, not on the parent (see recsys._index_event_partition).
+    EXECUTE format('ALTER TABLE recsys.%I ADD PRIMARY KEY (org_id, namespace, created_at, decision_id)', part);
+    EXECUTE format('CREATE INDEX %I ON recsys.%I (org_id, namespace, user_hash, created_at)', part || '_user', part);
+    EXECUTE format('CREATE INDEX %I ON recsys.%I (request_id)', part || '_request', part);
+    EXECUTE format('CREATE INDEX %I ON recsys.%I (decision_id)', part || '_decision', part);
+    EXECUTE format('CREATE INDEX %I ON recsys.%I USING gin (item_ids)', part || '_items', part);
+    EXECUTE format('CREATE INDEX %I ON recsys.%I USING gin (rule_ids)', part || '_rules', part);
     RETURN true;
 END
 $$;
@@ -152,7 +153,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     config jsonb := trace -> 'config';
-    at timestamptz := now();
+    at timestamptz := clock_timestamp();
     rules jsonb := coalesce(trace -> 'rules', '{}');
 BEGIN
     IF current_setting('transaction_read_only') = 'on' THEN

@@ -78,5 +78,6 @@ GRANT EXECUTE ON FUNCTION recsys._metrics_window_minutes() TO recsys_auditor;
 GRANT EXECUTE ON FUNCTION recsys.recsys_maintain_decisions() TO recsys_admin;
 
 -- Telemetry: the exporter's role reads the metrics of every organisation (aggregates only).
-GRANT EXECUTE ON FUNCTION recsys._metrics() TO recsys_monitor;
+GRANT EXECUTE ON FUNCTION recsys._metrics_window_minutes(), recsys._skipped_decisions(), recsys._popular_head(uuid, text)
+    TO recsys_monitor;
 GRANT SELECT ON recsys.metrics TO recsys_monitor;

@@ -7,7 +7,7 @@
 -- Head of each namespace's catalogue: its 20% most popular available items (decayed popularity
 -- now), the reference of the long-tail share.
 CREATE FUNCTION recsys._popular_head(org uuid, ns text) RETURNS TABLE (item_id text)
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT p.item_id
@@ -17,11 +17,9 @@ AS $$
      LIMIT (SELECT ceil(0.2 * count(*)) FROM recsys.items i WHERE i.org_id = org AND i.namespace = ns AND i.available);
 $$;
 
--- Every metric row; see the header comment and docs/operations.md.
-CREATE FUNCTION recsys._metrics() RETURNS TABLE (name text, labels jsonb, value float8)
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
+-- Every metric row; see the header comment and docs/operations.md. A plain view (read with its
+-- owner's rights), so that a query for one metric name runs only that name's branch.
+CREATE VIEW recsys.metrics AS
     WITH recent AS MATERIALIZED (
         SELECT d.org_id, d.namespace, d.surface, d.items, d.item_ids, d.rules, d.funnel, d.dropped, d.options,
                d.duration_ms
@@ -43,7 +41,8 @@ AS $$
             OR b.rewarded_at >= now() - make_interval(mins => recsys._metrics_window_minutes())
          GROUP BY 1, 2, 3),
     buckets (le) AS (VALUES (1), (2), (5), (10), (25), (50), (100), (250), (1000))
-    SELECT 'decisions', jsonb_build_object('org', r.org_id, 'namespace', r.namespace, 'surface', r.surface), count(*)
+    SELECT 'decisions'::text AS name, jsonb_build_object('org', r.org_id, 'namespace', r.namespace, 'surface', r.surface) AS labels,
+           count(*)::float8 AS value
       FROM recent r GROUP BY r.org_id, r.namespace, r.surface
     UNION ALL
     SELECT 'items_served', jsonb_build_object('org', r.org_id, 'namespace', r.namespace, 'surface', r.surface),
@@ -110,9 +109,6 @@ AS $$
     UNION ALL
     SELECT 'decision_duration_ms_sum', jsonb_build_object('org', r.org_id, 'namespace', r.namespace), sum(r.duration_ms)
       FROM recent r GROUP BY r.org_id, r.namespace;
-$$;
-
-CREATE VIEW recsys.metrics AS SELECT * FROM recsys._metrics();
 
 -- The most served items of each namespace over the metrics window (at most 20 per namespace),
 -- for dashboards; per-item, so not a Prometheus metric. Callers see their organisation's rows.

@@ -49,6 +49,7 @@ BEGIN
                     EXECUTE format('CREATE TABLE recsys.%I PARTITION OF recsys.events FOR VALUES FROM (%L) TO (%L)',
                                    part, month_start, month_end);
                 END IF;
+                PERFORM recsys._index_event_partition(part);
                 created := created + 1;
             END IF;
         END IF;

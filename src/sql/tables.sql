@@ -86,9 +86,19 @@ CREATE TABLE recsys.events (
     meta jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(meta) = 'object')
 ) PARTITION BY RANGE (ts);
 CREATE TABLE recsys.events_default PARTITION OF recsys.events DEFAULT;
-CREATE INDEX events_user_ts ON recsys.events (org_id, namespace, user_id, ts);
--- item_id leads so that this index never looks like a way to find a user's events.
-CREATE INDEX events_item ON recsys.events (item_id, org_id, namespace);
+-- Indexes live on each partition, not on the parent: a parent index of the extension would make
+-- pg_restore's ATTACH PARTITION build the partitions' indexes before the dump creates them.
+CREATE FUNCTION recsys._index_event_partition(part text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('CREATE INDEX %I ON recsys.%I (org_id, namespace, user_id, ts)', part || '_user_ts', part);
+    -- item_id leads so that this index never looks like a way to find a user's events.
+    EXECUTE format('CREATE INDEX %I ON recsys.%I (item_id, org_id, namespace)', part || '_item', part);
+END
+$$;
+SELECT recsys._index_event_partition('events_default');
 
 -- Idempotency keys of stored events: the first event with a given event_id wins.
 CREATE TABLE recsys.event_ids (
