@@ -130,7 +130,8 @@ std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const Pip
         ranked.rule_factor = item.rule_factor;
         if (normalized[r * 3] > 0 && o.alpha > 0) ranked.reasons.push_back("recent_popularity");
         if (normalized[r * 3 + 1] > 0 && o.beta > 0) ranked.reasons.push_back("co_visitation");
-        if (normalized[r * 3 + 2] > 0 && o.gamma > 0) ranked.reasons.push_back("embedding_similarity");
+        if (normalized[r * 3 + 2] > 0 && o.gamma > 0)
+            ranked.reasons.push_back(item.collaborative ? "collaborative" : "embedding_similarity");
         if (item.sources & source_content) ranked.reasons.push_back("content");
         if (boost_of[r] > 0) ranked.reasons.push_back("personalization");
         if (item.rule_factor > 1.0) ranked.reasons.push_back("rule:boost");

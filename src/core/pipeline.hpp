@@ -29,7 +29,8 @@ struct PipelineItem {
     double created_at = NAN;  // seconds since 1970
     double popularity = NAN;
     double covisitation = NAN;
-    double similarity = NAN;   // embedding (or collaborative) similarity to the user
+    double similarity = NAN;   // embedding cosine (or collaborative score) to the user
+    bool collaborative = false;  // similarity is the ALS score of the user's factors
     uint32_t sources = 0;
     bool seen = false;              // the user interacted with it
     bool purchased_recently = false;

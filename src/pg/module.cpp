@@ -9,11 +9,11 @@ PG_MODULE_MAGIC;
 void _PG_init(void);
 }
 
-#include "pg/counters.hpp"
+#include "pg/shared_state.hpp"
 #include "pg/settings.hpp"
 
 // Called once when the library is loaded into a backend.
 extern "C" void _PG_init(void) {
     recsys_pg::define_settings();
-    recsys_pg::request_shared_counters();
+    recsys_pg::request_shared_state();
 }

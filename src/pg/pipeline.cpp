@@ -42,7 +42,9 @@ PG_FUNCTION_INFO_V1(recsys_rank_pipeline);
 // _rank_pipeline(item_ids, available, price, created_at, brands, categories, tags, embeddings, dim,
 //   popularity, covisitation, sources, flags, user_vector, k, alpha, beta, gamma, profile_boost,
 //   mmr_lambda, brand_cap, category_cap, exclude_seen, include_tags, price_min, price_max,
-//   created_after, user_history, profile_tags, profile_weights, rule_factors, pins, boost_floor)
+//   created_after, user_history, profile_tags, profile_weights, rule_factors, pins, boost_floor,
+//   collaborative) -- collaborative: the ALS score per item (NaN: none), used as the similarity
+//   signal instead of the embedding cosine where given; empty when the namespace has no model.
 //   -> setof (idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped);
 //   funnel and dropped ({item_id: filter stage}) are set on the first row only; signals are the
 //   normalised popularity, co-visitation and similarity that went into the blend.
@@ -68,10 +70,12 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
     recsys_pg::ArrayArg rule_factors = array_arg(fcinfo, 30, FLOAT8OID);
     recsys_pg::ArrayArg pins = array_arg(fcinfo, 31, INT4OID);
     double boost_floor = PG_GETARG_FLOAT8(32);
+    recsys_pg::ArrayArg collaborative = array_arg(fcinfo, 33, FLOAT8OID);
     int n = ids.count;
     if (available.count != n || price.count != n || created.count != n || sources.count != n || flags.count != n ||
         popularity.count != n || covisitation.count != n || (embeddings.count != 0 && embeddings.count != n * dim) ||
-        profile_tags.count != profile_weights.count || rule_factors.count != n || pins.count != n)
+        profile_tags.count != profile_weights.count || rule_factors.count != n || pins.count != n ||
+        (collaborative.count != 0 && collaborative.count != n))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("candidate arrays differ in length")));
 
     // Plain C copies, so that the core call makes no PostgreSQL call.
@@ -156,7 +160,11 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
             double factor = recsys_pg::float8_at(rule_factors, i);
             item.rule_factor = std::isnan(factor) ? 1.0 : factor;
             item.pin = pins.nulls[i] ? -1 : DatumGetInt32(pins.values[i]);
-            if (!user_embedding.empty() && item.candidate.embedding.size() == user_embedding.size()) {
+            double collaborative_score = recsys_pg::float8_at(collaborative, i);
+            if (!std::isnan(collaborative_score)) {
+                item.similarity = collaborative_score;
+                item.collaborative = true;
+            } else if (!user_embedding.empty() && item.candidate.embedding.size() == user_embedding.size()) {
                 recsys::Candidate user_as_item;
                 user_as_item.embedding = user_embedding;
                 item.similarity = recsys::similarity(item.candidate, user_as_item);

@@ -81,3 +81,7 @@ GRANT EXECUTE ON FUNCTION recsys.recsys_maintain_decisions() TO recsys_admin;
 GRANT EXECUTE ON FUNCTION recsys._metrics_window_minutes(), recsys._skipped_decisions(), recsys._popular_head(uuid, text)
     TO recsys_monitor;
 GRANT SELECT ON recsys.metrics TO recsys_monitor;
+
+-- Collaborative filtering: admins train; they see their organisation's running trainings.
+GRANT EXECUTE ON FUNCTION recsys.recsys_train_factors(text, jsonb) TO recsys_admin;
+GRANT SELECT ON recsys.training_progress, recsys.factor_models TO recsys_admin;

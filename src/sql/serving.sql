@@ -54,7 +54,8 @@ CREATE FUNCTION recsys._rank_pipeline(item_ids text[], available boolean[], pric
         covisitation float8[], sources int[], flags int[], user_vector real[], k int, alpha float8, beta float8,
         gamma float8, profile_boost float8, mmr_lambda float8, brand_cap int, category_cap int, exclude_seen boolean,
         include_tags text[], price_min float8, price_max float8, created_after float8, user_history int,
-        profile_tags text[], profile_weights float8[], rule_factors float8[], pins int[], boost_floor float8)
+        profile_tags text[], profile_weights float8[], rule_factors float8[], pins int[], boost_floor float8,
+        collaborative float8[])
     RETURNS TABLE (idx int, score float8, blend float8, boost float8, reasons text[], funnel jsonb, signals float8[],
                    max_similarity float8, rule_factor float8, dropped jsonb)
     AS 'MODULE_PATHNAME', 'recsys_rank_pipeline' LANGUAGE C STABLE;
@@ -112,12 +113,14 @@ $$;
 -- The candidate pool as the parallel arrays _rank_pipeline takes, ordered by item_id: the given
 -- candidates (with their source bits, co-visitation and seen/purchased/excluded flags) joined
 -- with their items (missing items drop out), decayed popularity at `at`, the active rules'
--- effects (block flag 8, boost factor, the matching rules {item_id: [rules]}) and pin positions.
+-- effects (block flag 8, boost factor, the matching rules {item_id: [rules]}), pin positions and,
+-- given the user's factors, each item's collaborative score (NULL without item factors).
 CREATE FUNCTION recsys._candidate_pool(org uuid, ns text, surface text, segment text, at timestamptz, dim int,
-        item_ids text[], item_sources int[], item_covis float8[], item_flags int[], pin_ids text[],
+        item_ids text[], item_sources int[], item_covis float8[], item_flags int[], pin_ids text[], user_factors real[],
         OUT ids text[], OUT available boolean[], OUT price float8[], OUT created float8[], OUT brands text[],
         OUT categories text[], OUT tags text[], OUT embeddings real[], OUT popularity float8[], OUT covis float8[],
-        OUT sources int[], OUT flags int[], OUT factors float8[], OUT pins int[], OUT rules jsonb)
+        OUT sources int[], OUT flags int[], OUT factors float8[], OUT pins int[], OUT rules jsonb,
+        OUT collaborative float8[])
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -127,7 +130,10 @@ AS $$
                array_to_string(i.tags, E'\x1f') AS tags, i.embedding,
                m.flags | CASE WHEN eff.blocked THEN 8 ELSE 0 END AS flags,
                coalesce(eff.factor, 1) AS factor, eff.rules,
-               coalesce(array_position(pin_ids, m.item_id) - 1, -1) AS pin
+               coalesce(array_position(pin_ids, m.item_id) - 1, -1) AS pin,
+               CASE WHEN user_factors IS NOT NULL THEN
+                   (SELECT recsys._dot(f.factors, user_factors) FROM recsys.item_factors f
+                     WHERE f.org_id = org AND f.namespace = ns AND f.item_id = m.item_id) END AS collaborative
           FROM unnest(item_ids, item_sources, item_covis, item_flags) AS m(item_id, sources, covis, flags)
           JOIN recsys.items i ON i.org_id = org AND i.namespace = ns AND i.item_id = m.item_id
           LEFT JOIN recsys._popularity_of(org, ns, item_ids, at) pop ON pop.item_id = m.item_id
@@ -142,7 +148,8 @@ AS $$
            array_agg(c.popularity ORDER BY c.item_id), array_agg(c.covis ORDER BY c.item_id),
            array_agg(c.sources ORDER BY c.item_id), array_agg(c.flags ORDER BY c.item_id),
            array_agg(c.factor ORDER BY c.item_id), array_agg(c.pin ORDER BY c.item_id),
-           coalesce(jsonb_object_agg(c.item_id, c.rules) FILTER (WHERE c.rules <> '[]'), '{}')
+           coalesce(jsonb_object_agg(c.item_id, c.rules) FILTER (WHERE c.rules <> '[]'), '{}'),
+           CASE WHEN user_factors IS NOT NULL THEN array_agg(c.collaborative ORDER BY c.item_id) END
       FROM candidates c;
 $$;
 
@@ -178,6 +185,7 @@ DECLARE
     explain text;
     pin_ids text[];
     segment record;
+    user_factors real[];
 BEGIN
     SELECT n.embedding_dim INTO dim FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns;
     IF options ? 'context' AND jsonb_typeof(options -> 'context') <> 'object' THEN
@@ -211,6 +219,8 @@ BEGIN
      WHERE e.org_id = org AND e.namespace = ns AND e.user_id = uid AND t.name = 'purchase'
        AND e.ts >= at - make_interval(secs => (o ->> 'exclude_purchased_days')::float8 * 86400);
     excluded := ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'exclude_item_ids', '[]')));
+    -- Collaborative factors (trained, or folded in from recent items); NULL without a model.
+    user_factors := recsys._user_factors(org, ns, uid);
     -- Starter profile: a user without history gets the segment's knobs and, unless a category cap
     -- is set, cold_start_category_cap, so the first list spans several categories.
     IF history = 0 AND (o ->> 'category_cap')::int = 0 THEN
@@ -221,7 +231,8 @@ BEGIN
                                                                  (o ->> 'pin_slots')::int) p
                       ORDER BY p.pin);
 
-    -- Candidates from every source (bit 1 popularity, 2 co-visitation, 8 content) with their items.
+    -- Candidates from every source (bit 1 popularity, 2 co-visitation, 8 content, 64 collaborative)
+    -- with their items.
     WITH sources AS (
         SELECT p.item_id, 1 AS source, NULL::float8 AS covis FROM recsys._top_popular(org, ns, fanout, at) p
          WHERE pool_ids IS NULL
@@ -238,6 +249,11 @@ BEGIN
           WHERE pool_ids IS NULL AND i.org_id = org AND i.namespace = ns AND i.tags && coalesce(profile_tags[1:3], '{}')
             AND i.available
           ORDER BY i.item_id LIMIT fanout)
+        UNION ALL
+        (SELECT f.item_id, 64, NULL::float8
+           FROM recsys.item_factors f
+          WHERE pool_ids IS NULL AND user_factors IS NOT NULL AND f.org_id = org AND f.namespace = ns
+          ORDER BY recsys._dot(f.factors, user_factors) DESC, f.item_id LIMIT fanout)
         UNION ALL
         SELECT DISTINCT x.item_id, 0, NULL::float8 FROM unnest(pool_ids) AS x(item_id)
         UNION ALL
@@ -261,7 +277,8 @@ BEGIN
     SELECT p.* INTO pool
       FROM (SELECT array_agg(f.item_id) AS ids, array_agg(f.sources) AS srcs, array_agg(f.covis) AS cov,
                    array_agg(f.flags) AS flg FROM flagged f) a,
-           recsys._candidate_pool(org, ns, surface, segment.segment_id, at, dim, a.ids, a.srcs, a.cov, a.flg, pin_ids) p;
+           recsys._candidate_pool(org, ns, surface, segment.segment_id, at, dim, a.ids, a.srcs, a.cov, a.flg, pin_ids,
+                                  user_factors) p;
 
     RETURN QUERY
     SELECT CASE WHEN r.idx IS NOT NULL THEN r.pick::int END, pool.ids[r.idx], r.score,
@@ -296,7 +313,8 @@ BEGIN
                (o -> 'price_between' ->> 0)::float8, (o -> 'price_between' ->> 1)::float8,
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, history,
                coalesce(profile_tags, '{}'), coalesce(profile_weights, '{}'),
-               coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'), (o ->> 'boost_floor')::float8)
+               coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'), (o ->> 'boost_floor')::float8,
+               coalesce(pool.collaborative, '{}'))
            WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped, pick)
      ORDER BY r.pick;
 END
@@ -504,7 +522,7 @@ BEGIN
                    array_agg(CASE WHEN m.item_id = anchor_id OR m.item_id = ANY (ARRAY(SELECT jsonb_array_elements_text(
                                       coalesce(o -> 'exclude_item_ids', '[]')))) THEN 4 ELSE 0 END) AS flg
               FROM merged m) a,
-           recsys._candidate_pool(org, ns, 'similar_items', NULL, at, dim, a.ids, a.srcs, a.cov, a.flg, '{}') p;
+           recsys._candidate_pool(org, ns, 'similar_items', NULL, at, dim, a.ids, a.srcs, a.cov, a.flg, '{}', NULL) p;
 
     RETURN QUERY
     SELECT r.pick::int, pool.ids[r.idx], r.score,
@@ -520,7 +538,7 @@ BEGIN
                (o -> 'price_between' ->> 0)::float8, (o -> 'price_between' ->> 1)::float8,
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, 0, '{}', '{}',
                coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'),
-               (o ->> 'boost_floor')::float8)
+               (o ->> 'boost_floor')::float8, '{}')
            WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped, pick)
      WHERE r.idx IS NOT NULL
      ORDER BY r.pick;
