@@ -85,3 +85,9 @@ GRANT SELECT ON recsys.metrics TO recsys_monitor;
 -- Collaborative filtering: admins train; they see their organisation's running trainings.
 GRANT EXECUTE ON FUNCTION recsys.recsys_train_factors(text, jsonb) TO recsys_admin;
 GRANT SELECT ON recsys.training_progress, recsys.factor_models TO recsys_admin;
+
+-- Evaluation, guardrails and tuning: admins run them; auditors read the results.
+GRANT EXECUTE ON FUNCTION recsys.recsys_evaluate(text, jsonb), recsys.recsys_tune(text, jsonb, jsonb),
+    recsys.recsys_set_guardrails(text, jsonb) TO recsys_admin;
+GRANT EXECUTE ON FUNCTION recsys.recsys_check_guardrails(text, jsonb) TO recsys_admin, recsys_auditor;
+GRANT SELECT ON recsys.evaluations, recsys.tuning_runs TO recsys_admin, recsys_auditor;

@@ -27,6 +27,9 @@ BEGIN
     DELETE FROM recsys.item_popularity p WHERE p.org_id = org AND p.namespace = ns;
     DELETE FROM recsys.user_items u WHERE u.org_id = org AND u.namespace = ns;
     DELETE FROM recsys.covis c WHERE c.org_id = org AND c.namespace = ns;
+    DELETE FROM recsys.item_factors f WHERE f.org_id = org AND f.namespace = ns;
+    DELETE FROM recsys.user_factors f WHERE f.org_id = org AND f.namespace = ns;
+    DELETE FROM recsys.factor_models f WHERE f.org_id = org AND f.namespace = ns;
     src := format('(SELECT * FROM recsys.events WHERE org_id = %L AND namespace = %L)', org, ns);
     FOREACH statement IN ARRAY recsys._sql_events_added(src, true) LOOP
         EXECUTE statement;
@@ -73,6 +76,9 @@ BEGIN
     DELETE FROM recsys.item_popularity p WHERE p.org_id = org AND p.namespace = ns;
     DELETE FROM recsys.user_items u WHERE u.org_id = org AND u.namespace = ns;
     DELETE FROM recsys.covis c WHERE c.org_id = org AND c.namespace = ns;
+    DELETE FROM recsys.item_factors f WHERE f.org_id = org AND f.namespace = ns;
+    DELETE FROM recsys.user_factors f WHERE f.org_id = org AND f.namespace = ns;
+    DELETE FROM recsys.factor_models f WHERE f.org_id = org AND f.namespace = ns;
     DELETE FROM recsys.event_types t WHERE t.org_id = org AND t.namespace = ns;
     DELETE FROM recsys.namespaces x WHERE x.org_id = org AND x.namespace = ns;
     SET LOCAL session_replication_role = origin;

@@ -19,7 +19,7 @@ q "$src" -c "SELECT recsys.recsys_seed_synthetic('dump', '{\"items\": 400, \"use
   -c "SELECT recsys.recsys_upsert_event_types('dump', '[{\"name\": \"share\", \"weight\": 0.5, \"half_life_days\": 10}]')" \
   -c "SELECT recsys.recsys_configure('dump', '{\"mmr_lambda\": 0.5, \"brand_cap\": 3}', 'dump test')" \
   -c "SELECT recsys.recsys_save_profile('wide', '{\"mmr_lambda\": 0.3}')" \
-  -c "SELECT recsys.recsys_upsert_segment('dump', '{\"segment_id\": \"vip\", \"condition\": {\"eq\": [\"user.tier\", \"gold\"]}, \"profile\": {\"alpha\": 2}}')" \
+  -c "SELECT recsys.recsys_upsert_segment('dump', '{\"segment_id\": \"vip\", \"condition\": {\"eq\": [\"user.traits.tier\", \"gold\"]}, \"profile\": {\"alpha\": 2}}')" \
   -c "SELECT recsys.recsys_upsert_rule('dump', '{\"action\": \"boost\", \"boost\": 1, \"target\": {\"item_ids\": [\"item_7\"]}}')" \
   -c "SELECT recsys.recsys_create_override('dump', '{\"item_id\": \"item_9\", \"action\": \"suppress\"}')" \
   -c "SELECT recsys.recsys_upsert_policies('dump', '[{\"policy_id\": \"p\", \"settings\": {\"beta\": 2}}]')" \
