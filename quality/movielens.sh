@@ -20,16 +20,18 @@ exec pg_virtualenv -v 15 -o shared_buffers=1GB bash -c '
     start=$(date +%s.%N)
     psql -X -q -At -v ns=ml -v movies="$RECSYS_ML_DATA/movies.csv" -v train="$RECSYS_ML_WORK/train.csv" \
          -f quality/movielens_load.sql >/dev/null
-    echo "load: $(echo "$(date +%s.%N) - $start" | bc) s"
-    psql -X -q -At -c "SELECT '"'"'train_factors: '"'"' || (recsys.recsys_train_factors('"'"'ml'"'"',
-                           '"'"'{\"factors\": 64, \"regularization\": 50, \"iterations\": 15}'"'"') ->> '"'"'seconds'"'"') || '"'"' s'"'"'"
+    echo "load: $(awk -v s="$start" -v e="$(date +%s.%N)" '"'"'BEGIN {printf "%.1f", e - s}'"'"') s"
+    training=$(sed -n "s/^train|//p" quality/configurations.txt)
+    start=$(date +%s.%N)
+    echo "SELECT recsys.recsys_train_factors('"'"'ml'"'"', :'"'"'opts'"'"') - '"'"'losses'"'"'" | psql -X -q -At -v opts="$training"
+    echo "train_factors $training: $(awk -v s="$start" -v e="$(date +%s.%N)" '"'"'BEGIN {printf "%.1f", e - s}'"'"') s (psql call)"
     while IFS="|" read -r name options; do
-        [ -z "$name" ] && continue
+        [ -z "$name" ] || [ "$name" = train ] && continue
         start=$(date +%s.%N)
         psql -X -q -At -v ns=ml -v test="$RECSYS_ML_WORK/test.csv" -v options="$options" -f quality/movielens_recs.sql \
             > "$RECSYS_ML_WORK/recs_$name.csv"
         echo
-        echo "== $name: $options (ranking 610 users: $(echo "$(date +%s.%N) - $start" | bc) s)"
+        echo "== $name: $options (ranking 610 users: $(awk -v s="$start" -v e="$(date +%s.%N)" '"'"'BEGIN {printf "%.1f", e - s}'"'"') s)"
         /usr/bin/python3 "$RECSYS_ML_TOOL" score --split "$RECSYS_ML_WORK" --recs "$RECSYS_ML_WORK/recs_$name.csv"
     done < quality/configurations.txt
 '

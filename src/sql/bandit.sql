@@ -346,7 +346,7 @@ DECLARE
     decision jsonb;
     policy jsonb;
     merged jsonb;
-    segment record;
+    segment text;
     served jsonb;
 BEGIN
     IF jsonb_typeof(opts) <> 'object' THEN
@@ -356,16 +356,19 @@ BEGIN
     SELECT p.settings INTO policy FROM recsys.bandit_policies p
      WHERE p.org_id = org AND p.namespace = ns AND p.policy_id = decision ->> 'policy_id';
     merged := policy || opts;
-    SELECT * INTO segment FROM recsys._segment_of(org, ns, $2, opts -> 'context', jsonb_build_object('surface', $4, 'k', $3));
     PERFORM recsys._check_request(org, ns, $2, $3, $4);
     served := recsys._serve(org, ns, 'bandit_recommend', $2, $3, $4, merged, NULL, decision, gen_random_uuid());
+    -- The segment the ranking matched (no second lookup) and its profile.
+    segment := served -> 'trace' ->> 'segment';
     RETURN jsonb_build_object(
         'decision', decision,
         'items', (SELECT coalesce(jsonb_agg(i - 'explain' ORDER BY (i ->> 'rank')::int), '[]')
                     FROM jsonb_array_elements(served -> 'items') i),
         'audit_decision_id', served -> 'decision_id',
-        'segment', segment.segment_id,
-        'config', recsys._config_sources(org, ns, opts, segment.profile, policy));
+        'segment', segment,
+        'config', recsys._config_sources(org, ns, opts, (SELECT sg.profile FROM recsys.segments sg
+                                                           WHERE sg.org_id = org AND sg.namespace = ns
+                                                             AND sg.segment_id = segment), policy));
 END
 $$;
 

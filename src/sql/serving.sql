@@ -198,7 +198,8 @@ BEGIN
     explain := coalesce(o ->> 'explain', 'tags');
 
     -- The user: recent items, history length, tag profile, embedding centroid, recent purchases.
-    SELECT array_agg(u.item_id ORDER BY u.last_ts DESC, u.item_id) FILTER (WHERE u.r <= 20), count(*)::int
+    SELECT array_agg(u.item_id ORDER BY u.last_ts DESC, u.item_id) FILTER (WHERE u.r <= (o ->> 'recent_items')::int),
+           count(*)::int
       INTO recent, history
       FROM (SELECT ui.item_id, ui.last_ts, row_number() OVER (ORDER BY ui.last_ts DESC, ui.item_id) AS r
               FROM recsys.user_items ui WHERE ui.org_id = org AND ui.namespace = ns AND ui.user_id = uid) u;
