@@ -56,6 +56,7 @@ std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const Pip
     if (o.alpha < 0 || o.beta < 0 || o.gamma < 0) throw_invalid("blend weights must not be negative");
     if (!(o.profile_boost >= 0.0 && o.profile_boost <= 1.0)) throw_invalid("profile_boost must be between 0 and 1");
     if (!(o.boost_floor >= 0.0 && o.boost_floor <= 1.0)) throw_invalid("boost_floor must be between 0 and 1");
+    if (!(o.novelty >= 0.0 && o.novelty <= 1.0)) throw_invalid("novelty must be between 0 and 1");
     *f = Funnel{};
     f->candidates = items.size();
 
@@ -106,7 +107,9 @@ std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const Pip
         // that no signal supports yet (a brand-new item).
         if (item.rule_factor > 1.0) blend_of[r] = std::max(blend_of[r], o.boost_floor);
         boost_of[r] = o.profile_boost * attenuation * profile_overlap(item, o.tag_profile, profile_total);
-        item.candidate.relevance = blend_of[r] * (1.0 + boost_of[r]) * item.rule_factor;
+        // Novelty trades accuracy for reach: the most popular candidate loses `novelty` of its score.
+        double novelty_factor = 1.0 - o.novelty * normalized[r * 3];
+        item.candidate.relevance = blend_of[r] * (1.0 + boost_of[r]) * item.rule_factor * novelty_factor;
         pool.push_back(item.candidate);
     }
 

@@ -47,6 +47,7 @@ struct PipelineOptions {
     double gamma = 0.5;  // similarity weight
     double profile_boost = 0.15;
     double boost_floor = 0.05;  // relevance a positively boosted item is lifted to before the boost
+    double novelty = 0.0;       // score share taken from popular items: times 1 - novelty * normalised popularity
     MmrOptions mmr;      // lambda and caps (k is taken from k above)
     bool exclude_seen = false;
     std::vector<std::string> include_tags_any;  // empty: no tag filter

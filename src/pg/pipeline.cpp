@@ -43,7 +43,7 @@ PG_FUNCTION_INFO_V1(recsys_rank_pipeline);
 //   popularity, covisitation, sources, flags, user_vector, k, alpha, beta, gamma, profile_boost,
 //   mmr_lambda, brand_cap, category_cap, exclude_seen, include_tags, price_min, price_max,
 //   created_after, user_history, profile_tags, profile_weights, rule_factors, pins, boost_floor,
-//   collaborative) -- collaborative: the ALS score per item (NaN: none), used as the similarity
+//   collaborative, novelty) -- collaborative: the ALS score per item (NaN: none), used as the similarity
 //   signal instead of the embedding cosine where given; empty when the namespace has no model.
 //   -> setof (idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped);
 //   funnel and dropped ({item_id: filter stage}) are set on the first row only; signals are the
@@ -71,6 +71,7 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
     recsys_pg::ArrayArg pins = array_arg(fcinfo, 31, INT4OID);
     double boost_floor = PG_GETARG_FLOAT8(32);
     recsys_pg::ArrayArg collaborative = array_arg(fcinfo, 33, FLOAT8OID);
+    double novelty = PG_GETARG_FLOAT8(34);
     int n = ids.count;
     if (available.count != n || price.count != n || created.count != n || sources.count != n || flags.count != n ||
         popularity.count != n || covisitation.count != n || (embeddings.count != 0 && embeddings.count != n * dim) ||
@@ -117,6 +118,7 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
     options.created_after = PG_ARGISNULL(26) ? NAN : PG_GETARG_FLOAT8(26);
     options.user_history = static_cast<size_t>(PG_GETARG_INT32(27));
     options.boost_floor = boost_floor;
+    options.novelty = novelty;
 
     // Results as plain data: index, scores and reasons per ranked item, and the funnel.
     int* out_index = static_cast<int*>(palloc(sizeof(int) * (n + 1)));

@@ -55,7 +55,7 @@ CREATE FUNCTION recsys._rank_pipeline(item_ids text[], available boolean[], pric
         gamma float8, profile_boost float8, mmr_lambda float8, brand_cap int, category_cap int, exclude_seen boolean,
         include_tags text[], price_min float8, price_max float8, created_after float8, user_history int,
         profile_tags text[], profile_weights float8[], rule_factors float8[], pins int[], boost_floor float8,
-        collaborative float8[])
+        collaborative float8[], novelty float8)
     RETURNS TABLE (idx int, score float8, blend float8, boost float8, reasons text[], funnel jsonb, signals float8[],
                    max_similarity float8, rule_factor float8, dropped jsonb)
     AS 'MODULE_PATHNAME', 'recsys_rank_pipeline' LANGUAGE C STABLE;
@@ -315,7 +315,7 @@ BEGIN
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, history,
                coalesce(profile_tags, '{}'), coalesce(profile_weights, '{}'),
                coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'), (o ->> 'boost_floor')::float8,
-               coalesce(pool.collaborative, '{}'))
+               coalesce(pool.collaborative, '{}'), (o ->> 'novelty')::float8)
            WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped, pick)
      ORDER BY r.pick;
 END
@@ -539,7 +539,7 @@ BEGIN
                (o -> 'price_between' ->> 0)::float8, (o -> 'price_between' ->> 1)::float8,
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, 0, '{}', '{}',
                coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'),
-               (o ->> 'boost_floor')::float8, '{}')
+               (o ->> 'boost_floor')::float8, '{}', (o ->> 'novelty')::float8)
            WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped, pick)
      WHERE r.idx IS NOT NULL
      ORDER BY r.pick;

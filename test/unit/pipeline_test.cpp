@@ -159,3 +159,20 @@ TEST(Pipeline, PositiveBoostLiftsToTheFloorFirst) {
     o.boost_floor = 0.0;  // no floor: nothing to multiply, fresh stays last
     EXPECT_EQ(ids(items, recsys::run_pipeline(items, o, &f)), (std::vector<std::string>{"a", "b", "fresh"}));
 }
+
+TEST(Pipeline, NoveltyDemotesThePopular) {
+    // a is the most popular; b has the best collaborative score but is less popular.
+    std::vector<recsys::PipelineItem> items = {item("a", 100), item("b", 10), item("c", 0)};
+    items[0].similarity = 0.6;
+    items[1].similarity = 1.0;
+    items[2].similarity = 0.0;
+    auto o = relevance_only();
+    o.alpha = 1;
+    o.gamma = 1;
+    recsys::Funnel f;
+    EXPECT_EQ(ids(items, recsys::run_pipeline(items, o, &f)), (std::vector<std::string>{"a", "b", "c"}));
+    o.novelty = 0.5;  // a: (1 + 0.6) / 2 * 0.5 = 0.4; b: (0.1 + 1) / 2 * 0.95 = 0.52
+    EXPECT_EQ(ids(items, recsys::run_pipeline(items, o, &f)), (std::vector<std::string>{"b", "a", "c"}));
+    o.novelty = 1.5;
+    EXPECT_THROW(recsys::run_pipeline(items, o, &f), recsys::Error);
+}
