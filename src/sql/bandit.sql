@@ -52,18 +52,7 @@ CREATE TABLE recsys.bandit_decisions (
     PRIMARY KEY (org_id, namespace, decision_id)
 );
 
-DO $rls$
-DECLARE
-    table_name text;
-BEGIN
-    FOREACH table_name IN ARRAY ARRAY['bandit_policies', 'bandit_surfaces', 'bandit_stats', 'bandit_decisions'] LOOP
-        EXECUTE format('ALTER TABLE recsys.%I ENABLE ROW LEVEL SECURITY', table_name);
-        EXECUTE format('CREATE POLICY tenant_isolation ON recsys.%I
-                            USING (org_id = (SELECT recsys.current_org()))
-                            WITH CHECK (org_id = (SELECT recsys.current_org()))', table_name);
-    END LOOP;
-END
-$rls$;
+SELECT recsys._isolate_tenants(ARRAY['bandit_policies', 'bandit_surfaces', 'bandit_stats', 'bandit_decisions']);
 
 CREATE FUNCTION recsys._bandit_choose(algorithm text, trials float8[], reward_sums float8[], reward_sq_sums float8[],
                                       epsilon float8, OUT arm int, OUT explore boolean, OUT best int, OUT u float8)

@@ -54,12 +54,7 @@ CREATE TABLE recsys.profiles (
     PRIMARY KEY (org_id, name)
 );
 
-ALTER TABLE recsys.namespace_config ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON recsys.namespace_config
-    USING (org_id = (SELECT recsys.current_org())) WITH CHECK (org_id = (SELECT recsys.current_org()));
-ALTER TABLE recsys.profiles ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON recsys.profiles
-    USING (org_id = (SELECT recsys.current_org())) WITH CHECK (org_id = (SELECT recsys.current_org()));
+SELECT recsys._isolate_tenants(ARRAY['namespace_config', 'profiles']);
 
 -- Raises 22023 naming the first unknown knob, wrong type or out-of-range value in `settings`
 -- (null values are allowed: they remove a knob's override).

@@ -46,12 +46,7 @@ CREATE TABLE recsys.rec_decisions (
     duration_ms float8 NOT NULL
 ) PARTITION BY RANGE (created_at);
 
-ALTER TABLE recsys.rec_decisions ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON recsys.rec_decisions
-    USING (org_id = (SELECT recsys.current_org())) WITH CHECK (org_id = (SELECT recsys.current_org()));
-ALTER TABLE recsys.decision_salts ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON recsys.decision_salts
-    USING (org_id = (SELECT recsys.current_org())) WITH CHECK (org_id = (SELECT recsys.current_org()));
+SELECT recsys._isolate_tenants(ARRAY['rec_decisions', 'decision_salts']);
 
 -- Name of the partition of UTC day `day`.
 CREATE FUNCTION recsys._decision_partition_name(day date) RETURNS text
@@ -123,7 +118,7 @@ BEGIN
 END
 $$;
 
--- The salted hash under which org's decisions store a user id; with `create`, the org's salt
+-- The salted hash under which org's decisions store a user id; with make_salt, the org's salt
 -- is made when it has none (NULL otherwise).
 CREATE FUNCTION recsys._user_hash(org uuid, uid text, make_salt boolean) RETURNS text
 LANGUAGE plpgsql

@@ -34,18 +34,7 @@ CREATE TABLE recsys.guardrail_settings (
     settings jsonb NOT NULL,
     PRIMARY KEY (org_id, namespace)
 );
-DO $rls$
-DECLARE
-    table_name text;
-BEGIN
-    FOREACH table_name IN ARRAY ARRAY['evaluations', 'tuning_runs', 'guardrail_settings'] LOOP
-        EXECUTE format('ALTER TABLE recsys.%I ENABLE ROW LEVEL SECURITY', table_name);
-        EXECUTE format('CREATE POLICY tenant_isolation ON recsys.%I
-                            USING (org_id = (SELECT recsys.current_org()))
-                            WITH CHECK (org_id = (SELECT recsys.current_org()))', table_name);
-    END LOOP;
-END
-$rls$;
+SELECT recsys._isolate_tenants(ARRAY['evaluations', 'tuning_runs', 'guardrail_settings']);
 
 -- The evaluation options with defaults: holdout (0.2), min_events (5), k (10), config (ranking
 -- knobs, default the namespace's), segments (true), factors (true: train a model on the train

@@ -31,18 +31,7 @@ CREATE TABLE recsys.user_factors (
     factors real[] NOT NULL,
     PRIMARY KEY (org_id, namespace, user_id)
 );
-DO $rls$
-DECLARE
-    table_name text;
-BEGIN
-    FOREACH table_name IN ARRAY ARRAY['factor_models', 'item_factors', 'user_factors'] LOOP
-        EXECUTE format('ALTER TABLE recsys.%I ENABLE ROW LEVEL SECURITY', table_name);
-        EXECUTE format('CREATE POLICY tenant_isolation ON recsys.%I
-                            USING (org_id = (SELECT recsys.current_org()))
-                            WITH CHECK (org_id = (SELECT recsys.current_org()))', table_name);
-    END LOOP;
-END
-$rls$;
+SELECT recsys._isolate_tenants(ARRAY['factor_models', 'item_factors', 'user_factors']);
 
 CREATE FUNCTION recsys._als_train(user_index int[], item_index int[], weights real[], users int, items int, factors int,
                                   regularization float8, alpha float8, iterations int, seed bigint, cg_steps int,

@@ -30,18 +30,7 @@ CREATE TABLE recsys.override_history (
     details jsonb NOT NULL
 );
 
-DO $rls$
-DECLARE
-    table_name text;
-BEGIN
-    FOREACH table_name IN ARRAY ARRAY['manual_overrides', 'override_history'] LOOP
-        EXECUTE format('ALTER TABLE recsys.%I ENABLE ROW LEVEL SECURITY', table_name);
-        EXECUTE format('CREATE POLICY tenant_isolation ON recsys.%I
-                            USING (org_id = (SELECT recsys.current_org()))
-                            WITH CHECK (org_id = (SELECT recsys.current_org()))', table_name);
-    END LOOP;
-END
-$rls$;
+SELECT recsys._isolate_tenants(ARRAY['manual_overrides', 'override_history']);
 
 -- The first problem of an override.
 CREATE FUNCTION recsys._override_problem(e jsonb) RETURNS text[]

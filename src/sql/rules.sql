@@ -21,9 +21,7 @@ CREATE TABLE recsys.rules (
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (org_id, namespace, rule_id)
 );
-ALTER TABLE recsys.rules ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON recsys.rules
-    USING (org_id = (SELECT recsys.current_org())) WITH CHECK (org_id = (SELECT recsys.current_org()));
+SELECT recsys._isolate_tenants(ARRAY['rules']);
 
 -- The rules of every namespace, with whether each applies now.
 CREATE VIEW recsys.rules_list WITH (security_invoker = true) AS

@@ -20,9 +20,7 @@ CREATE TABLE recsys.segments (
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (org_id, namespace, segment_id)
 );
-ALTER TABLE recsys.segments ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON recsys.segments
-    USING (org_id = (SELECT recsys.current_org())) WITH CHECK (org_id = (SELECT recsys.current_org()));
+SELECT recsys._isolate_tenants(ARRAY['segments']);
 
 -- The first problem of a condition node, as "<path>: <problem>", or NULL.
 CREATE FUNCTION recsys._condition_problem(node jsonb, path text) RETURNS text

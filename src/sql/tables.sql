@@ -154,19 +154,8 @@ CREATE TABLE recsys.covis (
 CREATE INDEX covis_item_b ON recsys.covis (org_id, namespace, item_b);
 
 -- Row-level security: a caller sees and changes only the rows of its own organisation.
-DO $rls$
-DECLARE
-    table_name text;
-BEGIN
-    FOREACH table_name IN ARRAY ARRAY['namespaces', 'event_types', 'items', 'users', 'events',
-                                      'event_ids', 'item_popularity', 'user_items', 'covis'] LOOP
-        EXECUTE format('ALTER TABLE recsys.%I ENABLE ROW LEVEL SECURITY', table_name);
-        EXECUTE format('CREATE POLICY tenant_isolation ON recsys.%I
-                            USING (org_id = (SELECT recsys.current_org()))
-                            WITH CHECK (org_id = (SELECT recsys.current_org()))', table_name);
-    END LOOP;
-END
-$rls$;
+SELECT recsys._isolate_tenants(ARRAY['namespaces', 'event_types', 'items', 'users', 'events',
+                                      'event_ids', 'item_popularity', 'user_items', 'covis']);
 
 -- Each user's tag profile: the event weight on items carrying each tag. Computed on read from
 -- user_items and the current item tags, so it is exact after any event or catalogue change.

@@ -72,3 +72,22 @@ AS $$
     WITH gone AS (DELETE FROM recsys.role_orgs WHERE role_name = (SELECT rolname FROM pg_roles WHERE oid = $1) RETURNING 1)
     SELECT count(*) > 0 FROM gone;
 $$;
+
+-- Row-level security on the given tables of schema recsys: a caller sees and changes only the
+-- rows of its own organisation (policy tenant_isolation). Used by every file that creates
+-- tenant tables.
+CREATE FUNCTION recsys._isolate_tenants(tables text[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    table_name text;
+BEGIN
+    FOREACH table_name IN ARRAY tables LOOP
+        EXECUTE format('ALTER TABLE recsys.%I ENABLE ROW LEVEL SECURITY', table_name);
+        EXECUTE format('CREATE POLICY tenant_isolation ON recsys.%I
+                            USING (org_id = (SELECT recsys.current_org()))
+                            WITH CHECK (org_id = (SELECT recsys.current_org()))', table_name);
+    END LOOP;
+END
+$$;
