@@ -196,29 +196,48 @@ BEGIN
     head AS (SELECT p.item_id FROM eval_popular p WHERE p.pos <= (SELECT ceil(0.2 * count(*)) FROM eval_popular)),
     users AS (
         SELECT u.user_id, CASE WHEN by_segment THEN (SELECT s.segment_id FROM recsys._segment_of(org, scratch, u.user_id, '{}', '{}') s)
-                               ELSE 'all' END AS segment,
-               (SELECT count(*) FROM eval_truth t WHERE t.user_id = u.user_id) AS relevant
-          FROM (SELECT DISTINCT t.user_id FROM eval_truth t) u),
+                               ELSE 'all' END AS segment, u.relevant
+          FROM (SELECT t.user_id, count(*) AS relevant FROM eval_truth t GROUP BY t.user_id) u),
     methods (method) AS (VALUES ('model'), ('baseline')),
+    -- Ideal DCG of n relevant items (n <= k).
+    ideal AS (SELECT g AS n, sum(1 / log(2, g + 1)) OVER (ORDER BY g) AS dcg FROM generate_series(1, k) g),
+    hits AS (
+        SELECT r.method, r.user_id, sum(1 / log(2, r.rank + 1)) AS dcg, count(*) AS n, min(r.rank) AS first
+          FROM eval_recs r JOIN eval_truth t USING (user_id, item_id) GROUP BY r.method, r.user_id),
+    slots AS (
+        SELECT r.method, r.user_id, count(*) AS filled, count(*) FILTER (WHERE r.item_id NOT IN (SELECT h.item_id FROM head h)) AS tail
+          FROM eval_recs r GROUP BY r.method, r.user_id),
+    -- Intra-list similarity: mean Jaccard of the tag, brand and category tokens over the pairs of a list.
+    tokens AS (
+        SELECT DISTINCT r.method, r.user_id, r.item_id, x.token
+          FROM eval_recs r
+          JOIN recsys.items i ON i.org_id = org AND i.namespace = scratch AND i.item_id = r.item_id,
+               unnest(i.tags || coalesce('brand:' || i.brand, '{}') || coalesce('category:' || i.category, '{}')) AS x(token)),
+    sizes AS (
+        SELECT r.method, r.user_id, r.item_id, (SELECT count(*) FROM tokens t WHERE t.method = r.method AND t.user_id = r.user_id
+                                                   AND t.item_id = r.item_id) AS n
+          FROM eval_recs r),
+    shared AS (
+        SELECT a.method, a.user_id, a.item_id AS item_a, b.item_id AS item_b, count(*) AS n
+          FROM tokens a JOIN tokens b ON b.method = a.method AND b.user_id = a.user_id AND b.token = a.token AND b.item_id > a.item_id
+         GROUP BY 1, 2, 3, 4),
+    ils AS (
+        SELECT a.method, a.user_id,
+               avg(coalesce(coalesce(sh.n, 0)::float8 / nullif(a.n + b.n - coalesce(sh.n, 0), 0), 0)) AS value
+          FROM sizes a JOIN sizes b ON b.method = a.method AND b.user_id = a.user_id AND b.item_id > a.item_id
+          LEFT JOIN shared sh ON sh.method = a.method AND sh.user_id = a.user_id AND sh.item_a = a.item_id AND sh.item_b = b.item_id
+         GROUP BY a.method, a.user_id),
     per_user AS (
         SELECT m.method, u.user_id, u.segment,
-               coalesce((SELECT sum(1 / log(2, r.rank + 1)) FROM eval_recs r JOIN eval_truth t USING (user_id, item_id)
-                          WHERE r.method = m.method AND r.user_id = u.user_id), 0)
-                 / (SELECT sum(1 / log(2, g + 1)) FROM generate_series(1, least(k, u.relevant)::int) g) AS ndcg,
-               (SELECT count(*) FROM eval_recs r JOIN eval_truth t USING (user_id, item_id)
-                 WHERE r.method = m.method AND r.user_id = u.user_id)::float8 / u.relevant AS recall,
-               coalesce((SELECT 1.0 / min(r.rank) FROM eval_recs r JOIN eval_truth t USING (user_id, item_id)
-                          WHERE r.method = m.method AND r.user_id = u.user_id), 0) AS mrr,
-               (SELECT count(*) FROM eval_recs r WHERE r.method = m.method AND r.user_id = u.user_id
-                   AND r.item_id NOT IN (SELECT h.item_id FROM head h)) + k
-                 - (SELECT count(*) FROM eval_recs r WHERE r.method = m.method AND r.user_id = u.user_id) AS tail_slots,
-               (SELECT avg(recsys._tag_jaccard(a.tags || coalesce('brand:' || a.brand, '{}') || coalesce('category:' || a.category, '{}'),
-                                               b.tags || coalesce('brand:' || b.brand, '{}') || coalesce('category:' || b.category, '{}')))
-                  FROM eval_recs ra JOIN eval_recs rb ON rb.method = ra.method AND rb.user_id = ra.user_id AND rb.rank > ra.rank
-                  JOIN recsys.items a ON a.org_id = org AND a.namespace = scratch AND a.item_id = ra.item_id
-                  JOIN recsys.items b ON b.org_id = org AND b.namespace = scratch AND b.item_id = rb.item_id
-                 WHERE ra.method = m.method AND ra.user_id = u.user_id) AS ils
-          FROM methods m, users u),
+               coalesce(h.dcg, 0) / (SELECT i.dcg FROM ideal i WHERE i.n = least(k, u.relevant)) AS ndcg,
+               coalesce(h.n, 0)::float8 / u.relevant AS recall,
+               coalesce(1.0 / h.first, 0) AS mrr,
+               coalesce(sl.tail, 0) + k - coalesce(sl.filled, 0) AS tail_slots,
+               il.value AS ils
+          FROM methods m CROSS JOIN users u
+          LEFT JOIN hits h ON h.method = m.method AND h.user_id = u.user_id
+          LEFT JOIN slots sl ON sl.method = m.method AND sl.user_id = u.user_id
+          LEFT JOIN ils il ON il.method = m.method AND il.user_id = u.user_id),
     grouped AS (
         SELECT p.method, coalesce(p.segment, '*') AS segment, GROUPING(p.segment) = 1 AS overall, count(*) AS users,
                avg(p.ndcg) AS ndcg, avg(p.recall) AS recall, avg(p.mrr) AS mrr, avg((p.mrr > 0)::int) AS hr,
@@ -250,13 +269,6 @@ BEGIN
     RETURN result;
 END
 $$;
-
--- Jaccard similarity of two sets of text tokens (1 for two empty sets is avoided: 0).
-CREATE FUNCTION recsys._tag_jaccard(a text[], b text[]) RETURNS float8
-LANGUAGE sql IMMUTABLE
-RETURN CASE WHEN cardinality(a) + cardinality(b) = 0 THEN 0
-            ELSE (SELECT count(*) FROM (SELECT unnest(a) INTERSECT SELECT unnest(b)) i)::float8
-                 / (SELECT count(*) FROM (SELECT unnest(a) UNION SELECT unnest(b)) u) END;
 
 -- Evaluates the namespace's ranking without leakage (see the header comment). Options: holdout,
 -- min_events, k, config, segments, factors (see _eval_options). The result is stored in
