@@ -24,12 +24,35 @@ measure() {
 decide=$(measure decide "SELECT recsys.recsys_bandit_decide('bench', 'home', '{\"device\": \"mobile\"}');")
 rank=$(measure rank "SELECT * FROM recsys.recsys_rank('bench', 'user_' || :u, 20);")
 recommend=$(measure recommend "SELECT recsys.recsys_bandit_recommend('bench', 'user_' || :u, 20, 'home');")
+similar=$(measure similar "SELECT * FROM recsys.recsys_similar_items('bench', 'item_' || :u, 20);")
 popular=$(measure popular "SELECT item_id FROM recsys.item_popularity WHERE org_id = '00000000-0000-0000-0000-0000000be4c1' AND namespace = 'bench' AND type = 0 ORDER BY log2_score DESC LIMIT 20;")
+# Throughput with two clients (calls per second over the run).
+echo "\\set u random(1, $RECSYS_BENCH_USERS)" > "$work/tp.sql"
+echo "SELECT * FROM recsys.recsys_rank('bench', 'user_' || :u, 20);" >> "$work/tp.sql"
+throughput=$(cd "$work" && PGOPTIONS="-c recsys.org_id=00000000-0000-0000-0000-0000000be4c1" \
+    pgbench -n -M prepared -c 2 -j 2 -T "$RECSYS_BENCH_SECONDS" -f tp.sql 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+# Backend memory: resident size of one session's backend (read by the backend itself from
+# /proc/self/status) after one call and after RECSYS_BENCH_CALLS more calls.
+calls=${RECSYS_BENCH_CALLS:-10000}
+{
+    echo "SET recsys.org_id = '00000000-0000-0000-0000-0000000be4c1';"
+    echo "SELECT count(*) FROM recsys.recsys_rank('bench', 'user_1', 20) \\g /dev/null"
+    echo "SELECT substring(pg_read_file('/proc/self/status') from 'VmRSS:\\s+(\\d+)') AS rss_before \\gset"
+    for n in $(seq 1 "$calls"); do
+        echo "SELECT count(*) FROM recsys.recsys_rank('bench', 'user_$(( n % RECSYS_BENCH_USERS + 1 ))', 20) \\g /dev/null"
+    done
+    echo "SELECT :rss_before, substring(pg_read_file('/proc/self/status') from 'VmRSS:\\s+(\\d+)');"
+} > "$work/rss.sql"
+read -r rss_before rss_after < <(psql -X -q -At -F ' ' -f "$work/rss.sql")
 rm -rf "$work"
 echo
 echo "| call (one client, ${RECSYS_BENCH_SECONDS} s each; $RECSYS_BENCH_ITEMS items / $RECSYS_BENCH_USERS users / $RECSYS_BENCH_EVENTS events) | p50 ms | p99 ms | calls |"
 echo "|---|---:|---:|---:|"
-for pair in "recsys_bandit_decide:$decide" "recsys_rank k=20:$rank" "recsys_bandit_recommend k=20:$recommend" "plain SQL top 20 by popularity (one event type, index):$popular"; do
+for pair in "recsys_bandit_decide:$decide" "recsys_rank k=20:$rank" "recsys_bandit_recommend k=20:$recommend" \
+            "recsys_similar_items k=20:$similar" "plain SQL top 20 by popularity (one event type, index):$popular"; do
     name=${pair%%:*}; set -- ${pair#*:}
     echo "| $name | $1 | $2 | $3 |"
 done
+echo
+echo "recsys_rank with 2 clients: $throughput calls/s"
+echo "backend RSS: $rss_before kB after one call, $rss_after kB after $calls more calls (growth $(( (rss_after - rss_before) / 1024 )) MB)"

@@ -26,7 +26,7 @@ q "$src" -c "SELECT recsys.recsys_seed_synthetic('dump', '{\"items\": 400, \"use
   -c "SELECT recsys.recsys_bandit_holdout('dump', 'home', 0.1)" \
   -c "SELECT recsys.recsys_bandit_reward('dump', recsys.recsys_bandit_decide('dump', 'home') ->> 'decision_id', 1)" \
   -c "SELECT count(*) FROM recsys.recsys_rank('dump', 'user_1', 10)" >/dev/null
-psql -X -q -d "$src" -c "DROP ROLE IF EXISTS recsys_dump_role" -c "CREATE ROLE recsys_dump_role" \
+psql -X -q -d "$src" -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS recsys_dump_role" -c "CREATE ROLE recsys_dump_role" \
      -c "SELECT recsys.recsys_map_role('recsys_dump_role', '$org')" >/dev/null
 
 pg_dump -Fc -f "$dump" "$src"

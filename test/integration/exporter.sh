@@ -11,7 +11,7 @@ q -c "SELECT recsys.recsys_seed_synthetic('exp', '{\"items\": 300, \"users\": 30
 for u in 1 2 3 4; do q -c "SELECT count(*) FROM recsys.recsys_rank('exp', 'user_$u', 10, 'home')" >/dev/null; done
 q -c "SELECT count(*) FROM recsys.recsys_rank('exp', 'user_5', 10, 'home', '{\"exclude_item_ids\": [\"item_1\", \"item_2\"]}')" >/dev/null
 q -c "BEGIN READ ONLY" -c "SELECT count(*) FROM recsys.recsys_rank('exp', 'user_6', 10, 'home')" -c "COMMIT" >/dev/null
-psql -X -q -v ON_ERROR_STOP=1 -c "DROP ROLE IF EXISTS recsys_exporter_test" \
+psql -X -q -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS recsys_exporter_test" \
      -c "CREATE ROLE recsys_exporter_test LOGIN PASSWORD 'exporter-test' IN ROLE recsys_monitor"
 
 port=$((20000 + $$ % 10000))
