@@ -49,6 +49,56 @@ AS $$
      LIMIT n;
 $$;
 
+-- The as_of path: signals recomputed from the events up to `at` (later events are ignored).
+-- Slower than the derived tables, which always include every event.
+
+-- Decayed popularity at `at` of every item with events up to `at` (or of the given items).
+CREATE FUNCTION recsys._popularity_from_events(org uuid, ns text, at timestamptz, item_ids text[])
+    RETURNS TABLE (item_id text, score float8)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT e.item_id, sum(t.weight * power(2::float8, greatest(-extract(epoch FROM at - e.ts) / 86400 / t.half_life_days, -1000)))
+      FROM recsys.events e
+      JOIN recsys.event_types t ON t.org_id = e.org_id AND t.namespace = e.namespace AND t.type_id = e.type
+     WHERE e.org_id = org AND e.namespace = ns AND e.ts <= at AND (item_ids IS NULL OR e.item_id = ANY (item_ids))
+     GROUP BY e.item_id;
+$$;
+
+-- A user's interactions (events, summed weight, last time): from user_items now, or from the
+-- events up to `at` when as_of.
+CREATE FUNCTION recsys._user_history(org uuid, ns text, uid text, at timestamptz, as_of boolean)
+    RETURNS TABLE (item_id text, events bigint, weight float8, last_ts timestamptz)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ui.item_id, ui.events, ui.weight, ui.last_ts FROM recsys.user_items ui
+     WHERE NOT as_of AND ui.org_id = org AND ui.namespace = ns AND ui.user_id = uid
+    UNION ALL
+    SELECT e.item_id, count(*), sum(t.weight), max(e.ts)
+      FROM recsys.events e
+      JOIN recsys.event_types t ON t.org_id = e.org_id AND t.namespace = e.namespace AND t.type_id = e.type
+     WHERE as_of AND e.org_id = org AND e.namespace = ns AND e.user_id = uid AND e.ts <= at
+     GROUP BY e.item_id;
+$$;
+
+-- Co-visitation neighbours of `items` counted from the events up to `at`: event pairs of one user
+-- on an item of `items` and another item within the namespace's window.
+CREATE FUNCTION recsys._neighbours_from_events(org uuid, ns text, items text[], at timestamptz)
+    RETURNS TABLE (neighbour_id text, pairs bigint)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT b.item_id, count(*)
+      FROM recsys.namespaces n
+      JOIN recsys.events a ON a.org_id = n.org_id AND a.namespace = n.namespace
+      JOIN recsys.events b ON b.org_id = a.org_id AND b.namespace = a.namespace AND b.user_id = a.user_id
+                          AND b.item_id <> a.item_id AND b.ts <= at
+                          AND b.ts BETWEEN a.ts - n.covis_window AND a.ts + n.covis_window
+     WHERE n.org_id = org AND n.namespace = ns AND a.item_id = ANY (items) AND a.ts <= at
+     GROUP BY b.item_id;
+$$;
+
 CREATE FUNCTION recsys._rank_pipeline(item_ids text[], available boolean[], price float8[], created_at float8[],
         brands text[], categories text[], tags text[], embeddings real[], dim int, popularity float8[],
         covisitation float8[], sources int[], flags int[], user_vector real[], k int, alpha float8, beta float8,
@@ -75,8 +125,11 @@ BEGIN
     PERFORM recsys._check_filter(options, knob_names || request_only, 'options');
     PERFORM recsys._check_settings((SELECT coalesce(jsonb_object_agg(k, v), '{}') FROM jsonb_each(options) o(k, v)
                                      WHERE k = ANY (knob_names)), 'options');
-    IF options ? 'as_of' THEN
-        RAISE EXCEPTION 'option "as_of" is not supported yet' USING ERRCODE = '0A000';
+    IF options ? 'as_of' AND recsys._json_time(options -> 'as_of') IS NULL THEN
+        RAISE EXCEPTION 'option "as_of" must be a timestamp, not %', options -> 'as_of' USING ERRCODE = '22007';
+    END IF;
+    IF recsys._json_time(options -> 'as_of') > now() THEN
+        RAISE EXCEPTION 'option "as_of" lies in the future (%)', options ->> 'as_of' USING ERRCODE = '22008';
     END IF;
     IF options ? 'include_tags_any' AND (jsonb_typeof(options -> 'include_tags_any') <> 'array'
          OR EXISTS (SELECT 1 FROM jsonb_array_elements(options -> 'include_tags_any') t WHERE jsonb_typeof(t) <> 'string')) THEN
@@ -114,9 +167,11 @@ $$;
 -- candidates (with their source bits, co-visitation and seen/purchased/excluded flags) joined
 -- with their items (missing items drop out), decayed popularity at `at`, the active rules'
 -- effects (block flag 8, boost factor, the matching rules {item_id: [rules]}), pin positions and,
--- given the user's factors, each item's collaborative score (NULL without item factors).
+-- given the user's factors, each item's collaborative score (NULL without item factors). With
+-- as_of, popularity comes from the events up to `at`.
 CREATE FUNCTION recsys._candidate_pool(org uuid, ns text, surface text, segment text, at timestamptz, dim int,
         item_ids text[], item_sources int[], item_covis float8[], item_flags int[], pin_ids text[], user_factors real[],
+        as_of boolean,
         OUT ids text[], OUT available boolean[], OUT price float8[], OUT created float8[], OUT brands text[],
         OUT categories text[], OUT tags text[], OUT embeddings real[], OUT popularity float8[], OUT covis float8[],
         OUT sources int[], OUT flags int[], OUT factors float8[], OUT pins int[], OUT rules jsonb,
@@ -136,7 +191,10 @@ AS $$
                      WHERE f.org_id = org AND f.namespace = ns AND f.item_id = m.item_id) END AS collaborative
           FROM unnest(item_ids, item_sources, item_covis, item_flags) AS m(item_id, sources, covis, flags)
           JOIN recsys.items i ON i.org_id = org AND i.namespace = ns AND i.item_id = m.item_id
-          LEFT JOIN recsys._popularity_of(org, ns, item_ids, at) pop ON pop.item_id = m.item_id
+          LEFT JOIN (SELECT * FROM recsys._popularity_of(org, ns, item_ids, at) WHERE NOT as_of
+                     UNION ALL
+                     SELECT * FROM recsys._popularity_from_events(org, ns, at, item_ids) WHERE as_of) pop
+                 ON pop.item_id = m.item_id
           LEFT JOIN recsys._rule_effects(org, ns, surface, segment, at, item_ids) eff ON eff.item_id = m.item_id)
     SELECT array_agg(c.item_id ORDER BY c.item_id), array_agg(c.available ORDER BY c.item_id),
            array_agg(c.price ORDER BY c.item_id), array_agg(c.created_at ORDER BY c.item_id),
@@ -186,6 +244,7 @@ DECLARE
     pin_ids text[];
     segment record;
     user_factors real[];
+    as_of boolean;
 BEGIN
     SELECT n.embedding_dim INTO dim FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns;
     IF options ? 'context' AND jsonb_typeof(options -> 'context') <> 'object' THEN
@@ -196,18 +255,26 @@ BEGIN
     o := recsys._rank_options(org, ns, coalesce(options, 'null'), segment.profile);
     fanout := (o ->> 'fanout')::int;
     explain := coalesce(o ->> 'explain', 'tags');
+    -- as_of: rank as if it were that time; every signal ignores later events.
+    as_of := o ? 'as_of';
+    IF as_of THEN
+        at := recsys._json_time(o -> 'as_of');
+    END IF;
 
     -- The user: recent items, history length, tag profile, embedding centroid, recent purchases.
     SELECT array_agg(u.item_id ORDER BY u.last_ts DESC, u.item_id) FILTER (WHERE u.r <= (o ->> 'recent_items')::int),
            count(*)::int
       INTO recent, history
-      FROM (SELECT ui.item_id, ui.last_ts, row_number() OVER (ORDER BY ui.last_ts DESC, ui.item_id) AS r
-              FROM recsys.user_items ui WHERE ui.org_id = org AND ui.namespace = ns AND ui.user_id = uid) u;
+      FROM (SELECT h.item_id, h.last_ts, row_number() OVER (ORDER BY h.last_ts DESC, h.item_id) AS r
+              FROM recsys._user_history(org, ns, uid, at, as_of) h) u;
     SELECT array_agg(t.tag ORDER BY t.weight DESC, t.tag), array_agg(t.weight ORDER BY t.weight DESC, t.tag)
       INTO profile_tags, profile_weights
-      FROM (SELECT ut.tag, ut.weight FROM recsys.user_tags ut
-             WHERE ut.org_id = org AND ut.namespace = ns AND ut.user_id = uid
-             ORDER BY ut.weight DESC, ut.tag LIMIT 50) t;
+      FROM (SELECT tag, sum(h.weight) AS weight
+              FROM recsys._user_history(org, ns, uid, at, as_of) h
+              JOIN recsys.items i ON i.org_id = org AND i.namespace = ns AND i.item_id = h.item_id
+             CROSS JOIN LATERAL unnest(i.tags) AS tag
+             WHERE h.weight > 0
+             GROUP BY tag ORDER BY 2 DESC, tag LIMIT 50) t;
     IF dim IS NOT NULL AND recent IS NOT NULL THEN
         SELECT array_agg(c.v ORDER BY c.d) INTO user_vector
           FROM (SELECT e.d, avg(e.v)::real AS v
@@ -218,10 +285,13 @@ BEGIN
     SELECT array_agg(DISTINCT e.item_id) INTO purchased
       FROM recsys.events e JOIN recsys.event_types t ON t.org_id = e.org_id AND t.namespace = e.namespace AND t.type_id = e.type
      WHERE e.org_id = org AND e.namespace = ns AND e.user_id = uid AND t.name = 'purchase'
-       AND e.ts >= at - make_interval(secs => (o ->> 'exclude_purchased_days')::float8 * 86400);
+       AND e.ts >= at - make_interval(secs => (o ->> 'exclude_purchased_days')::float8 * 86400) AND e.ts <= at;
     excluded := ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'exclude_item_ids', '[]')));
-    -- Collaborative factors (trained, or folded in from recent items); NULL without a model.
-    user_factors := recsys._user_factors(org, ns, uid);
+    -- Collaborative factors (trained, or folded in from recent items); NULL without a model, and
+    -- with as_of (a model trained later has seen later events).
+    IF NOT as_of THEN
+        user_factors := recsys._user_factors(org, ns, uid);
+    END IF;
     -- Starter profile: a user without history gets the segment's knobs and, unless a category cap
     -- is set, cold_start_category_cap, so the first list spans several categories.
     IF history = 0 AND (o ->> 'category_cap')::int = 0 THEN
@@ -236,13 +306,19 @@ BEGIN
     -- with their items.
     WITH sources AS (
         SELECT p.item_id, 1 AS source, NULL::float8 AS covis FROM recsys._top_popular(org, ns, fanout, at) p
-         WHERE pool_ids IS NULL
+         WHERE pool_ids IS NULL AND NOT as_of
+        UNION ALL
+        (SELECT p.item_id, 1, NULL::float8 FROM recsys._popularity_from_events(org, ns, at, NULL) p
+          WHERE pool_ids IS NULL AND as_of ORDER BY p.score DESC, p.item_id LIMIT fanout)
         UNION ALL
         SELECT c.item_id, 2, c.pairs
           FROM (SELECT nb.neighbour_id AS item_id, sum(nb.pairs)::float8 AS pairs
-                  FROM recsys.item_neighbours nb
-                 WHERE nb.org_id = org AND nb.namespace = ns AND nb.item_id = ANY (coalesce(recent, '{}'))
-                   AND (pool_ids IS NULL OR nb.neighbour_id = ANY (pool_ids))
+                  FROM (SELECT x.neighbour_id, x.pairs FROM recsys.item_neighbours x
+                         WHERE NOT as_of AND x.org_id = org AND x.namespace = ns AND x.item_id = ANY (coalesce(recent, '{}'))
+                        UNION ALL
+                        SELECT y.neighbour_id, y.pairs FROM recsys._neighbours_from_events(org, ns, coalesce(recent, '{}'), at) y
+                         WHERE as_of) nb
+                 WHERE pool_ids IS NULL OR nb.neighbour_id = ANY (pool_ids)
                  GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT fanout) c
         UNION ALL
         (SELECT i.item_id, 8, NULL::float8
@@ -267,11 +343,10 @@ BEGIN
          WHERE pool_ids IS NULL AND a.action = 'boost' AND a.boost > 0 AND a.target ? 'item_ids'),
     merged AS (
         SELECT s.item_id, bit_or(s.source) AS sources, max(s.covis) AS covis FROM sources s GROUP BY s.item_id),
+    seen AS (SELECT h.item_id FROM recsys._user_history(org, ns, uid, at, as_of) h),
     flagged AS (
-        SELECT m.*,
-               (CASE WHEN m.item_id = ANY (coalesce(recent, '{}')) OR EXISTS (
-                     SELECT 1 FROM recsys.user_items ui WHERE ui.org_id = org AND ui.namespace = ns
-                        AND ui.user_id = uid AND ui.item_id = m.item_id) THEN 1 ELSE 0 END
+        SELECT m.item_id, m.sources, m.covis,
+               (CASE WHEN m.item_id IN (SELECT seen.item_id FROM seen) THEN 1 ELSE 0 END
                 | CASE WHEN m.item_id = ANY (coalesce(purchased, '{}')) THEN 2 ELSE 0 END
                 | CASE WHEN m.item_id = ANY (excluded) THEN 4 ELSE 0 END) AS flags
           FROM merged m)
@@ -279,7 +354,7 @@ BEGIN
       FROM (SELECT array_agg(f.item_id) AS ids, array_agg(f.sources) AS srcs, array_agg(f.covis) AS cov,
                    array_agg(f.flags) AS flg FROM flagged f) a,
            recsys._candidate_pool(org, ns, surface, segment.segment_id, at, dim, a.ids, a.srcs, a.cov, a.flg, pin_ids,
-                                  user_factors) p;
+                                  user_factors, as_of) p;
 
     RETURN QUERY
     SELECT CASE WHEN r.idx IS NOT NULL THEN r.pick::int END, pool.ids[r.idx], r.score,
@@ -504,6 +579,10 @@ BEGIN
     END IF;
     o := recsys._rank_options(org, ns, jsonb_build_object('alpha', 0.1, 'beta', 1, 'gamma', 2, 'mmr_lambda', 1)
                                          || coalesce(options, '{}'), '{}');
+    IF o ? 'as_of' THEN
+        RAISE EXCEPTION 'option "as_of" is not supported by recsys_similar_items' USING ERRCODE = '0A000',
+            HINT = 'Similar items come from the current co-visitation and embeddings.';
+    END IF;
     fanout := (o ->> 'fanout')::int;
     explain := coalesce(o ->> 'explain', 'tags');
     WITH sources AS (
@@ -523,7 +602,8 @@ BEGIN
                    array_agg(CASE WHEN m.item_id = anchor_id OR m.item_id = ANY (ARRAY(SELECT jsonb_array_elements_text(
                                       coalesce(o -> 'exclude_item_ids', '[]')))) THEN 4 ELSE 0 END) AS flg
               FROM merged m) a,
-           recsys._candidate_pool(org, ns, 'similar_items', NULL, at, dim, a.ids, a.srcs, a.cov, a.flg, '{}', NULL) p;
+           recsys._candidate_pool(org, ns, 'similar_items', NULL, at, dim, a.ids, a.srcs, a.cov, a.flg, '{}', NULL,
+                                  false) p;
 
     RETURN QUERY
     SELECT r.pick::int, pool.ids[r.idx], r.score,

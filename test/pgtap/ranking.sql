@@ -1,7 +1,7 @@
 -- recsys_rank: determinism, filters that never leak, caps, reasons, read-only serving.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(36);
+SELECT plan(42);
 SET recsys.org_id = 'ffffffff-0000-0000-0000-000000000006';
 SELECT recsys.recsys_seed_synthetic('rk', '{"items": 3000, "users": 300, "events": 40000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -105,6 +105,35 @@ SELECT recsys.recsys_upsert_items('rk', (SELECT jsonb_build_array(jsonb_build_ob
 SELECT is((SELECT count(*)::int FROM recsys.recsys_rank('rk', 'user_7', 20) r JOIN recsys.items i
               ON i.namespace = 'rk' AND i.item_id = r.item_id WHERE NOT i.available), 0,
           'an item made unavailable disappears from the next call');
+-- as_of: rank as if it were that time; later events change nothing.
+CREATE TEMP TABLE as_of_before AS
+SELECT rank, item_id, reasons FROM recsys.recsys_rank('rk', 'user_11', 20, 'default',
+                                                    '{"as_of": "2026-10-01T00:00:00Z", "exclude_seen": true}');
+SELECT ok((SELECT count(*) FROM as_of_before) = 20, 'as_of ranks from the events up to that time');
+-- After that time: user_11 views a popular item, every sample user buys another one.
+CREATE TEMP TABLE later AS
+SELECT (SELECT item_id FROM as_of_before WHERE rank = 1) AS seen_later,
+       (SELECT item_id FROM recsys.items WHERE namespace = 'rk' AND available
+           AND item_id NOT IN (SELECT item_id FROM as_of_before) ORDER BY item_id DESC LIMIT 1) AS bought_later;
+SELECT recsys.recsys_record_events('rk', (SELECT jsonb_agg(e) FROM (
+    SELECT jsonb_build_object('user_id', 'user_11', 'item_id', seen_later, 'type', 'view', 'ts', '2026-10-15T00:00:00Z') AS e FROM later
+    UNION ALL
+    SELECT jsonb_build_object('user_id', u.user_id, 'item_id', l.bought_later, 'type', 'purchase', 'ts', '2026-11-20T00:00:00Z')
+      FROM sample_users u, later l) x));
+SELECT results_eq($$SELECT rank, item_id, reasons FROM recsys.recsys_rank('rk', 'user_11', 20, 'default',
+                                                  '{"as_of": "2026-10-01T00:00:00Z", "exclude_seen": true}') ORDER BY rank$$,
+                  $$SELECT rank, item_id, reasons FROM as_of_before ORDER BY rank$$,
+                  'events after as_of change nothing: popularity, co-visitation, history, seen items');
+SELECT ok((SELECT seen_later FROM later) NOT IN (SELECT item_id FROM recsys.recsys_rank('rk', 'user_11', 20, 'default', '{"exclude_seen": true}')),
+          'now the item viewed later is seen and excluded');
+SELECT ok((SELECT bought_later FROM later) IN (SELECT item_id FROM recsys.recsys_rank('rk', 'user_99', 100, 'default',
+              '{"alpha": 1, "beta": 0, "gamma": 0, "profile_boost": 0, "mmr_lambda": 1}')),
+          'and the item bought by many later is among the 100 most popular now');
+SELECT throws_ok($$SELECT * FROM recsys.recsys_rank('rk', 'user_11', 5, 'default', '{"as_of": "2999-01-01T00:00:00Z"}')$$, '22008',
+                 NULL, 'as_of in the future is refused');
+SELECT throws_ok($$SELECT * FROM recsys.recsys_rank('rk', 'user_11', 5, 'default', '{"as_of": "yesterday-ish"}')$$, '22007',
+                 NULL, 'as_of must be a timestamp');
+
 -- Serving works in a read-only transaction.
 SET TRANSACTION READ ONLY;
 SELECT is((SELECT count(*)::int FROM recsys.recsys_rank('rk', 'user_7', 10)), 10, 'ranking works in a read-only transaction');
