@@ -6,8 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 org="e0e0e0e0-0000-0000-0000-00000000e0e0"
 q() { psql -X -q -v ON_ERROR_STOP=1 -At -c "SET recsys.org_id = '$org'" "$@"; }
-echo "1..9"
+echo "1..14"
 q -c "SELECT recsys.recsys_seed_synthetic('exp', '{\"items\": 300, \"users\": 30, \"events\": 3000, \"end\": \"2026-11-01T00:00:00Z\"}')" >/dev/null
+q -c "SELECT recsys.recsys_upsert_rule('exp', '{\"action\": \"boost\", \"boost\": 10, \"target\": {\"item_ids\": [\"item_3\", \"item_4\"]}}')" \
+  -c "SELECT recsys.recsys_create_override('exp', '{\"item_id\": \"item_6\", \"action\": \"boost\", \"value\": 10}')" \
+  -c "SELECT recsys.recsys_upsert_policies('exp', '[{\"policy_id\": \"p\", \"settings\": {}}]')" \
+  -c "SELECT recsys.recsys_bandit_reward('exp', recsys.recsys_bandit_decide('exp', 'home') ->> 'decision_id', 1)" >/dev/null
 for u in 1 2 3 4; do q -c "SELECT count(*) FROM recsys.recsys_rank('exp', 'user_$u', 10, 'home')" >/dev/null; done
 q -c "SELECT count(*) FROM recsys.recsys_rank('exp', 'user_5', 10, 'home', '{\"exclude_item_ids\": [\"item_1\", \"item_2\"]}')" >/dev/null
 q -c "BEGIN READ ONLY" -c "SELECT count(*) FROM recsys.recsys_rank('exp', 'user_6', 10, 'home')" -c "COMMIT" >/dev/null
@@ -58,4 +62,19 @@ check 8 "latency histogram: every logged decision is in the +Inf bucket" 5 \
 coverage=$(metric recsys_served_coverage_value "$sel")
 check 9 "coverage is exported and matches the view" \
       "$(sql_value served_coverage "{\"org\": \"$org\"}" | awk '{printf "%.6f", $1}')" "$(awk '{printf "%.6f", $1}' <<<"${coverage:-nan}")"
+# The value of the view for a name and labels, and whether it is positive.
+positive() { awk '{print ($1 > 0) ? "positive" : "not positive"}'; }
+view_rule=$(sql_value rule_exposure "{\"org\": \"$org\", \"action\": \"boost\"}")
+check 10 "rule exposure by action, as in the view and positive" "$(awk '{printf "%g", $1}' <<<"$view_rule") positive" \
+      "$(metric recsys_rule_exposure_value "$sel" 'action="boost"') $(positive <<<"${view_rule:-0}")"
+view_override=$(sql_value override_exposure "{\"org\": \"$org\", \"action\": \"boost\"}")
+check 11 "manual-override exposure, as in the view and positive" "$(awk '{printf "%g", $1}' <<<"$view_override") positive" \
+      "$(metric recsys_override_exposure_value "$sel" 'action="boost"') $(positive <<<"${view_override:-0}")"
+check 12 "rule actions on candidates" "$(sql_value rule_actions "{\"org\": \"$org\", \"action\": \"boost\"}" | awk '{printf "%g", $1}')" \
+      "$(metric recsys_rule_actions_value "$sel" 'action="boost"')"
+check 13 "bandit decisions and rewards" "1 1 1" \
+      "$(metric recsys_bandit_decisions_value "$sel") $(metric recsys_bandit_rewards_value "$sel") $(metric recsys_bandit_reward_sum_value "$sel")"
+check 14 "long-tail share, as in the view" \
+      "$(sql_value served_long_tail_share "{\"org\": \"$org\"}" | awk '{printf "%.6f", $1}')" \
+      "$(metric recsys_served_long_tail_share_value "$sel" | awk '{printf "%.6f", $1}')"
 psql -X -q -c "DROP OWNED BY recsys_exporter_test" -c "DROP ROLE recsys_exporter_test" >/dev/null
