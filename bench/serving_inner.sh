@@ -32,18 +32,21 @@ echo "SELECT * FROM recsys.recsys_rank('bench', 'user_' || :u, 20);" >> "$work/t
 throughput=$(cd "$work" && PGOPTIONS="-c recsys.org_id=00000000-0000-0000-0000-0000000be4c1" \
     pgbench -n -M prepared -c 2 -j 2 -T "$RECSYS_BENCH_SECONDS" -f tp.sql 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
 # Backend memory: resident size of one session's backend (read by the backend itself from
-# /proc/self/status) after one call and after RECSYS_BENCH_CALLS more calls.
+# /proc/self/status) after one call and after RECSYS_BENCH_CALLS more calls: private memory
+# (RssAnon, where a leak would show) and shared buffers touched (RssShmem, not a leak).
 calls=${RECSYS_BENCH_CALLS:-10000}
 {
     echo "SET recsys.org_id = '00000000-0000-0000-0000-0000000be4c1';"
     echo "SELECT count(*) FROM recsys.recsys_rank('bench', 'user_1', 20) \\g /dev/null"
-    echo "SELECT substring(pg_read_file('/proc/self/status') from 'VmRSS:\\s+(\\d+)') AS rss_before \\gset"
+    echo "SELECT substring(pg_read_file('/proc/self/status') from 'RssAnon:\\s+(\\d+)') AS anon_before,"
+    echo "       substring(pg_read_file('/proc/self/status') from 'RssShmem:\\s+(\\d+)') AS shmem_before \\gset"
     for n in $(seq 1 "$calls"); do
         echo "SELECT count(*) FROM recsys.recsys_rank('bench', 'user_$(( n % RECSYS_BENCH_USERS + 1 ))', 20) \\g /dev/null"
     done
-    echo "SELECT :rss_before, substring(pg_read_file('/proc/self/status') from 'VmRSS:\\s+(\\d+)');"
+    echo "SELECT :anon_before, substring(pg_read_file('/proc/self/status') from 'RssAnon:\\s+(\\d+)'),"
+    echo "       :shmem_before, substring(pg_read_file('/proc/self/status') from 'RssShmem:\\s+(\\d+)');"
 } > "$work/rss.sql"
-read -r rss_before rss_after < <(psql -X -q -At -F ' ' -f "$work/rss.sql")
+read -r anon_before anon_after shmem_before shmem_after < <(psql -X -q -At -F ' ' -f "$work/rss.sql")
 rm -rf "$work"
 echo
 echo "| call (one client, ${RECSYS_BENCH_SECONDS} s each; $RECSYS_BENCH_ITEMS items / $RECSYS_BENCH_USERS users / $RECSYS_BENCH_EVENTS events) | p50 ms | p99 ms | calls |"
@@ -55,4 +58,5 @@ for pair in "recsys_bandit_decide:$decide" "recsys_rank k=20:$rank" "recsys_band
 done
 echo
 echo "recsys_rank with 2 clients: $throughput calls/s"
-echo "backend RSS: $rss_before kB after one call, $rss_after kB after $calls more calls (growth $(( (rss_after - rss_before) / 1024 )) MB)"
+echo "backend private memory (RssAnon): $anon_before kB after one call, $anon_after kB after $calls more calls (growth $(( (anon_after - anon_before) / 1024 )) MB)"
+echo "shared buffers touched (RssShmem): $shmem_before kB -> $shmem_after kB"
