@@ -23,7 +23,7 @@ q "$src" -c "SELECT recsys.recsys_seed_synthetic('dump', '{\"items\": 400, \"use
   -c "SELECT recsys.recsys_upsert_rule('dump', '{\"action\": \"boost\", \"boost\": 1, \"target\": {\"item_ids\": [\"item_7\"]}}')" \
   -c "SELECT recsys.recsys_create_override('dump', '{\"item_id\": \"item_9\", \"action\": \"suppress\"}')" \
   -c "SELECT recsys.recsys_upsert_policies('dump', '[{\"policy_id\": \"p\", \"settings\": {\"beta\": 2}}]')" \
-  -c "SELECT recsys.recsys_bandit_holdout('dump', 'home', 0.1)" \
+  -c "SELECT recsys.recsys_bandit_holdout('dump', 'search', 0.1)" \
   -c "SELECT recsys.recsys_bandit_reward('dump', recsys.recsys_bandit_decide('dump', 'home') ->> 'decision_id', 1)" \
   -c "SELECT count(*) FROM recsys.recsys_rank('dump', 'user_1', 10)" >/dev/null
 psql -X -q -d "$src" -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS recsys_dump_role" -c "CREATE ROLE recsys_dump_role" \

@@ -121,12 +121,14 @@ RESET ROLE;
 -- Read-only: serving works, nothing is logged, the skip is counted.
 SET recsys.org_id = 'dcdcdcdc-0000-0000-0000-00000000000a';
 CREATE TEMP TABLE skipped_before AS SELECT read_only FROM recsys._skipped_decisions();
+-- (pgTAP records results in a table, so the checks run after the savepoint is rolled back.)
 SAVEPOINT read_only;
 SET LOCAL transaction_read_only = on;
-SELECT is((SELECT count(*)::int FROM recsys.recsys_rank('dl', 'user_3', 10)), 10, 'a read-only transaction is served');
-SELECT is((SELECT read_only - (SELECT read_only FROM skipped_before) FROM recsys._skipped_decisions()), 1::bigint,
-          'its decision is counted as skipped');
+SELECT count(*) AS served_read_only FROM recsys.recsys_rank('dl', 'user_3', 10) \gset
+SELECT read_only - (SELECT read_only FROM skipped_before) AS skipped_read_only FROM recsys._skipped_decisions() \gset
 ROLLBACK TO SAVEPOINT read_only;
+SELECT is(:served_read_only::int, 10, 'a read-only transaction is served');
+SELECT is(:skipped_read_only::bigint, 1::bigint, 'its decision is counted as skipped');
 
 SELECT * FROM finish();
 ROLLBACK;
