@@ -245,6 +245,8 @@ DECLARE
     segment record;
     user_factors real[];
     as_of boolean;
+    seen_ids text[];
+    seen_weights float8[];
 BEGIN
     SELECT n.embedding_dim INTO dim FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns;
     IF options ? 'context' AND jsonb_typeof(options -> 'context') <> 'object' THEN
@@ -261,16 +263,17 @@ BEGIN
         at := recsys._json_time(o -> 'as_of');
     END IF;
 
-    -- The user: recent items, history length, tag profile, embedding centroid, recent purchases.
-    SELECT array_agg(u.item_id ORDER BY u.last_ts DESC, u.item_id) FILTER (WHERE u.r <= (o ->> 'recent_items')::int),
-           count(*)::int
-      INTO recent, history
-      FROM (SELECT h.item_id, h.last_ts, row_number() OVER (ORDER BY h.last_ts DESC, h.item_id) AS r
-              FROM recsys._user_history(org, ns, uid, at, as_of) h) u;
+    -- The user, read once: every item they interacted with (newest first) and its weight; from it
+    -- the recent items, history length, tag profile, embedding centroid and seen flags.
+    SELECT array_agg(h.item_id ORDER BY h.last_ts DESC, h.item_id), array_agg(h.weight ORDER BY h.last_ts DESC, h.item_id)
+      INTO seen_ids, seen_weights
+      FROM recsys._user_history(org, ns, uid, at, as_of) h;
+    recent := seen_ids[1:(o ->> 'recent_items')::int];
+    history := coalesce(cardinality(seen_ids), 0);
     SELECT array_agg(t.tag ORDER BY t.weight DESC, t.tag), array_agg(t.weight ORDER BY t.weight DESC, t.tag)
       INTO profile_tags, profile_weights
       FROM (SELECT tag, sum(h.weight) AS weight
-              FROM recsys._user_history(org, ns, uid, at, as_of) h
+              FROM unnest(seen_ids, seen_weights) AS h(item_id, weight)
               JOIN recsys.items i ON i.org_id = org AND i.namespace = ns AND i.item_id = h.item_id
              CROSS JOIN LATERAL unnest(i.tags) AS tag
              WHERE h.weight > 0
@@ -343,7 +346,7 @@ BEGIN
          WHERE pool_ids IS NULL AND a.action = 'boost' AND a.boost > 0 AND a.target ? 'item_ids'),
     merged AS (
         SELECT s.item_id, bit_or(s.source) AS sources, max(s.covis) AS covis FROM sources s GROUP BY s.item_id),
-    seen AS (SELECT h.item_id FROM recsys._user_history(org, ns, uid, at, as_of) h),
+    seen AS (SELECT x.item_id FROM unnest(seen_ids) AS x(item_id)),
     flagged AS (
         SELECT m.item_id, m.sources, m.covis,
                (CASE WHEN m.item_id IN (SELECT seen.item_id FROM seen) THEN 1 ELSE 0 END
