@@ -1,0 +1,330 @@
+// The in-memory catalogue; see catalog.hpp.
+#include "core/catalog.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/eigen.hpp"
+#include "core/error.hpp"
+#include "core/random.hpp"
+
+namespace recsys {
+
+namespace {
+
+using ConstVector = Eigen::Map<const Eigen::VectorXf>;
+using ConstMatrix = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
+
+// Scales `v` to unit length in place; false when it is zero or not finite.
+bool make_unit(std::vector<float>& v) {
+    double norm = 0.0;
+    for (float x : v) norm += static_cast<double>(x) * x;
+    norm = std::sqrt(norm);
+    if (!(norm > 0.0) || !std::isfinite(norm)) return false;
+    for (float& x : v) x = static_cast<float>(x / norm);
+    return true;
+}
+
+}  // namespace
+
+Catalog::Catalog(size_t dim) : dim_(dim) {}
+
+void Catalog::post(Postings& postings, const std::string& key, int slot) {
+    if (key.empty()) return;
+    auto found = postings.find(key);
+    if (found == postings.end()) found = postings.emplace(key, Posting(ById{&ids_})).first;
+    found->second.insert(slot);
+}
+
+void Catalog::unpost(Postings& postings, const std::string& key, int slot) {
+    auto found = postings.find(key);
+    if (found == postings.end()) return;
+    found->second.erase(slot);
+    if (found->second.empty()) postings.erase(found);
+}
+
+void Catalog::upsert(const CatalogRecord& record) {
+    if (!record.embedding.empty() && record.embedding.size() != dim_)
+        throw_invalid("embedding of item \"" + record.item_id + "\" has " + std::to_string(record.embedding.size()) +
+                      " dimensions, not " + std::to_string(dim_));
+    int slot = find(record.item_id);
+    if (slot < 0) {
+        slot = static_cast<int>(ids_.size());
+        ids_.push_back(record.item_id);
+        slot_of_.emplace(record.item_id, slot);
+        available_.push_back(0);
+        price_.push_back(NAN);
+        created_at_.push_back(NAN);
+        brand_.emplace_back();
+        category_.emplace_back();
+        tags_.emplace_back();
+        vectors_.resize(vectors_.size() + dim_, 0.0f);
+        has_vector_.push_back(0);
+        list_of_.push_back(-1);
+        factors_.resize(factors_.size() + rank_, 0.0f);
+        has_factors_.push_back(0);
+    } else {
+        unpost(brand_postings_, brand_[static_cast<size_t>(slot)], slot);
+        unpost(category_postings_, category_[static_cast<size_t>(slot)], slot);
+        for (const std::string& tag : tags_[static_cast<size_t>(slot)]) unpost(tag_postings_, tag, slot);
+    }
+    size_t s = static_cast<size_t>(slot);
+    available_[s] = record.available ? 1 : 0;
+    price_[s] = record.price;
+    created_at_[s] = record.created_at;
+    brand_[s] = record.brand;
+    category_[s] = record.category;
+    tags_[s] = record.tags;
+    post(brand_postings_, record.brand, slot);
+    post(category_postings_, record.category, slot);
+    for (const std::string& tag : record.tags) post(tag_postings_, tag, slot);
+    std::vector<float> unit = record.embedding;
+    has_vector_[s] = !unit.empty() && make_unit(unit) ? 1 : 0;
+    if (has_vector_[s]) std::copy(unit.begin(), unit.end(), vectors_.begin() + static_cast<long>(s * dim_));
+    assign_to_list(slot);
+}
+
+int Catalog::find(const std::string& item_id) const {
+    auto found = slot_of_.find(item_id);
+    return found == slot_of_.end() ? -1 : found->second;
+}
+
+void Catalog::fill(int slot, PipelineItem& item) const {
+    size_t s = static_cast<size_t>(slot);
+    item.candidate.item_id = ids_[s];
+    item.candidate.brand = brand_[s];
+    item.candidate.category = category_[s];
+    item.candidate.tags = tags_[s];
+    if (has_vector_[s])
+        item.candidate.embedding.assign(vectors_.begin() + static_cast<long>(s * dim_),
+                                        vectors_.begin() + static_cast<long>((s + 1) * dim_));
+    else
+        item.candidate.embedding.clear();
+    item.available = available_[s] != 0;
+    item.price = price_[s];
+    item.created_at = created_at_[s];
+}
+
+double Catalog::cosine(int slot, const std::vector<float>& unit_query) const {
+    size_t s = static_cast<size_t>(slot);
+    if (!has_vector_[s] || unit_query.size() != dim_) return NAN;
+    return ConstVector(vectors_.data() + s * dim_, static_cast<long>(dim_)).dot(
+        ConstVector(unit_query.data(), static_cast<long>(dim_)));
+}
+
+std::vector<float> Catalog::centroid(const std::vector<int>& slots) const {
+    std::vector<float> sum(dim_, 0.0f);
+    bool any = false;
+    for (int slot : slots) {
+        size_t s = static_cast<size_t>(slot);
+        if (!has_vector_[s]) continue;
+        any = true;
+        for (size_t d = 0; d < dim_; ++d) sum[d] += vectors_[s * dim_ + d];
+    }
+    if (!any || !make_unit(sum)) return {};
+    return sum;
+}
+
+std::vector<int> Catalog::merge(const std::vector<const Posting*>& postings, const std::vector<int>& extra,
+                                size_t limit, bool available_only) const {
+    // k-way merge of id-ordered postings (extra sorted likewise), dropping repeats.
+    std::vector<Posting::const_iterator> at, end;
+    for (const Posting* p : postings) {
+        at.push_back(p->begin());
+        end.push_back(p->end());
+    }
+    size_t next_extra = 0;
+    std::vector<int> out;
+    ById less{&ids_};
+    int last = -1;
+    while (out.size() < limit) {
+        int pick = -1;
+        for (size_t p = 0; p < at.size(); ++p)
+            if (at[p] != end[p] && (pick < 0 || less(*at[p], pick))) pick = *at[p];
+        if (next_extra < extra.size() && (pick < 0 || less(extra[next_extra], pick))) pick = extra[next_extra];
+        if (pick < 0) break;
+        for (size_t p = 0; p < at.size(); ++p)
+            if (at[p] != end[p] && *at[p] == pick) ++at[p];
+        if (next_extra < extra.size() && extra[next_extra] == pick) ++next_extra;
+        if (pick == last || (available_only && !available_[static_cast<size_t>(pick)])) continue;
+        out.push_back(pick);
+        last = pick;
+    }
+    return out;
+}
+
+std::vector<int> Catalog::with_any_tag(const std::vector<std::string>& tags, size_t limit) const {
+    std::vector<const Posting*> postings;
+    for (const std::string& tag : tags) {
+        auto found = tag_postings_.find(tag);
+        if (found != tag_postings_.end()) postings.push_back(&found->second);
+    }
+    return merge(postings, {}, limit, true);
+}
+
+std::vector<int> Catalog::matching(const ItemTarget& target, bool available_only) const {
+    std::vector<const Posting*> postings;
+    auto collect = [&postings](const Postings& from, const std::vector<std::string>& keys) {
+        for (const std::string& key : keys) {
+            auto found = from.find(key);
+            if (found != from.end()) postings.push_back(&found->second);
+        }
+    };
+    collect(tag_postings_, target.tags);
+    collect(brand_postings_, target.brands);
+    collect(category_postings_, target.categories);
+    std::vector<int> listed;
+    for (const std::string& id : target.item_ids) {
+        int slot = find(id);
+        if (slot >= 0) listed.push_back(slot);
+    }
+    std::sort(listed.begin(), listed.end(), ById{&ids_});
+    return merge(postings, listed, ids_.size(), available_only);
+}
+
+void Catalog::assign_to_list(int slot) {
+    size_t s = static_cast<size_t>(slot);
+    if (list_of_[s] >= 0) {
+        std::vector<int>& old = lists_[static_cast<size_t>(list_of_[s])];
+        old.erase(std::find(old.begin(), old.end(), slot));
+        list_of_[s] = -1;
+    }
+    if (lists_.empty() || !has_vector_[s]) return;
+    Eigen::VectorXf scores = ConstMatrix(centroids_.data(), static_cast<long>(lists_.size()), static_cast<long>(dim_)) *
+                             ConstVector(vectors_.data() + s * dim_, static_cast<long>(dim_));
+    Eigen::Index list;
+    scores.maxCoeff(&list);
+    lists_[static_cast<size_t>(list)].push_back(slot);
+    list_of_[s] = static_cast<int>(list);
+}
+
+void Catalog::set_index(const std::vector<float>& centroids, size_t probes) {
+    if (dim_ == 0 || centroids.size() % dim_ != 0) throw_invalid("centroids do not match the embedding dimension");
+    centroids_ = centroids;
+    lists_.assign(centroids.size() / dim_, {});
+    std::fill(list_of_.begin(), list_of_.end(), -1);
+    probes_ = std::max<size_t>(1, probes);
+    if (lists_.empty()) return;
+    // Assign every embedding at once: one matrix product instead of a product per item.
+    size_t n = ids_.size();
+    ConstMatrix c(centroids_.data(), static_cast<long>(lists_.size()), static_cast<long>(dim_));
+    const size_t block = 4096;
+    for (size_t first = 0; first < n; first += block) {
+        size_t rows = std::min(block, n - first);
+        Eigen::MatrixXf scores = ConstMatrix(vectors_.data() + first * dim_, static_cast<long>(rows),
+                                             static_cast<long>(dim_)) * c.transpose();
+        for (size_t r = 0; r < rows; ++r) {
+            if (!has_vector_[first + r]) continue;
+            Eigen::Index list;
+            scores.row(static_cast<long>(r)).maxCoeff(&list);
+            lists_[static_cast<size_t>(list)].push_back(static_cast<int>(first + r));
+            list_of_[first + r] = static_cast<int>(list);
+        }
+    }
+}
+
+std::vector<ScoredSlot> Catalog::best(std::vector<ScoredSlot>& scored, size_t n) const {
+    auto better = [this](const ScoredSlot& a, const ScoredSlot& b) {
+        if (a.score != b.score) return a.score > b.score;
+        return ids_[static_cast<size_t>(a.slot)] < ids_[static_cast<size_t>(b.slot)];
+    };
+    n = std::min(n, scored.size());
+    std::partial_sort(scored.begin(), scored.begin() + static_cast<long>(n), scored.end(), better);
+    scored.resize(n);
+    return scored;
+}
+
+std::vector<ScoredSlot> Catalog::nearest(const std::vector<float>& query, size_t n, int skip) const {
+    std::vector<float> unit = query;
+    if (dim_ == 0 || unit.size() != dim_ || !make_unit(unit) || n == 0) return {};
+    ConstVector q(unit.data(), static_cast<long>(dim_));
+    std::vector<ScoredSlot> scored;
+    auto consider = [&](int slot) {
+        size_t s = static_cast<size_t>(slot);
+        if (slot == skip || !available_[s] || !has_vector_[s]) return;
+        scored.push_back({slot, ConstVector(vectors_.data() + s * dim_, static_cast<long>(dim_)).dot(q)});
+    };
+    if (lists_.empty()) {
+        for (size_t s = 0; s < ids_.size(); ++s) consider(static_cast<int>(s));
+    } else {
+        Eigen::VectorXf list_scores =
+            ConstMatrix(centroids_.data(), static_cast<long>(lists_.size()), static_cast<long>(dim_)) * q;
+        std::vector<ScoredSlot> lists;
+        for (size_t l = 0; l < lists_.size(); ++l) lists.push_back({static_cast<int>(l), list_scores[static_cast<long>(l)]});
+        size_t probes = std::min(probes_, lists.size());
+        std::partial_sort(lists.begin(), lists.begin() + static_cast<long>(probes), lists.end(),
+                          [](const ScoredSlot& a, const ScoredSlot& b) {
+                              return a.score != b.score ? a.score > b.score : a.slot < b.slot;
+                          });
+        for (size_t p = 0; p < probes; ++p)
+            for (int slot : lists_[static_cast<size_t>(lists[p].slot)]) consider(slot);
+    }
+    return best(scored, n);
+}
+
+void Catalog::set_factors(size_t rank, const std::vector<std::pair<std::string, std::vector<float>>>& factors) {
+    rank_ = rank;
+    factors_.assign(ids_.size() * rank, 0.0f);
+    has_factors_.assign(ids_.size(), 0);
+    for (const auto& entry : factors) {
+        int slot = find(entry.first);
+        if (slot < 0) continue;
+        if (entry.second.size() != rank)
+            throw_invalid("factors of item \"" + entry.first + "\" have " + std::to_string(entry.second.size()) +
+                          " values, not " + std::to_string(rank));
+        std::copy(entry.second.begin(), entry.second.end(), factors_.begin() + static_cast<long>(slot * rank));
+        has_factors_[static_cast<size_t>(slot)] = 1;
+    }
+}
+
+double Catalog::factor_score(int slot, const std::vector<float>& user) const {
+    size_t s = static_cast<size_t>(slot);
+    if (rank_ == 0 || user.size() != rank_ || !has_factors_[s]) return NAN;
+    return ConstVector(factors_.data() + s * rank_, static_cast<long>(rank_)).dot(
+        ConstVector(user.data(), static_cast<long>(rank_)));
+}
+
+std::vector<ScoredSlot> Catalog::top_by_factors(const std::vector<float>& user, size_t n) const {
+    if (rank_ == 0 || user.size() != rank_ || n == 0) return {};
+    Eigen::VectorXf scores = ConstMatrix(factors_.data(), static_cast<long>(ids_.size()), static_cast<long>(rank_)) *
+                             ConstVector(user.data(), static_cast<long>(rank_));
+    std::vector<ScoredSlot> scored;
+    for (size_t s = 0; s < ids_.size(); ++s)
+        if (has_factors_[s] && available_[s]) scored.push_back({static_cast<int>(s), scores[static_cast<long>(s)]});
+    return best(scored, n);
+}
+
+std::vector<float> spherical_kmeans(const std::vector<float>& vectors, size_t n, size_t dim, size_t lists,
+                                    size_t iterations, uint64_t seed) {
+    if (dim == 0 || vectors.size() != n * dim) throw_invalid("k-means input has the wrong size");
+    if (lists == 0 || lists > n) throw_invalid("lists must be between 1 and the number of embeddings (" +
+                                               std::to_string(n) + "), not " + std::to_string(lists));
+    ConstMatrix x(vectors.data(), static_cast<long>(n), static_cast<long>(dim));
+    // Seeds: `lists` distinct points, drawn by a partial Fisher-Yates shuffle.
+    std::vector<size_t> order(n);
+    for (size_t i = 0; i < n; ++i) order[i] = i;
+    CounterRng rng(seed, 0x6b6d65616e73ULL, 0);
+    for (size_t i = 0; i < lists; ++i) std::swap(order[i], order[i + rng.below(n - i)]);
+    Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> c(static_cast<long>(lists), static_cast<long>(dim));
+    for (size_t l = 0; l < lists; ++l) c.row(static_cast<long>(l)) = x.row(static_cast<long>(order[l]));
+    std::vector<Eigen::Index> assigned(n);
+    for (size_t it = 0; it < iterations; ++it) {
+        const size_t block = 4096;
+        for (size_t first = 0; first < n; first += block) {
+            size_t rows = std::min(block, n - first);
+            Eigen::MatrixXf scores = x.middleRows(static_cast<long>(first), static_cast<long>(rows)) * c.transpose();
+            for (size_t r = 0; r < rows; ++r) scores.row(static_cast<long>(r)).maxCoeff(&assigned[first + r]);
+        }
+        Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> sums =
+            Eigen::MatrixXf::Zero(static_cast<long>(lists), static_cast<long>(dim));
+        for (size_t i = 0; i < n; ++i) sums.row(assigned[i]) += x.row(static_cast<long>(i));
+        for (size_t l = 0; l < lists; ++l) {
+            float norm = sums.row(static_cast<long>(l)).norm();
+            // An empty list keeps its centroid.
+            if (norm > 0.0f) c.row(static_cast<long>(l)) = sums.row(static_cast<long>(l)) / norm;
+        }
+    }
+    return std::vector<float>(c.data(), c.data() + c.size());
+}
+
+}  // namespace recsys

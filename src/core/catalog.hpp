@@ -1,0 +1,133 @@
+// A namespace's catalogue held in memory for serving: item attributes, unit-length embeddings
+// with an optional inverted-file (IVF) index, tag/brand/category postings ordered by item_id and
+// the ALS item factors. Pure C++; src/pg/catalog_cache.cpp keeps one per namespace current.
+//
+// Items are slots addressed by an int; ids never move, so postings and IVF lists hold slots.
+// Ordering by item_id is byte order, as the "C" collation of recsys.items.item_id.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/pipeline.hpp"
+
+namespace recsys {
+
+// One item as read from recsys.items; an empty embedding means none.
+struct CatalogRecord {
+    std::string item_id;
+    bool available = true;
+    double price = NAN;
+    double created_at = NAN;  // seconds since 1970
+    std::string brand, category;
+    std::vector<std::string> tags;
+    std::vector<float> embedding;
+};
+
+// What a rule names: any item that is listed, or carries one of the tags, brands or categories.
+struct ItemTarget {
+    std::vector<std::string> item_ids, tags, brands, categories;
+};
+
+// A scored item slot.
+struct ScoredSlot {
+    int slot;
+    double score;
+};
+
+class Catalog {
+public:
+    // dim: the namespace's embedding dimension (0: no embeddings).
+    explicit Catalog(size_t dim);
+    Catalog(const Catalog&) = delete;
+    Catalog& operator=(const Catalog&) = delete;
+
+    // Adds the item or replaces every attribute of it; an embedding of another length is an error.
+    void upsert(const CatalogRecord& record);
+
+    // The slot of an item, -1 when unknown.
+    int find(const std::string& item_id) const;
+    size_t size() const { return ids_.size(); }
+    size_t dim() const { return dim_; }
+    const std::string& item_id(int slot) const { return ids_[static_cast<size_t>(slot)]; }
+    bool available(int slot) const { return available_[static_cast<size_t>(slot)] != 0; }
+
+    // Copies the slot's attributes and embedding into a pipeline item (signals untouched).
+    void fill(int slot, PipelineItem& item) const;
+
+    // Cosine of the slot's embedding to a unit-length query; NaN without an embedding.
+    double cosine(int slot, const std::vector<float>& unit_query) const;
+
+    // Mean of the slots' embeddings, scaled to unit length; empty when none has one.
+    std::vector<float> centroid(const std::vector<int>& slots) const;
+
+    // Available items carrying any of `tags`, the first `limit` by item_id.
+    std::vector<int> with_any_tag(const std::vector<std::string>& tags, size_t limit) const;
+
+    // Every item the target names, by item_id; only available ones when asked.
+    std::vector<int> matching(const ItemTarget& target, bool available_only) const;
+
+    // The IVF index: `centroids` (lists x dim, row-major) and how many lists a search probes;
+    // every embedding is assigned to its nearest centroid. Empty centroids: exact search.
+    void set_index(const std::vector<float>& centroids, size_t probes);
+    size_t index_lists() const { return lists_.size(); }
+
+    // The n available items nearest to `query` by cosine (through the index when there is one),
+    // best first, ties by item_id; `skip` (a slot or -1) is left out.
+    std::vector<ScoredSlot> nearest(const std::vector<float>& query, size_t n, int skip) const;
+
+    // ALS item factors: replaces them all (rank 0 clears); an unknown item id is ignored.
+    void set_factors(size_t rank, const std::vector<std::pair<std::string, std::vector<float>>>& factors);
+    size_t factor_rank() const { return rank_; }
+
+    // The n available items with the highest dot product with `user`, best first, ties by item_id.
+    std::vector<ScoredSlot> top_by_factors(const std::vector<float>& user, size_t n) const;
+
+    // The ALS score of a slot for `user`; NaN without factors.
+    double factor_score(int slot, const std::vector<float>& user) const;
+
+private:
+    struct ById {
+        const std::vector<std::string>* ids;
+        bool operator()(int a, int b) const { return (*ids)[static_cast<size_t>(a)] < (*ids)[static_cast<size_t>(b)]; }
+    };
+    using Posting = std::set<int, ById>;
+    using Postings = std::unordered_map<std::string, Posting>;
+
+    void post(Postings& postings, const std::string& key, int slot);
+    void unpost(Postings& postings, const std::string& key, int slot);
+    void assign_to_list(int slot);
+    std::vector<int> merge(const std::vector<const Posting*>& postings, const std::vector<int>& extra, size_t limit,
+                           bool available_only) const;
+    std::vector<ScoredSlot> best(std::vector<ScoredSlot>& scored, size_t n) const;
+
+    size_t dim_;
+    std::vector<std::string> ids_;
+    std::map<std::string, int> slot_of_;
+    std::vector<uint8_t> available_;
+    std::vector<double> price_, created_at_;
+    std::vector<std::string> brand_, category_;
+    std::vector<std::vector<std::string>> tags_;
+    std::vector<float> vectors_;       // dim per slot, unit length
+    std::vector<uint8_t> has_vector_;
+    Postings tag_postings_, brand_postings_, category_postings_;
+    std::vector<float> centroids_;     // lists x dim
+    std::vector<std::vector<int>> lists_;
+    std::vector<int> list_of_;         // -1: in no list
+    size_t probes_ = 0;
+    size_t rank_ = 0;
+    std::vector<float> factors_;       // rank per slot
+    std::vector<uint8_t> has_factors_;
+};
+
+// Spherical k-means over n unit vectors (row-major n x dim): `lists` centroids of unit length,
+// seeded from distinct sample points, `iterations` Lloyd rounds. Deterministic for a seed.
+std::vector<float> spherical_kmeans(const std::vector<float>& vectors, size_t n, size_t dim, size_t lists,
+                                    size_t iterations, uint64_t seed);
+
+}  // namespace recsys

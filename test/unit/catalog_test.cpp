@@ -1,0 +1,162 @@
+// Unit tests of the in-memory catalogue: attributes, postings in item_id order, rule targets,
+// exact and IVF embedding search, ALS factors and k-means.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/catalog.hpp"
+#include "core/error.hpp"
+#include "core/random.hpp"
+
+namespace {
+
+recsys::CatalogRecord record(const std::string& id, std::vector<std::string> tags, std::vector<float> embedding,
+                             bool available = true, const std::string& brand = "", const std::string& category = "") {
+    recsys::CatalogRecord r;
+    r.item_id = id;
+    r.tags = std::move(tags);
+    r.embedding = std::move(embedding);
+    r.available = available;
+    r.brand = brand;
+    r.category = category;
+    return r;
+}
+
+std::vector<std::string> ids(const recsys::Catalog& c, const std::vector<int>& slots) {
+    std::vector<std::string> out;
+    for (int s : slots) out.push_back(c.item_id(s));
+    return out;
+}
+
+// A random unit-ish vector per item from a counter RNG, around one of `clusters` centres.
+std::vector<float> clustered(size_t item, size_t dim, size_t clusters) {
+    recsys::CounterRng centre(7, item % clusters, 0), noise(7, 1000 + item, 1);
+    std::vector<float> v(dim);
+    for (size_t d = 0; d < dim; ++d) v[d] = static_cast<float>(centre.gaussian() + 0.3 * noise.gaussian());
+    return v;
+}
+
+}  // namespace
+
+TEST(Catalog, UpsertReplacesAttributesAndPostings) {
+    recsys::Catalog c(2);
+    c.upsert(record("b", {"red", "sale"}, {1, 0}));
+    c.upsert(record("a", {"red"}, {0, 1}));
+    EXPECT_EQ(ids(c, c.with_any_tag({"red"}, 10)), (std::vector<std::string>{"a", "b"}));
+    c.upsert(record("b", {"blue"}, {1, 0}, false));
+    EXPECT_EQ(ids(c, c.with_any_tag({"red", "sale"}, 10)), (std::vector<std::string>{"a"}));
+    EXPECT_TRUE(c.with_any_tag({"blue"}, 10).empty());  // b is unavailable now
+    EXPECT_EQ(c.size(), 2u);
+    EXPECT_FALSE(c.available(c.find("b")));
+    EXPECT_EQ(c.find("zz"), -1);
+}
+
+TEST(Catalog, TagUnionIsOrderedByIdWithoutRepeatsAndLimited) {
+    recsys::Catalog c(0);
+    for (const char* id : {"i3", "i1", "i5", "i2", "i4"}) c.upsert(record(id, {"x", std::string(id) < "i3" ? "y" : "z"}, {}));
+    EXPECT_EQ(ids(c, c.with_any_tag({"y", "x", "z"}, 3)), (std::vector<std::string>{"i1", "i2", "i3"}));
+    EXPECT_EQ(ids(c, c.with_any_tag({"z"}, 10)), (std::vector<std::string>{"i3", "i4", "i5"}));
+}
+
+TEST(Catalog, MatchingUnitesIdsTagsBrandsAndCategories) {
+    recsys::Catalog c(0);
+    c.upsert(record("a", {"t"}, {}, true, "acme", "shoes"));
+    c.upsert(record("b", {}, {}, true, "zeta", "hats"));
+    c.upsert(record("c", {}, {}, false, "acme", "bags"));
+    c.upsert(record("d", {}, {}, true, "", "bags"));
+    recsys::ItemTarget target;
+    target.brands = {"acme"};
+    target.item_ids = {"d", "missing", "a"};
+    EXPECT_EQ(ids(c, c.matching(target, false)), (std::vector<std::string>{"a", "c", "d"}));
+    EXPECT_EQ(ids(c, c.matching(target, true)), (std::vector<std::string>{"a", "d"}));
+    recsys::ItemTarget by_category;
+    by_category.categories = {"hats", "bags"};
+    EXPECT_EQ(ids(c, c.matching(by_category, false)), (std::vector<std::string>{"b", "c", "d"}));
+}
+
+TEST(Catalog, WrongEmbeddingLengthIsAnError) {
+    recsys::Catalog c(3);
+    EXPECT_THROW(c.upsert(record("a", {}, {1, 2})), recsys::Error);
+}
+
+TEST(Catalog, ExactNearestSkipsTheAnchorUnavailableAndEmbeddingless) {
+    recsys::Catalog c(2);
+    c.upsert(record("a", {}, {1, 0}));
+    c.upsert(record("b", {}, {0.9f, 0.1f}));
+    c.upsert(record("c", {}, {0.9f, 0.1f}));
+    c.upsert(record("d", {}, {1, 0.01f}, false));
+    c.upsert(record("e", {}, {}));
+    c.upsert(record("f", {}, {0, 1}));
+    std::vector<recsys::ScoredSlot> near = c.nearest({2, 0}, 3, c.find("a"));
+    ASSERT_EQ(near.size(), 3u);
+    EXPECT_EQ(c.item_id(near[0].slot), "b");  // tie with c goes to the smaller id
+    EXPECT_EQ(c.item_id(near[1].slot), "c");
+    EXPECT_EQ(c.item_id(near[2].slot), "f");
+    EXPECT_NEAR(near[0].score, 0.9 / std::sqrt(0.82), 1e-6);
+}
+
+TEST(Catalog, IvfSearchFindsMostExactNeighboursAndFollowsUpdates) {
+    const size_t dim = 16, n = 4000;
+    recsys::Catalog c(dim);
+    for (size_t i = 0; i < n; ++i) c.upsert(record("item" + std::to_string(i), {}, clustered(i, dim, 40)));
+    std::vector<float> all;
+    for (size_t i = 0; i < n; ++i) {
+        std::vector<float> v = clustered(i, dim, 40);
+        double norm = 0;
+        for (float x : v) norm += x * x;
+        for (float x : v) all.push_back(static_cast<float>(x / std::sqrt(norm)));
+    }
+    std::vector<recsys::ScoredSlot> exact = c.nearest(clustered(3, dim, 40), 20, -1);
+    c.set_index(recsys::spherical_kmeans(all, n, dim, 64, 8, 1), 8);
+    EXPECT_EQ(c.index_lists(), 64u);
+    std::vector<recsys::ScoredSlot> approximate = c.nearest(clustered(3, dim, 40), 20, -1);
+    size_t found = 0;
+    for (const auto& e : exact)
+        for (const auto& a : approximate) found += e.slot == a.slot;
+    EXPECT_GE(found, 16u);  // recall@20 >= 0.8
+    // An item moved next to the query after indexing is found; one made unavailable is not.
+    c.upsert(record("moved", {}, clustered(3, dim, 40)));
+    c.upsert(record(c.item_id(approximate[0].slot), {}, clustered(3, dim, 40), false));
+    std::vector<recsys::ScoredSlot> after = c.nearest(clustered(3, dim, 40), 1, -1);
+    ASSERT_EQ(after.size(), 1u);
+    EXPECT_EQ(c.item_id(after[0].slot), "moved");
+}
+
+TEST(Catalog, FactorsScoreAvailableItemsOnly) {
+    recsys::Catalog c(0);
+    c.upsert(record("a", {}, {}));
+    c.upsert(record("b", {}, {}));
+    c.upsert(record("c", {}, {}, false));
+    c.set_factors(2, {{"a", {1, 0}}, {"b", {0, 2}}, {"c", {5, 5}}, {"unknown", {9, 9}}});
+    std::vector<recsys::ScoredSlot> top = c.top_by_factors({1, 1}, 5);
+    ASSERT_EQ(top.size(), 2u);
+    EXPECT_EQ(c.item_id(top[0].slot), "b");
+    EXPECT_DOUBLE_EQ(top[0].score, 2.0);
+    EXPECT_DOUBLE_EQ(c.factor_score(c.find("a"), {1, 1}), 1.0);
+    EXPECT_THROW(c.set_factors(2, {{"a", {1}}}), recsys::Error);
+    // Items added after the factors have none.
+    c.set_factors(2, {{"a", {1, 0}}});
+    c.upsert(record("d", {}, {}));
+    EXPECT_TRUE(std::isnan(c.factor_score(c.find("d"), {1, 1})));
+}
+
+TEST(Catalog, KmeansIsDeterministicAndChecksItsArguments) {
+    std::vector<float> v = {1, 0, 0.9f, 0.1f, 0, 1, 0.1f, 0.9f};
+    std::vector<float> first = recsys::spherical_kmeans(v, 4, 2, 2, 5, 3);
+    EXPECT_EQ(first, recsys::spherical_kmeans(v, 4, 2, 2, 5, 3));
+    EXPECT_EQ(first.size(), 4u);
+    EXPECT_THROW(recsys::spherical_kmeans(v, 4, 2, 5, 5, 3), recsys::Error);
+}
+
+TEST(Catalog, CentroidIsTheUnitMean) {
+    recsys::Catalog c(2);
+    c.upsert(record("a", {}, {2, 0}));
+    c.upsert(record("b", {}, {0, 3}));
+    c.upsert(record("e", {}, {}));
+    std::vector<float> mean = c.centroid({c.find("a"), c.find("b"), c.find("e")});
+    ASSERT_EQ(mean.size(), 2u);
+    EXPECT_NEAR(mean[0], std::sqrt(0.5), 1e-6);
+    EXPECT_TRUE(c.centroid({c.find("e")}).empty());
+}
