@@ -182,6 +182,20 @@ std::vector<int> Catalog::matching(const ItemTarget& target, bool available_only
     return merge(postings, listed, ids_.size(), available_only);
 }
 
+bool Catalog::matches(const ItemTarget& target, const std::string& item_id) const {
+    if (std::find(target.item_ids.begin(), target.item_ids.end(), item_id) != target.item_ids.end()) return true;
+    int slot = find(item_id);
+    if (slot < 0) return false;
+    size_t s = static_cast<size_t>(slot);
+    auto named = [](const std::vector<std::string>& keys, const std::string& value) {
+        return !value.empty() && std::find(keys.begin(), keys.end(), value) != keys.end();
+    };
+    if (named(target.brands, brand_[s]) || named(target.categories, category_[s])) return true;
+    for (const std::string& tag : tags_[s])
+        if (named(target.tags, tag)) return true;
+    return false;
+}
+
 void Catalog::assign_to_list(int slot) {
     size_t s = static_cast<size_t>(slot);
     if (list_of_[s] >= 0) {
@@ -199,9 +213,10 @@ void Catalog::assign_to_list(int slot) {
 }
 
 void Catalog::set_index(const std::vector<float>& centroids, size_t probes) {
-    if (dim_ == 0 || centroids.size() % dim_ != 0) throw_invalid("centroids do not match the embedding dimension");
+    if (!centroids.empty() && (dim_ == 0 || centroids.size() % dim_ != 0))
+        throw_invalid("centroids do not match the embedding dimension");
     centroids_ = centroids;
-    lists_.assign(centroids.size() / dim_, {});
+    lists_.assign(centroids.empty() ? 0 : centroids.size() / dim_, {});
     std::fill(list_of_.begin(), list_of_.end(), -1);
     probes_ = std::max<size_t>(1, probes);
     if (lists_.empty()) return;
@@ -234,14 +249,14 @@ std::vector<ScoredSlot> Catalog::best(std::vector<ScoredSlot>& scored, size_t n)
     return scored;
 }
 
-std::vector<ScoredSlot> Catalog::nearest(const std::vector<float>& query, size_t n, int skip) const {
+std::vector<ScoredSlot> Catalog::nearest(const std::vector<float>& query, size_t n, const std::vector<int>& skip) const {
     std::vector<float> unit = query;
     if (dim_ == 0 || unit.size() != dim_ || !make_unit(unit) || n == 0) return {};
     ConstVector q(unit.data(), static_cast<long>(dim_));
     std::vector<ScoredSlot> scored;
     auto consider = [&](int slot) {
         size_t s = static_cast<size_t>(slot);
-        if (slot == skip || !available_[s] || !has_vector_[s]) return;
+        if (!available_[s] || !has_vector_[s] || std::find(skip.begin(), skip.end(), slot) != skip.end()) return;
         scored.push_back({slot, ConstVector(vectors_.data() + s * dim_, static_cast<long>(dim_)).dot(q)});
     };
     if (lists_.empty()) {

@@ -56,6 +56,8 @@ public:
     size_t dim() const { return dim_; }
     const std::string& item_id(int slot) const { return ids_[static_cast<size_t>(slot)]; }
     bool available(int slot) const { return available_[static_cast<size_t>(slot)] != 0; }
+    const std::string& brand(int slot) const { return brand_[static_cast<size_t>(slot)]; }
+    const std::string& category(int slot) const { return category_[static_cast<size_t>(slot)]; }
 
     // Copies the slot's attributes and embedding into a pipeline item (signals untouched).
     void fill(int slot, PipelineItem& item) const;
@@ -72,14 +74,17 @@ public:
     // Every item the target names, by item_id; only available ones when asked.
     std::vector<int> matching(const ItemTarget& target, bool available_only) const;
 
+    // Whether the target names the item (an id missing from the catalogue can still be listed).
+    bool matches(const ItemTarget& target, const std::string& item_id) const;
+
     // The IVF index: `centroids` (lists x dim, row-major) and how many lists a search probes;
     // every embedding is assigned to its nearest centroid. Empty centroids: exact search.
     void set_index(const std::vector<float>& centroids, size_t probes);
     size_t index_lists() const { return lists_.size(); }
 
     // The n available items nearest to `query` by cosine (through the index when there is one),
-    // best first, ties by item_id; `skip` (a slot or -1) is left out.
-    std::vector<ScoredSlot> nearest(const std::vector<float>& query, size_t n, int skip) const;
+    // best first, ties by item_id; the `skip` slots are left out.
+    std::vector<ScoredSlot> nearest(const std::vector<float>& query, size_t n, const std::vector<int>& skip) const;
 
     // ALS item factors: replaces them all (rank 0 clears); an unknown item id is ignored.
     void set_factors(size_t rank, const std::vector<std::pair<std::string, std::vector<float>>>& factors);

@@ -8,11 +8,13 @@
 #include "core/pipeline.hpp"
 #include "pg/arrays.hpp"
 #include "pg/boundary.hpp"
+#include "pg/catalog_cache.hpp"
 
 extern "C" {
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/array.h"
@@ -39,86 +41,66 @@ extern "C" {
 
 PG_FUNCTION_INFO_V1(recsys_rank_pipeline);
 
-// _rank_pipeline(item_ids, available, price, created_at, brands, categories, tags, embeddings, dim,
-//   popularity, covisitation, sources, flags, user_vector, k, alpha, beta, gamma, profile_boost,
-//   mmr_lambda, brand_cap, category_cap, exclude_seen, include_tags, price_min, price_max,
-//   created_after, user_history, profile_tags, profile_weights, rule_factors, pins, boost_floor,
-//   collaborative, novelty) -- collaborative: the ALS score per item (NaN: none), used as the similarity
-//   signal instead of the embedding cosine where given; empty when the namespace has no model.
-//   -> setof (idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped);
-//   funnel and dropped ({item_id: filter stage}) are set on the first row only; signals are the
-//   normalised popularity, co-visitation and similarity that went into the blend.
+// _rank_pipeline(org, ns, item_ids, popularity, covisitation, sources, flags, anchors, user_factors,
+//   k, alpha, beta, gamma, profile_boost, mmr_lambda, brand_cap, category_cap, exclude_seen,
+//   include_tags, price_min, price_max, created_after, user_history, profile_tags, profile_weights,
+//   rule_factors, pins, boost_floor, novelty)
+//   -> setof (idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped,
+//             brand, category).
+// Item attributes and embeddings come from the cached catalogue (ids it lacks drop out). The
+// similarity signal is the ALS score for user_factors where the item has factors, else the
+// embedding cosine to the anchors' mean embedding. funnel and dropped ({item_id: filter stage})
+// are set on the first row only; signals are the normalised popularity, co-visitation and
+// similarity that went into the blend; idx is 1-based into item_ids.
 Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
     using recsys_pg::array_arg;
-    recsys_pg::ArrayArg ids = array_arg(fcinfo, 0, TEXTOID);
-    recsys_pg::ArrayArg available = array_arg(fcinfo, 1, BOOLOID);
-    recsys_pg::ArrayArg price = array_arg(fcinfo, 2, FLOAT8OID);
-    recsys_pg::ArrayArg created = array_arg(fcinfo, 3, FLOAT8OID);
-    recsys_pg::ArrayArg brands = array_arg(fcinfo, 4, TEXTOID);
-    recsys_pg::ArrayArg categories = array_arg(fcinfo, 5, TEXTOID);
-    recsys_pg::ArrayArg tags = array_arg(fcinfo, 6, TEXTOID);
-    recsys_pg::ArrayArg embeddings = array_arg(fcinfo, 7, FLOAT4OID);
-    int dim = PG_GETARG_INT32(8);
-    recsys_pg::ArrayArg popularity = array_arg(fcinfo, 9, FLOAT8OID);
-    recsys_pg::ArrayArg covisitation = array_arg(fcinfo, 10, FLOAT8OID);
-    recsys_pg::ArrayArg sources = array_arg(fcinfo, 11, INT4OID);
-    recsys_pg::ArrayArg flags = array_arg(fcinfo, 12, INT4OID);
-    recsys_pg::ArrayArg user_vector = array_arg(fcinfo, 13, FLOAT4OID);
-    recsys_pg::ArrayArg include_tags = array_arg(fcinfo, 23, TEXTOID);
-    recsys_pg::ArrayArg profile_tags = array_arg(fcinfo, 28, TEXTOID);
-    recsys_pg::ArrayArg profile_weights = array_arg(fcinfo, 29, FLOAT8OID);
-    recsys_pg::ArrayArg rule_factors = array_arg(fcinfo, 30, FLOAT8OID);
-    recsys_pg::ArrayArg pins = array_arg(fcinfo, 31, INT4OID);
-    double boost_floor = PG_GETARG_FLOAT8(32);
-    recsys_pg::ArrayArg collaborative = array_arg(fcinfo, 33, FLOAT8OID);
-    double novelty = PG_GETARG_FLOAT8(34);
+    recsys_pg::ArrayArg ids = array_arg(fcinfo, 2, TEXTOID);
+    recsys_pg::ArrayArg popularity = array_arg(fcinfo, 3, FLOAT8OID);
+    recsys_pg::ArrayArg covisitation = array_arg(fcinfo, 4, FLOAT8OID);
+    recsys_pg::ArrayArg sources = array_arg(fcinfo, 5, INT4OID);
+    recsys_pg::ArrayArg flags = array_arg(fcinfo, 6, INT4OID);
+    recsys_pg::ArrayArg anchors = array_arg(fcinfo, 7, TEXTOID);
+    recsys_pg::ArrayArg user_factors = array_arg(fcinfo, 8, FLOAT4OID);
+    recsys_pg::ArrayArg include_tags = array_arg(fcinfo, 18, TEXTOID);
+    recsys_pg::ArrayArg profile_tags = array_arg(fcinfo, 23, TEXTOID);
+    recsys_pg::ArrayArg profile_weights = array_arg(fcinfo, 24, FLOAT8OID);
+    recsys_pg::ArrayArg rule_factors = array_arg(fcinfo, 25, FLOAT8OID);
+    recsys_pg::ArrayArg pins = array_arg(fcinfo, 26, INT4OID);
     int n = ids.count;
-    if (available.count != n || price.count != n || created.count != n || sources.count != n || flags.count != n ||
-        popularity.count != n || covisitation.count != n || (embeddings.count != 0 && embeddings.count != n * dim) ||
-        profile_tags.count != profile_weights.count || rule_factors.count != n || pins.count != n ||
-        (collaborative.count != 0 && collaborative.count != n))
+    if (sources.count != n || flags.count != n || popularity.count != n || covisitation.count != n ||
+        profile_tags.count != profile_weights.count || rule_factors.count != n || pins.count != n)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("candidate arrays differ in length")));
 
     // Plain C copies, so that the core call makes no PostgreSQL call.
     const char** id_text = static_cast<const char**>(palloc(sizeof(char*) * (n + 1)));
-    const char** brand_text = static_cast<const char**>(palloc(sizeof(char*) * (n + 1)));
-    const char** category_text = static_cast<const char**>(palloc(sizeof(char*) * (n + 1)));
-    const char** tag_text = static_cast<const char**>(palloc(sizeof(char*) * (n + 1)));
-    float* vectors = static_cast<float*>(palloc(sizeof(float) * (static_cast<size_t>(n) * dim + 1)));
-    bool* has_vector = static_cast<bool*>(palloc(sizeof(bool) * (n + 1)));
-    for (int i = 0; i < n; ++i) {
-        id_text[i] = recsys_pg::text_at(ids, i);
-        brand_text[i] = recsys_pg::text_at(brands, i);
-        category_text[i] = recsys_pg::text_at(categories, i);
-        tag_text[i] = recsys_pg::text_at(tags, i);
-        has_vector[i] = embeddings.count != 0 && dim > 0 && !embeddings.nulls[i * dim] &&
-                        !std::isnan(DatumGetFloat4(embeddings.values[i * dim]));
-        for (int d = 0; has_vector[i] && d < dim; ++d)
-            vectors[static_cast<size_t>(i) * dim + d] = DatumGetFloat4(embeddings.values[i * dim + d]);
-    }
-    float* user = static_cast<float*>(palloc(sizeof(float) * (user_vector.count + 1)));
-    for (int d = 0; d < user_vector.count; ++d) user[d] = user_vector.nulls[d] ? 0.0f : DatumGetFloat4(user_vector.values[d]);
+    for (int i = 0; i < n; ++i) id_text[i] = recsys_pg::text_at(ids, i);
+    const char** anchor_text = static_cast<const char**>(palloc(sizeof(char*) * (anchors.count + 1)));
+    for (int a = 0; a < anchors.count; ++a) anchor_text[a] = recsys_pg::text_at(anchors, a);
+    float* user = static_cast<float*>(palloc(sizeof(float) * (user_factors.count + 1)));
+    for (int d = 0; d < user_factors.count; ++d)
+        user[d] = user_factors.nulls[d] ? 0.0f : DatumGetFloat4(user_factors.values[d]);
     const char** include_text = static_cast<const char**>(palloc(sizeof(char*) * (include_tags.count + 1)));
     for (int t = 0; t < include_tags.count; ++t) include_text[t] = recsys_pg::text_at(include_tags, t);
     const char** profile_text = static_cast<const char**>(palloc(sizeof(char*) * (profile_tags.count + 1)));
     for (int t = 0; t < profile_tags.count; ++t) profile_text[t] = recsys_pg::text_at(profile_tags, t);
+    int* out_slot = static_cast<int*>(palloc(sizeof(int) * (n + 1)));
 
     recsys::PipelineOptions options;
-    options.k = static_cast<size_t>(PG_GETARG_INT32(14));
-    options.alpha = PG_GETARG_FLOAT8(15);
-    options.beta = PG_GETARG_FLOAT8(16);
-    options.gamma = PG_GETARG_FLOAT8(17);
-    options.profile_boost = PG_GETARG_FLOAT8(18);
-    options.mmr.lambda = PG_GETARG_FLOAT8(19);
-    options.mmr.brand_cap = static_cast<size_t>(PG_GETARG_INT32(20));
-    options.mmr.category_cap = static_cast<size_t>(PG_GETARG_INT32(21));
-    options.exclude_seen = PG_GETARG_BOOL(22);
-    options.price_min = PG_ARGISNULL(24) ? NAN : PG_GETARG_FLOAT8(24);
-    options.price_max = PG_ARGISNULL(25) ? NAN : PG_GETARG_FLOAT8(25);
-    options.created_after = PG_ARGISNULL(26) ? NAN : PG_GETARG_FLOAT8(26);
-    options.user_history = static_cast<size_t>(PG_GETARG_INT32(27));
-    options.boost_floor = boost_floor;
-    options.novelty = novelty;
+    options.k = static_cast<size_t>(PG_GETARG_INT32(9));
+    options.alpha = PG_GETARG_FLOAT8(10);
+    options.beta = PG_GETARG_FLOAT8(11);
+    options.gamma = PG_GETARG_FLOAT8(12);
+    options.profile_boost = PG_GETARG_FLOAT8(13);
+    options.mmr.lambda = PG_GETARG_FLOAT8(14);
+    options.mmr.brand_cap = static_cast<size_t>(PG_GETARG_INT32(15));
+    options.mmr.category_cap = static_cast<size_t>(PG_GETARG_INT32(16));
+    options.exclude_seen = PG_GETARG_BOOL(17);
+    options.price_min = PG_ARGISNULL(19) ? NAN : PG_GETARG_FLOAT8(19);
+    options.price_max = PG_ARGISNULL(20) ? NAN : PG_GETARG_FLOAT8(20);
+    options.created_after = PG_ARGISNULL(21) ? NAN : PG_GETARG_FLOAT8(21);
+    options.user_history = static_cast<size_t>(PG_GETARG_INT32(22));
+    options.boost_floor = PG_GETARG_FLOAT8(27);
+    options.novelty = PG_GETARG_FLOAT8(28);
 
     // Results as plain data: index, scores and reasons per ranked item, and the funnel.
     int* out_index = static_cast<int*>(palloc(sizeof(int) * (n + 1)));
@@ -136,21 +118,28 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
     int* drop_index = static_cast<int*>(palloc(sizeof(int) * (n + 1)));
     const char** drop_stage = static_cast<const char**>(palloc(sizeof(const char*) * (n + 1)));
     int dropped = 0;
+    SPI_connect();
+    const recsys::Catalog& catalog = recsys_pg::current_catalog(PG_GETARG_DATUM(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
     recsys_pg::core_call([&] {
-        std::vector<recsys::PipelineItem> items(static_cast<size_t>(n));
-        std::vector<float> user_embedding(user, user + user_vector.count);
+        // Candidates the catalogue knows, with `input` mapping each back to its position in item_ids.
+        std::vector<recsys::PipelineItem> items;
+        std::vector<int> input, slots;
+        items.reserve(static_cast<size_t>(n));
+        std::vector<int> anchor_slots;
+        for (int a = 0; a < anchors.count; ++a) {
+            int slot = catalog.find(anchor_text[a]);
+            if (slot >= 0) anchor_slots.push_back(slot);
+        }
+        std::vector<float> user_embedding = catalog.centroid(anchor_slots);
+        std::vector<float> user_vector(user, user + user_factors.count);
         for (int i = 0; i < n; ++i) {
-            recsys::PipelineItem& item = items[static_cast<size_t>(i)];
-            item.candidate.item_id = id_text[i];
-            item.candidate.brand = brand_text[i];
-            item.candidate.category = category_text[i];
-            item.candidate.tags = recsys::split_joined(tag_text[i], recsys_pg::tag_separator);
-            if (has_vector[i])
-                item.candidate.embedding.assign(vectors + static_cast<size_t>(i) * dim,
-                                                vectors + static_cast<size_t>(i + 1) * dim);
-            item.available = !available.nulls[i] && DatumGetBool(available.values[i]);
-            item.price = recsys_pg::float8_at(price, i);
-            item.created_at = recsys_pg::float8_at(created, i);
+            int slot = catalog.find(id_text[i]);
+            if (slot < 0) continue;
+            items.emplace_back();
+            input.push_back(i);
+            slots.push_back(slot);
+            recsys::PipelineItem& item = items.back();
+            catalog.fill(slot, item);
             item.popularity = recsys_pg::float8_at(popularity, i);
             item.covisitation = recsys_pg::float8_at(covisitation, i);
             item.sources = sources.nulls[i] ? 0u : static_cast<uint32_t>(DatumGetInt32(sources.values[i]));
@@ -162,14 +151,13 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
             double factor = recsys_pg::float8_at(rule_factors, i);
             item.rule_factor = std::isnan(factor) ? 1.0 : factor;
             item.pin = pins.nulls[i] ? -1 : DatumGetInt32(pins.values[i]);
-            double collaborative_score = recsys_pg::float8_at(collaborative, i);
+            double collaborative_score = catalog.factor_score(slot, user_vector);
             if (!std::isnan(collaborative_score)) {
                 item.similarity = collaborative_score;
                 item.collaborative = true;
-            } else if (!user_embedding.empty() && item.candidate.embedding.size() == user_embedding.size()) {
-                recsys::Candidate user_as_item;
-                user_as_item.embedding = user_embedding;
-                item.similarity = recsys::similarity(item.candidate, user_as_item);
+            } else {
+                item.similarity = catalog.cosine(slot, user_embedding);
+                if (item.similarity < 0.0) item.similarity = 0.0;
             }
         }
         for (int t = 0; t < include_tags.count; ++t) options.include_tags_any.emplace_back(include_text[t]);
@@ -179,7 +167,8 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
         recsys::Funnel funnel;
         std::vector<recsys::RankedItem> ranked = recsys::run_pipeline(items, options, &funnel);
         for (const recsys::RankedItem& r : ranked) {
-            out_index[returned] = static_cast<int>(r.index);
+            out_index[returned] = input[r.index];
+            out_slot[returned] = slots[r.index];
             out_score[returned] = r.score;
             out_blend[returned] = r.blend;
             out_boost[returned] = r.boost;
@@ -196,7 +185,7 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
             ++returned;
         }
         for (const auto& d : funnel.dropped) {
-            drop_index[dropped] = static_cast<int>(d.first);
+            drop_index[dropped] = input[d.first];
             drop_stage[dropped++] = d.second;  // static strings of the core
         }
         snprintf(funnel_json, sizeof(funnel_json),
@@ -207,6 +196,20 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
                       funnel.purchased, funnel.tags, funnel.price, funnel.freshness, funnel.eligible, funnel.pinned,
                       funnel.returned);
     });
+    // The catalogue stays unchanged until its next refresh: read the brands and categories now.
+    Datum* brand_datum = static_cast<Datum*>(palloc(sizeof(Datum) * (returned + 1)));
+    Datum* category_datum = static_cast<Datum*>(palloc(sizeof(Datum) * (returned + 1)));
+    bool* brand_null = static_cast<bool*>(palloc(sizeof(bool) * (returned + 1)));
+    bool* category_null = static_cast<bool*>(palloc(sizeof(bool) * (returned + 1)));
+    for (int r = 0; r < returned; ++r) {
+        const char* brand = catalog.brand(out_slot[r]).c_str();
+        const char* category = catalog.category(out_slot[r]).c_str();
+        brand_null[r] = brand[0] == '\0';
+        category_null[r] = category[0] == '\0';
+        brand_datum[r] = brand_null[r] ? 0 : CStringGetTextDatum(brand);
+        category_datum[r] = category_null[r] ? 0 : CStringGetTextDatum(category);
+    }
+    SPI_finish();
 
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     InitMaterializedSRF(fcinfo, 0);
@@ -227,20 +230,22 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
         for (int j = 0; j < out_reason_count[r]; ++j) reasons[j] = PointerGetDatum(cstring_to_text(out_reasons[r][j]));
         Datum signals[3] = {Float8GetDatum(out_signals[r * 3]), Float8GetDatum(out_signals[r * 3 + 1]),
                             Float8GetDatum(out_signals[r * 3 + 2])};
-        Datum values[10] = {Int32GetDatum(out_index[r] + 1), Float8GetDatum(out_score[r]), Float8GetDatum(out_blend[r]),
+        Datum values[12] = {Int32GetDatum(out_index[r] + 1), Float8GetDatum(out_score[r]), Float8GetDatum(out_blend[r]),
                            Float8GetDatum(out_boost[r]),
                            PointerGetDatum(construct_array(reasons, out_reason_count[r], TEXTOID, -1, false, TYPALIGN_INT)),
                            funnel,
                            PointerGetDatum(construct_array(signals, 3, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
                                                            TYPALIGN_DOUBLE)),
-                           Float8GetDatum(out_similarity[r]), Float8GetDatum(out_factor[r]), dropped_json};
-        bool nulls[10] = {false, false, false, false, false, r != 0, false, false, false, r != 0};
+                           Float8GetDatum(out_similarity[r]), Float8GetDatum(out_factor[r]), dropped_json,
+                           brand_datum[r], category_datum[r]};
+        bool nulls[12] = {false, false, false, false, false, r != 0, false, false, false, r != 0, brand_null[r],
+                          category_null[r]};
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     if (returned == 0) {
         // No row to carry the funnel: return it alone with idx NULL.
-        Datum values[10] = {0, 0, 0, 0, 0, funnel, 0, 0, 0, dropped_json};
-        bool nulls[10] = {true, true, true, true, true, false, true, true, true, false};
+        Datum values[12] = {0, 0, 0, 0, 0, funnel, 0, 0, 0, dropped_json, 0, 0};
+        bool nulls[12] = {true, true, true, true, true, false, true, true, true, false, true, true};
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return static_cast<Datum>(0);

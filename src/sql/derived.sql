@@ -284,6 +284,42 @@ CREATE TRIGGER items_inserted AFTER INSERT ON recsys.items
 CREATE TRIGGER items_updated AFTER UPDATE ON recsys.items
     REFERENCING OLD TABLE AS old_items NEW TABLE AS new_items FOR EACH STATEMENT EXECUTE FUNCTION recsys._items_changed();
 
+-- BEFORE INSERT/UPDATE ON items (row): stamps the row with the writing (top-level) transaction,
+-- whatever the writer put there, so a serving backend's catalogue cannot miss the change.
+CREATE FUNCTION recsys._stamp_item_change() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    NEW.changed_xid := pg_current_xact_id();
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER items_stamp_change BEFORE INSERT OR UPDATE ON recsys.items
+    FOR EACH ROW EXECUTE FUNCTION recsys._stamp_item_change();
+
+-- AFTER DELETE / TRUNCATE ON items (statement): renews the catalogue epoch of the namespaces
+-- that lost items, so serving backends reload their cached catalogue.
+CREATE FUNCTION recsys._bump_catalog_epoch() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        UPDATE recsys.namespaces SET catalog_epoch = nextval('recsys.catalog_epochs');
+    ELSE
+        UPDATE recsys.namespaces n SET catalog_epoch = nextval('recsys.catalog_epochs')
+          FROM (SELECT DISTINCT org_id, namespace FROM removed) r
+         WHERE n.org_id = r.org_id AND n.namespace = r.namespace;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER items_deleted AFTER DELETE ON recsys.items
+    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION recsys._bump_catalog_epoch();
+CREATE TRIGGER items_truncated AFTER TRUNCATE ON recsys.items
+    FOR EACH STATEMENT EXECUTE FUNCTION recsys._bump_catalog_epoch();
+
 -- AFTER INSERT ON users (statement): create missing namespaces.
 CREATE FUNCTION recsys._users_inserted() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER

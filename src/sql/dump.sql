@@ -12,8 +12,8 @@ BEGIN
             'role_orgs', 'namespaces', 'event_types', 'items', 'users', 'events_default', 'event_ids',
             'item_popularity', 'user_items', 'covis', 'namespace_config', 'profiles', 'segments', 'rules',
             'manual_overrides', 'override_history', 'bandit_policies', 'bandit_surfaces', 'bandit_stats',
-            'bandit_decisions', 'decision_salts', 'factor_models', 'item_factors', 'user_factors', 'evaluations', 'tuning_runs', 'guardrail_settings',
-            'event_seq'] LOOP
+            'bandit_decisions', 'decision_salts', 'factor_models', 'item_factors', 'user_factors', 'embedding_indexes', 'evaluations', 'tuning_runs', 'guardrail_settings',
+            'event_seq', 'catalog_epochs'] LOOP
         PERFORM pg_catalog.pg_extension_config_dump(('recsys.' || table_name)::regclass, '');
     END LOOP;
 END

@@ -128,7 +128,7 @@ BEGIN
      WHERE m.side = 'user';
     INSERT INTO recsys.factor_models AS f (org_id, namespace, trained_at, factors, options, users, items, interactions,
                                            seconds, losses, gram)
-    VALUES (org, ns, now(), (settings ->> 'factors')::int, settings, n_users, n_items, n_interactions,
+    VALUES (org, ns, clock_timestamp(), (settings ->> 'factors')::int, settings, n_users, n_items, n_interactions,
             extract(epoch FROM clock_timestamp() - started), model.losses, model.gram)
     ON CONFLICT (org_id, namespace) DO UPDATE
        SET trained_at = excluded.trained_at, factors = excluded.factors, options = excluded.options,

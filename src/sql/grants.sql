@@ -84,6 +84,9 @@ GRANT SELECT ON recsys.metrics TO recsys_monitor;
 
 -- Collaborative filtering: admins train; they see their organisation's running trainings.
 GRANT EXECUTE ON FUNCTION recsys.recsys_train_factors(text, jsonb) TO recsys_admin;
+GRANT EXECUTE ON FUNCTION recsys.recsys_build_embedding_index(text, jsonb), recsys.recsys_drop_embedding_index(text)
+    TO recsys_admin;
+GRANT SELECT ON recsys.embedding_indexes TO recsys_admin;
 GRANT SELECT ON recsys.training_progress, recsys.factor_models TO recsys_admin;
 
 -- Evaluation, guardrails and tuning: admins run them; auditors read the results.

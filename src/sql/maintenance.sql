@@ -29,6 +29,7 @@ BEGIN
     DELETE FROM recsys.covis c WHERE c.org_id = org AND c.namespace = ns;
     DELETE FROM recsys.item_factors f WHERE f.org_id = org AND f.namespace = ns;
     DELETE FROM recsys.user_factors f WHERE f.org_id = org AND f.namespace = ns;
+    DELETE FROM recsys.embedding_indexes x WHERE x.org_id = org AND x.namespace = ns;
     DELETE FROM recsys.factor_models f WHERE f.org_id = org AND f.namespace = ns;
     src := format('(SELECT * FROM recsys.events WHERE org_id = %L AND namespace = %L)', org, ns);
     FOREACH statement IN ARRAY recsys._sql_events_added(src, true) LOOP

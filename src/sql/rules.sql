@@ -156,15 +156,17 @@ CREATE FUNCTION recsys._rule_effects(org uuid, ns text, surface text, segment te
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH active AS (SELECT * FROM recsys._active_rules($1, $2, $3, $4, $5))
+    WITH hits AS (
+        SELECT a.rule_id, a.action, a.priority, a.boost, t.item_id
+          FROM recsys._active_rules($1, $2, $3, $4, $5) a
+         CROSS JOIN LATERAL recsys._rule_targets($1, $2, a.target, $6, false) t(item_id))
     SELECT u.item_id,
-           bool_or(a.action = 'block') IS TRUE,
-           coalesce(exp(sum(ln(1 + a.boost)) FILTER (WHERE a.action = 'boost')), 1),
-           coalesce(jsonb_agg(jsonb_build_object('rule_id', a.rule_id, 'action', a.action, 'priority', a.priority)
-                              ORDER BY a.priority DESC, a.rule_id) FILTER (WHERE a.rule_id IS NOT NULL), '[]')
+           bool_or(h.action = 'block') IS TRUE,
+           coalesce(exp(sum(ln(1 + h.boost)) FILTER (WHERE h.action = 'boost')), 1),
+           coalesce(jsonb_agg(jsonb_build_object('rule_id', h.rule_id, 'action', h.action, 'priority', h.priority)
+                              ORDER BY h.priority DESC, h.rule_id) FILTER (WHERE h.rule_id IS NOT NULL), '[]')
       FROM (SELECT DISTINCT x AS item_id FROM unnest($6) x) u
-      LEFT JOIN recsys.items i ON i.org_id = $1 AND i.namespace = $2 AND i.item_id = u.item_id
-      LEFT JOIN active a ON recsys._rule_matches(a.target, u.item_id, i.tags, i.brand, i.category)
+      LEFT JOIN hits h ON h.item_id = u.item_id
      GROUP BY u.item_id;
 $$;
 
@@ -178,21 +180,18 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     WITH active AS (SELECT * FROM recsys._active_rules($1, $2, $3, $4, $5)),
     blocked AS (
-        SELECT i.item_id FROM recsys.items i JOIN active a ON a.action = 'block'
-           AND recsys._rule_matches(a.target, i.item_id, i.tags, i.brand, i.category)
-         WHERE i.org_id = $1 AND i.namespace = $2),
+        SELECT t.item_id FROM active a CROSS JOIN LATERAL recsys._rule_targets($1, $2, a.target, NULL, false) t(item_id)
+         WHERE a.action = 'block'),
     per_rule AS (
         SELECT p.priority, p.rule_id, m.item_id, m.position
           FROM active p
          CROSS JOIN LATERAL (
-               SELECT i.item_id, row_number() OVER (ORDER BY coalesce(x.position, 0), i.item_id) AS position
-                 FROM recsys.items i
+               SELECT t.item_id, row_number() OVER (ORDER BY coalesce(x.position, 0), t.item_id) AS position
+                 FROM recsys._rule_targets($1, $2, p.target, NULL, true) t(item_id)
                  LEFT JOIN LATERAL (SELECT ord AS position FROM jsonb_array_elements_text(p.target -> 'item_ids')
-                                      WITH ORDINALITY AS t(id, ord) WHERE t.id = i.item_id LIMIT 1) x ON true
-                WHERE i.org_id = $1 AND i.namespace = $2 AND i.available
-                  AND recsys._rule_matches(p.target, i.item_id, i.tags, i.brand, i.category)
-                  AND i.item_id NOT IN (SELECT b.item_id FROM blocked b)
-                ORDER BY coalesce(x.position, 0), i.item_id
+                                      WITH ORDINALITY AS j(id, ord) WHERE j.id = t.item_id LIMIT 1) x ON true
+                WHERE t.item_id NOT IN (SELECT b.item_id FROM blocked b)
+                ORDER BY coalesce(x.position, 0), t.item_id
                 LIMIT p.max_pins) m
          WHERE p.action = 'pin'),
     firsts AS (

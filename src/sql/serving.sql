@@ -99,15 +99,16 @@ AS $$
      GROUP BY b.item_id;
 $$;
 
-CREATE FUNCTION recsys._rank_pipeline(item_ids text[], available boolean[], price float8[], created_at float8[],
-        brands text[], categories text[], tags text[], embeddings real[], dim int, popularity float8[],
-        covisitation float8[], sources int[], flags int[], user_vector real[], k int, alpha float8, beta float8,
+-- The ranking after candidate gathering (src/pg/pipeline.cpp): attributes and embeddings come
+-- from the cached catalogue; candidates it lacks drop out. idx is 1-based into item_ids.
+CREATE FUNCTION recsys._rank_pipeline(org uuid, ns text, item_ids text[], popularity float8[], covisitation float8[],
+        sources int[], flags int[], anchors text[], user_factors real[], k int, alpha float8, beta float8,
         gamma float8, profile_boost float8, mmr_lambda float8, brand_cap int, category_cap int, exclude_seen boolean,
         include_tags text[], price_min float8, price_max float8, created_after float8, user_history int,
         profile_tags text[], profile_weights float8[], rule_factors float8[], pins int[], boost_floor float8,
-        collaborative float8[], novelty float8)
+        novelty float8)
     RETURNS TABLE (idx int, score float8, blend float8, boost float8, reasons text[], funnel jsonb, signals float8[],
-                   max_similarity float8, rule_factor float8, dropped jsonb)
+                   max_similarity float8, rule_factor float8, dropped jsonb, brand text, category text)
     AS 'MODULE_PATHNAME', 'recsys_rank_pipeline' LANGUAGE C STABLE;
 
 -- Validates the options of a ranking request; returns them with the effective knobs filled in
@@ -164,50 +165,32 @@ END
 $$;
 
 -- The candidate pool as the parallel arrays _rank_pipeline takes, ordered by item_id: the given
--- candidates (with their source bits, co-visitation and seen/purchased/excluded flags) joined
--- with their items (missing items drop out), decayed popularity at `at`, the active rules'
--- effects (block flag 8, boost factor, the matching rules {item_id: [rules]}), pin positions and,
--- given the user's factors, each item's collaborative score (NULL without item factors). With
--- as_of, popularity comes from the events up to `at`.
-CREATE FUNCTION recsys._candidate_pool(org uuid, ns text, surface text, segment text, at timestamptz, dim int,
-        item_ids text[], item_sources int[], item_covis float8[], item_flags int[], pin_ids text[], user_factors real[],
-        as_of boolean,
-        OUT ids text[], OUT available boolean[], OUT price float8[], OUT created float8[], OUT brands text[],
-        OUT categories text[], OUT tags text[], OUT embeddings real[], OUT popularity float8[], OUT covis float8[],
-        OUT sources int[], OUT flags int[], OUT factors float8[], OUT pins int[], OUT rules jsonb,
-        OUT collaborative float8[])
+-- candidates (with their source bits, co-visitation and seen/purchased/excluded flags), decayed
+-- popularity at `at`, the active rules' effects (block flag 8, boost factor, the matching rules
+-- {item_id: [rules]}) and pin positions. With as_of, popularity comes from the events up to `at`.
+CREATE FUNCTION recsys._candidate_pool(org uuid, ns text, surface text, segment text, at timestamptz,
+        item_ids text[], item_sources int[], item_covis float8[], item_flags int[], pin_ids text[], as_of boolean,
+        OUT ids text[], OUT popularity float8[], OUT covis float8[], OUT sources int[], OUT flags int[],
+        OUT factors float8[], OUT pins int[], OUT rules jsonb)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH candidates AS (
-        SELECT m.item_id, m.sources, m.covis, pop.score AS popularity, i.available, i.price,
-               extract(epoch FROM i.created_at)::float8 AS created_at, i.brand, i.category,
-               array_to_string(i.tags, E'\x1f') AS tags, i.embedding,
+        SELECT m.item_id, m.sources, m.covis, pop.score AS popularity,
                m.flags | CASE WHEN eff.blocked THEN 8 ELSE 0 END AS flags,
                coalesce(eff.factor, 1) AS factor, eff.rules,
-               coalesce(array_position(pin_ids, m.item_id) - 1, -1) AS pin,
-               CASE WHEN user_factors IS NOT NULL THEN
-                   (SELECT recsys._dot(f.factors, user_factors) FROM recsys.item_factors f
-                     WHERE f.org_id = org AND f.namespace = ns AND f.item_id = m.item_id) END AS collaborative
+               coalesce(array_position(pin_ids, m.item_id) - 1, -1) AS pin
           FROM unnest(item_ids, item_sources, item_covis, item_flags) AS m(item_id, sources, covis, flags)
-          JOIN recsys.items i ON i.org_id = org AND i.namespace = ns AND i.item_id = m.item_id
           LEFT JOIN (SELECT * FROM recsys._popularity_of(org, ns, item_ids, at) WHERE NOT as_of
                      UNION ALL
                      SELECT * FROM recsys._popularity_from_events(org, ns, at, item_ids) WHERE as_of) pop
                  ON pop.item_id = m.item_id
           LEFT JOIN recsys._rule_effects(org, ns, surface, segment, at, item_ids) eff ON eff.item_id = m.item_id)
-    SELECT array_agg(c.item_id ORDER BY c.item_id), array_agg(c.available ORDER BY c.item_id),
-           array_agg(c.price ORDER BY c.item_id), array_agg(c.created_at ORDER BY c.item_id),
-           array_agg(c.brand ORDER BY c.item_id), array_agg(c.category ORDER BY c.item_id),
-           array_agg(c.tags ORDER BY c.item_id),
-           -- n x dim, a row of NaN for an item without an embedding.
-           CASE WHEN dim IS NULL THEN NULL ELSE
-               array_agg(coalesce(c.embedding, array_fill('NaN'::real, ARRAY[greatest(coalesce(dim, 1), 1)])) ORDER BY c.item_id) END,
-           array_agg(c.popularity ORDER BY c.item_id), array_agg(c.covis ORDER BY c.item_id),
-           array_agg(c.sources ORDER BY c.item_id), array_agg(c.flags ORDER BY c.item_id),
-           array_agg(c.factor ORDER BY c.item_id), array_agg(c.pin ORDER BY c.item_id),
-           coalesce(jsonb_object_agg(c.item_id, c.rules) FILTER (WHERE c.rules <> '[]'), '{}'),
-           CASE WHEN user_factors IS NOT NULL THEN array_agg(c.collaborative ORDER BY c.item_id) END
+    SELECT array_agg(c.item_id ORDER BY c.item_id), array_agg(c.popularity ORDER BY c.item_id),
+           array_agg(c.covis ORDER BY c.item_id), array_agg(c.sources ORDER BY c.item_id),
+           array_agg(c.flags ORDER BY c.item_id), array_agg(c.factor ORDER BY c.item_id),
+           array_agg(c.pin ORDER BY c.item_id),
+           coalesce(jsonb_object_agg(c.item_id, c.rules) FILTER (WHERE c.rules <> '[]'), '{}')
       FROM candidates c;
 $$;
 
@@ -235,10 +218,8 @@ DECLARE
     history int;
     profile_tags text[];
     profile_weights float8[];
-    user_vector real[];
     purchased text[];
     excluded text[];
-    dim int;
     pool record;
     explain text;
     pin_ids text[];
@@ -248,7 +229,6 @@ DECLARE
     seen_ids text[];
     seen_weights float8[];
 BEGIN
-    SELECT n.embedding_dim INTO dim FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns;
     IF options ? 'context' AND jsonb_typeof(options -> 'context') <> 'object' THEN
         RAISE EXCEPTION 'option "context" must be a JSON object' USING ERRCODE = '22023';
     END IF;
@@ -278,13 +258,6 @@ BEGIN
              CROSS JOIN LATERAL unnest(i.tags) AS tag
              WHERE h.weight > 0
              GROUP BY tag ORDER BY 2 DESC, tag LIMIT 50) t;
-    IF dim IS NOT NULL AND recent IS NOT NULL THEN
-        SELECT array_agg(c.v ORDER BY c.d) INTO user_vector
-          FROM (SELECT e.d, avg(e.v)::real AS v
-                  FROM recsys.items i CROSS JOIN LATERAL unnest(i.embedding) WITH ORDINALITY AS e(v, d)
-                 WHERE i.org_id = org AND i.namespace = ns AND i.item_id = ANY (recent[1:10]) AND i.embedding IS NOT NULL
-                 GROUP BY e.d) c;
-    END IF;
     SELECT array_agg(DISTINCT e.item_id) INTO purchased
       FROM recsys.events e JOIN recsys.event_types t ON t.org_id = e.org_id AND t.namespace = e.namespace AND t.type_id = e.type
      WHERE e.org_id = org AND e.namespace = ns AND e.user_id = uid AND t.name = 'purchase'
@@ -305,8 +278,8 @@ BEGIN
                                                                  (o ->> 'pin_slots')::int) p
                       ORDER BY p.pin);
 
-    -- Candidates from every source (bit 1 popularity, 2 co-visitation, 8 content, 64 collaborative)
-    -- with their items.
+    -- Candidates from every source (bit 1 popularity, 2 co-visitation, 4 embedding neighbours of
+    -- the recent items, 8 content, 64 collaborative).
     WITH sources AS (
         SELECT p.item_id, 1 AS source, NULL::float8 AS covis FROM recsys._top_popular(org, ns, fanout, at) p
          WHERE pool_ids IS NULL AND NOT as_of
@@ -324,16 +297,14 @@ BEGIN
                  WHERE pool_ids IS NULL OR nb.neighbour_id = ANY (pool_ids)
                  GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT fanout) c
         UNION ALL
-        (SELECT i.item_id, 8, NULL::float8
-           FROM recsys.items i
-          WHERE pool_ids IS NULL AND i.org_id = org AND i.namespace = ns AND i.tags && coalesce(profile_tags[1:3], '{}')
-            AND i.available
-          ORDER BY i.item_id LIMIT fanout)
+        SELECT t.item_id, 8, NULL::float8 FROM recsys._catalog_tagged(org, ns, coalesce(profile_tags[1:3], '{}'), fanout) t
+         WHERE pool_ids IS NULL
         UNION ALL
-        (SELECT f.item_id, 64, NULL::float8
-           FROM recsys.item_factors f
-          WHERE pool_ids IS NULL AND user_factors IS NOT NULL AND f.org_id = org AND f.namespace = ns
-          ORDER BY recsys._dot(f.factors, user_factors) DESC, f.item_id LIMIT fanout)
+        SELECT e.item_id, 4, NULL::float8 FROM recsys._catalog_nearest(org, ns, coalesce(recent[1:10], '{}'), fanout) e
+         WHERE pool_ids IS NULL AND recent IS NOT NULL
+        UNION ALL
+        SELECT f.item_id, 64, NULL::float8 FROM recsys._catalog_factor_top(org, ns, user_factors, fanout) f
+         WHERE pool_ids IS NULL AND user_factors IS NOT NULL
         UNION ALL
         SELECT DISTINCT x.item_id, 0, NULL::float8 FROM unnest(pool_ids) AS x(item_id)
         UNION ALL
@@ -356,8 +327,8 @@ BEGIN
     SELECT p.* INTO pool
       FROM (SELECT array_agg(f.item_id) AS ids, array_agg(f.sources) AS srcs, array_agg(f.covis) AS cov,
                    array_agg(f.flags) AS flg FROM flagged f) a,
-           recsys._candidate_pool(org, ns, surface, segment.segment_id, at, dim, a.ids, a.srcs, a.cov, a.flg, pin_ids,
-                                  user_factors, as_of) p;
+           recsys._candidate_pool(org, ns, surface, segment.segment_id, at, a.ids, a.srcs, a.cov, a.flg, pin_ids,
+                                  as_of) p;
 
     RETURN QUERY
     SELECT CASE WHEN r.idx IS NOT NULL THEN r.pick::int END, pool.ids[r.idx], r.score,
@@ -374,18 +345,17 @@ BEGIN
                'personalization', jsonb_build_object('boost', r.boost, 'profile_boost', o -> 'profile_boost'),
                'mmr', jsonb_build_object('lambda', o -> 'mmr_lambda', 'max_similarity', r.max_similarity),
                'caps', jsonb_build_object('brand_cap', o -> 'brand_cap', 'category_cap', o -> 'category_cap',
-                                          'brand', pool.brands[r.idx], 'category', pool.categories[r.idx]),
+                                          'brand', r.brand, 'category', r.category),
                'rules', jsonb_build_object('factor', r.rule_factor, 'pinned', 'rule:pin' = ANY (r.reasons))) END,
            CASE WHEN r.funnel IS NOT NULL THEN jsonb_build_object(
                'funnel', r.funnel, 'segment', segment.segment_id, 'dropped', r.dropped, 'rules', pool.rules,
                'config', (SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(o) c
                            WHERE c.key IN (SELECT kn.name FROM recsys.config_knobs kn))) END,
            CASE WHEN r.funnel IS NOT NULL THEN coalesce(pool.ids, '{}') END
-      FROM recsys._rank_pipeline(
-               coalesce(pool.ids, '{}'), coalesce(pool.available, '{}'), coalesce(pool.price, '{}'),
-               coalesce(pool.created, '{}'), pool.brands, pool.categories, pool.tags, pool.embeddings, coalesce(dim, 0),
-               coalesce(pool.popularity, '{}'), coalesce(pool.covis, '{}'), coalesce(pool.sources, '{}'),
-               coalesce(pool.flags, '{}'), user_vector, k, (o ->> 'alpha')::float8, (o ->> 'beta')::float8,
+      FROM recsys._rank_pipeline(org, ns,
+               coalesce(pool.ids, '{}'), coalesce(pool.popularity, '{}'), coalesce(pool.covis, '{}'),
+               coalesce(pool.sources, '{}'), coalesce(pool.flags, '{}'), coalesce(recent[1:10], '{}'), user_factors,
+               k, (o ->> 'alpha')::float8, (o ->> 'beta')::float8,
                (o ->> 'gamma')::float8, (o ->> 'profile_boost')::float8, (o ->> 'mmr_lambda')::float8,
                (o ->> 'brand_cap')::int, (o ->> 'category_cap')::int, coalesce((o -> 'exclude_seen')::boolean, false),
                ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'include_tags_any', '[]'))),
@@ -393,8 +363,9 @@ BEGIN
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, history,
                coalesce(profile_tags, '{}'), coalesce(profile_weights, '{}'),
                coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'), (o ->> 'boost_floor')::float8,
-               coalesce(pool.collaborative, '{}'), (o ->> 'novelty')::float8)
-           WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped, pick)
+               (o ->> 'novelty')::float8)
+           WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped,
+                                brand, category, pick)
      ORDER BY r.pick;
 END
 $$;
@@ -544,11 +515,12 @@ AS $$
       FROM recsys.config_knobs k, recsys._namespace_settings(org, ns) st;
 $$;
 
--- Items similar to `item_id`: candidates are its co-visitation neighbours, items sharing one of
--- its tags and the most popular items; the blend weighs embedding cosine to the item (gamma,
--- default 2), co-visitation with it (beta, default 1) and popularity (alpha, default 0.1), so it
--- falls back to co-visitation when the item has no embedding. Only available items, never the
--- item itself; rules apply (surface "similar_items"). Options as recsys_rank.
+-- Items similar to `item_id`: candidates are its embedding neighbours (nearest by cosine, through
+-- the namespace's embedding index when there is one), its co-visitation neighbours and items
+-- sharing one of its tags; the blend weighs embedding cosine to the item (gamma, default 2),
+-- co-visitation with it (beta, default 1) and popularity (alpha, default 0.1), so it falls back
+-- to co-visitation when the item has no embedding. Only available items, never the item itself;
+-- rules apply (surface "similar_items"). Options as recsys_rank.
 CREATE FUNCTION recsys._similar_items(org uuid, namespace text, anchor_id text, k int, options jsonb)
     RETURNS TABLE (rank int, item_id text, score float8, reasons text[])
 LANGUAGE plpgsql STABLE
@@ -557,10 +529,9 @@ AS $$
 #variable_conflict use_column
 DECLARE
     ns text := recsys._check_namespace($2);
-    anchor record;
+    anchor_tags text[];
     o jsonb;
     fanout int;
-    dim int;
     at timestamptz := now();
     pool record;
     explain text;
@@ -571,11 +542,10 @@ BEGIN
     IF k IS NULL OR k < 1 OR k > 1000 THEN
         RAISE EXCEPTION 'k must be between 1 and 1000, not %', coalesce(k::text, 'NULL') USING ERRCODE = '22023';
     END IF;
-    SELECT n.embedding_dim INTO dim FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns;
-    IF NOT FOUND THEN
+    IF NOT EXISTS (SELECT 1 FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns) THEN
         RAISE EXCEPTION 'namespace "%" does not exist', ns USING ERRCODE = '42704';
     END IF;
-    SELECT i.item_id, i.tags, i.embedding INTO anchor FROM recsys.items i
+    SELECT i.tags INTO anchor_tags FROM recsys.items i
      WHERE i.org_id = org AND i.namespace = ns AND i.item_id = anchor_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'item "%" does not exist in namespace "%"', anchor_id, ns USING ERRCODE = '42704';
@@ -589,15 +559,13 @@ BEGIN
     fanout := (o ->> 'fanout')::int;
     explain := coalesce(o ->> 'explain', 'tags');
     WITH sources AS (
-        SELECT nb.neighbour_id AS item_id, 2 AS source, nb.pairs::float8 AS covis
+        SELECT e.item_id, 4 AS source, NULL::float8 AS covis FROM recsys._catalog_nearest(org, ns, ARRAY[anchor_id], fanout) e
+        UNION ALL
+        SELECT nb.neighbour_id, 2, nb.pairs::float8
           FROM recsys.item_neighbours nb
          WHERE nb.org_id = org AND nb.namespace = ns AND nb.item_id = anchor_id
         UNION ALL
-        (SELECT i.item_id, 8, NULL::float8 FROM recsys.items i
-          WHERE i.org_id = org AND i.namespace = ns AND i.tags && anchor.tags AND i.available
-          ORDER BY i.item_id LIMIT fanout)
-        UNION ALL
-        SELECT p.item_id, 1, NULL::float8 FROM recsys._top_popular(org, ns, fanout, at) p),
+        SELECT t.item_id, 8, NULL::float8 FROM recsys._catalog_tagged(org, ns, anchor_tags, fanout) t),
     merged AS (
         SELECT s.item_id, bit_or(s.source) AS sources, max(s.covis) AS covis FROM sources s GROUP BY s.item_id)
     SELECT p.* INTO pool
@@ -605,25 +573,24 @@ BEGIN
                    array_agg(CASE WHEN m.item_id = anchor_id OR m.item_id = ANY (ARRAY(SELECT jsonb_array_elements_text(
                                       coalesce(o -> 'exclude_item_ids', '[]')))) THEN 4 ELSE 0 END) AS flg
               FROM merged m) a,
-           recsys._candidate_pool(org, ns, 'similar_items', NULL, at, dim, a.ids, a.srcs, a.cov, a.flg, '{}', NULL,
-                                  false) p;
+           recsys._candidate_pool(org, ns, 'similar_items', NULL, at, a.ids, a.srcs, a.cov, a.flg, '{}', false) p;
 
     RETURN QUERY
     SELECT r.pick::int, pool.ids[r.idx], r.score,
            CASE explain WHEN 'none' THEN '{}'::text[] ELSE r.reasons END
-      FROM recsys._rank_pipeline(
-               coalesce(pool.ids, '{}'), coalesce(pool.available, '{}'), coalesce(pool.price, '{}'),
-               coalesce(pool.created, '{}'), pool.brands, pool.categories, pool.tags, pool.embeddings, coalesce(dim, 0),
-               coalesce(pool.popularity, '{}'), coalesce(pool.covis, '{}'), coalesce(pool.sources, '{}'),
-               coalesce(pool.flags, '{}'), anchor.embedding, k, (o ->> 'alpha')::float8, (o ->> 'beta')::float8,
+      FROM recsys._rank_pipeline(org, ns,
+               coalesce(pool.ids, '{}'), coalesce(pool.popularity, '{}'), coalesce(pool.covis, '{}'),
+               coalesce(pool.sources, '{}'), coalesce(pool.flags, '{}'), ARRAY[anchor_id], NULL,
+               k, (o ->> 'alpha')::float8, (o ->> 'beta')::float8,
                (o ->> 'gamma')::float8, 0, (o ->> 'mmr_lambda')::float8,
                (o ->> 'brand_cap')::int, (o ->> 'category_cap')::int, false,
                ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'include_tags_any', '[]'))),
                (o -> 'price_between' ->> 0)::float8, (o -> 'price_between' ->> 1)::float8,
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, 0, '{}', '{}',
                coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'),
-               (o ->> 'boost_floor')::float8, '{}', (o ->> 'novelty')::float8)
-           WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped, pick)
+               (o ->> 'boost_floor')::float8, (o ->> 'novelty')::float8)
+           WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped,
+                                brand, category, pick)
      WHERE r.idx IS NOT NULL
      ORDER BY r.pick;
 END

@@ -1,5 +1,9 @@
 -- Base and derived tables. org_id leads every key (RLS filters on it; Citus could shard on it).
 
+-- Catalogue epochs: a namespace takes a new one when created and whenever it loses items, so a
+-- namespace deleted and created again never matches a serving backend's cached catalogue.
+CREATE SEQUENCE recsys.catalog_epochs;
+
 -- A namespace: created on first use, with the embedding dimension fixed by its first embedding.
 CREATE TABLE recsys.namespaces (
     org_id uuid NOT NULL DEFAULT recsys.current_org(),
@@ -7,6 +11,8 @@ CREATE TABLE recsys.namespaces (
     embedding_dim int CHECK (embedding_dim BETWEEN 1 AND 16000),
     covis_window interval NOT NULL DEFAULT '1 hour' CHECK (covis_window > '0'::interval),
     created_at timestamptz NOT NULL DEFAULT now(),
+    -- Renewed when items are deleted: serving backends then reload their cached catalogue.
+    catalog_epoch bigint NOT NULL DEFAULT nextval('recsys.catalog_epochs'),
     PRIMARY KEY (org_id, namespace)
 );
 
@@ -49,6 +55,10 @@ CREATE TABLE recsys.items (
                             AND array_position(embedding, NULL) IS NULL),
     created_at timestamptz NOT NULL DEFAULT now() CHECK (isfinite(created_at)),
     updated_at timestamptz NOT NULL DEFAULT now(),
+    -- The transaction that last wrote the row: serving backends re-read the rows changed since
+    -- their previous call (src/pg/catalog_cache.cpp). Set by a trigger on every write (the
+    -- default covers writes with triggers off, session_replication_role = replica).
+    changed_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
     PRIMARY KEY (org_id, namespace, item_id),
     -- Deferred: the statement trigger creates a new namespace after the rows are in. The key
     -- also makes pg_dump restore namespaces before items (see dump.sql).
@@ -57,6 +67,9 @@ CREATE TABLE recsys.items (
 
 -- Items by tag (content candidates from a user's tag profile).
 CREATE INDEX items_tags ON recsys.items USING gin (tags);
+-- Items changed since a transaction (catalogue cache refresh).
+CREATE INDEX items_changed ON recsys.items (org_id, namespace, changed_xid);
+
 
 -- Users and their traits (segments are built on traits).
 CREATE TABLE recsys.users (

@@ -74,6 +74,13 @@ TEST(Catalog, MatchingUnitesIdsTagsBrandsAndCategories) {
     recsys::ItemTarget by_category;
     by_category.categories = {"hats", "bags"};
     EXPECT_EQ(ids(c, c.matching(by_category, false)), (std::vector<std::string>{"b", "c", "d"}));
+    EXPECT_TRUE(c.matches(target, "missing"));
+    EXPECT_TRUE(c.matches(target, "c"));
+    EXPECT_FALSE(c.matches(target, "b"));
+    recsys::ItemTarget by_tag;
+    by_tag.tags = {"t"};
+    EXPECT_TRUE(c.matches(by_tag, "a"));
+    EXPECT_FALSE(c.matches(by_tag, "d"));
 }
 
 TEST(Catalog, WrongEmbeddingLengthIsAnError) {
@@ -89,7 +96,7 @@ TEST(Catalog, ExactNearestSkipsTheAnchorUnavailableAndEmbeddingless) {
     c.upsert(record("d", {}, {1, 0.01f}, false));
     c.upsert(record("e", {}, {}));
     c.upsert(record("f", {}, {0, 1}));
-    std::vector<recsys::ScoredSlot> near = c.nearest({2, 0}, 3, c.find("a"));
+    std::vector<recsys::ScoredSlot> near = c.nearest({2, 0}, 3, {c.find("a")});
     ASSERT_EQ(near.size(), 3u);
     EXPECT_EQ(c.item_id(near[0].slot), "b");  // tie with c goes to the smaller id
     EXPECT_EQ(c.item_id(near[1].slot), "c");
@@ -108,10 +115,10 @@ TEST(Catalog, IvfSearchFindsMostExactNeighboursAndFollowsUpdates) {
         for (float x : v) norm += x * x;
         for (float x : v) all.push_back(static_cast<float>(x / std::sqrt(norm)));
     }
-    std::vector<recsys::ScoredSlot> exact = c.nearest(clustered(3, dim, 40), 20, -1);
+    std::vector<recsys::ScoredSlot> exact = c.nearest(clustered(3, dim, 40), 20, {});
     c.set_index(recsys::spherical_kmeans(all, n, dim, 64, 8, 1), 8);
     EXPECT_EQ(c.index_lists(), 64u);
-    std::vector<recsys::ScoredSlot> approximate = c.nearest(clustered(3, dim, 40), 20, -1);
+    std::vector<recsys::ScoredSlot> approximate = c.nearest(clustered(3, dim, 40), 20, {});
     size_t found = 0;
     for (const auto& e : exact)
         for (const auto& a : approximate) found += e.slot == a.slot;
@@ -119,7 +126,7 @@ TEST(Catalog, IvfSearchFindsMostExactNeighboursAndFollowsUpdates) {
     // An item moved next to the query after indexing is found; one made unavailable is not.
     c.upsert(record("moved", {}, clustered(3, dim, 40)));
     c.upsert(record(c.item_id(approximate[0].slot), {}, clustered(3, dim, 40), false));
-    std::vector<recsys::ScoredSlot> after = c.nearest(clustered(3, dim, 40), 1, -1);
+    std::vector<recsys::ScoredSlot> after = c.nearest(clustered(3, dim, 40), 1, {});
     ASSERT_EQ(after.size(), 1u);
     EXPECT_EQ(c.item_id(after[0].slot), "moved");
 }

@@ -1,0 +1,298 @@
+// Keeps a backend-local recsys::Catalog per namespace current without ever serving stale items.
+//
+// Every items row carries changed_xid, the top-level transaction that last wrote it (a column
+// default and a BEFORE UPDATE trigger); deleting items bumps namespaces.catalog_epoch. A call
+// reads, in one statement, the epoch, the embedding dimension, the factor model and embedding
+// index versions and the snapshot's xmin. A new epoch or dimension reloads everything; otherwise
+// only rows with changed_xid >= the xmin stored at the previous call are re-read: a transaction
+// that was still running then has an xid at or above that xmin, so its rows are read once it has
+// committed. Rows written by the current transaction mark the catalogue as tainted; if that
+// transaction or a subtransaction aborts, the catalogue is reloaded on next use.
+//
+// Loading calls SPI, which can raise (longjmp): C++ objects live only inside core_call blocks
+// or on the heap behind the static entries; an entry is valid only once its load finished.
+#include "pg/catalog_cache.hpp"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pg/boundary.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+}
+
+namespace {
+
+// One namespace's catalogue and the versions it reflects.
+struct Entry {
+    std::unique_ptr<recsys::Catalog> catalog;
+    bool valid = false;      // a load finished and no rolled-back change is in it
+    bool tainted = false;    // holds rows of the current, uncommitted transaction
+    int64 epoch = -1;
+    int32 dim = -1;
+    uint64 watermark = 0;    // xmin of the snapshot of the previous call
+    int64 model_version = -1;
+    int64 index_version = -1;
+};
+
+// Entries by "org/namespace"; heap-allocated once, never destroyed before the backend exits.
+std::map<std::string, Entry>* entries = nullptr;
+bool callbacks_registered = false;
+
+SPIPlanPtr state_plan = nullptr;
+SPIPlanPtr items_plan = nullptr;
+SPIPlanPtr factors_plan = nullptr;
+SPIPlanPtr index_plan = nullptr;
+Oid namespace_types[3] = {UUIDOID, TEXTOID, XID8OID};
+
+// Prepares `sql` once per backend (kept across transactions).
+SPIPlanPtr prepared(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types) {
+    if (*plan == nullptr) {
+        SPIPlanPtr p = SPI_prepare(sql, nargs, types);
+        if (p == nullptr) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+        SPI_keepplan(p);
+        *plan = p;
+    }
+    return *plan;
+}
+
+// Column `col` (1-based) of the current row, or NULL.
+Datum column(HeapTuple row, TupleDesc desc, int col, bool* isnull) {
+    return SPI_getbinval(row, desc, col, isnull);
+}
+
+// Text column as a C string ("" for NULL).
+const char* text_column(HeapTuple row, TupleDesc desc, int col) {
+    bool isnull;
+    Datum d = column(row, desc, col, &isnull);
+    return isnull ? "" : TextDatumGetCString(d);
+}
+
+// Elements of an array column (none for NULL).
+void array_column(HeapTuple row, TupleDesc desc, int col, Oid type, Datum** values, bool** nulls, int* count) {
+    bool isnull;
+    Datum d = column(row, desc, col, &isnull);
+    *count = 0;
+    if (isnull) return;
+    int16 len;
+    bool byval;
+    char align;
+    get_typlenbyvalalign(type, &len, &byval, &align);
+    deconstruct_array(DatumGetArrayTypeP(d), type, len, byval, align, values, nulls, count);
+}
+
+// Reads the items the cursor returns into the catalogue; true when a row was written by the
+// current transaction.
+bool load_items(recsys::Catalog* catalog, Portal cursor) {
+    bool own_rows = false;
+    FullTransactionId own = GetTopFullTransactionIdIfAny();
+    MemoryContext rows_context =
+        AllocSetContextCreate(CurrentMemoryContext, "recsys catalogue rows", ALLOCSET_DEFAULT_SIZES);
+    for (;;) {
+        SPI_cursor_fetch(cursor, true, 2000);
+        if (SPI_processed == 0) break;
+        MemoryContext caller = MemoryContextSwitchTo(rows_context);
+        for (uint64 r = 0; r < SPI_processed; ++r) {
+            HeapTuple row = SPI_tuptable->vals[r];
+            TupleDesc desc = SPI_tuptable->tupdesc;
+            bool isnull;
+            const char* id = text_column(row, desc, 1);
+            bool available = DatumGetBool(column(row, desc, 2, &isnull)) && !isnull;
+            Datum price_datum = column(row, desc, 3, &isnull);
+            double price = isnull ? NAN : DatumGetFloat8(price_datum);
+            Datum created_datum = column(row, desc, 4, &isnull);
+            double created = isnull ? NAN : DatumGetFloat8(created_datum);
+            const char* brand = text_column(row, desc, 5);
+            const char* category = text_column(row, desc, 6);
+            Datum *tag_values, *vector_values;
+            bool *tag_nulls, *vector_nulls;
+            int tag_count, vector_count;
+            array_column(row, desc, 7, TEXTOID, &tag_values, &tag_nulls, &tag_count);
+            array_column(row, desc, 8, FLOAT4OID, &vector_values, &vector_nulls, &vector_count);
+            const char** tags = static_cast<const char**>(palloc(sizeof(char*) * (tag_count + 1)));
+            for (int t = 0; t < tag_count; ++t) tags[t] = tag_nulls[t] ? "" : TextDatumGetCString(tag_values[t]);
+            float* vector = static_cast<float*>(palloc(sizeof(float) * (vector_count + 1)));
+            for (int d = 0; d < vector_count; ++d) vector[d] = DatumGetFloat4(vector_values[d]);
+            uint64 writer = DatumGetUInt64(column(row, desc, 9, &isnull));
+            if (FullTransactionIdIsValid(own) && writer == U64FromFullTransactionId(own)) own_rows = true;
+            recsys_pg::core_call([&] {
+                recsys::CatalogRecord record;
+                record.item_id = id;
+                record.available = available;
+                record.price = price;
+                record.created_at = created;
+                record.brand = brand;
+                record.category = category;
+                for (int t = 0; t < tag_count; ++t)
+                    if (tags[t][0] != '\0') record.tags.emplace_back(tags[t]);
+                record.embedding.assign(vector, vector + vector_count);
+                catalog->upsert(record);
+            });
+        }
+        MemoryContextSwitchTo(caller);
+        MemoryContextReset(rows_context);
+        SPI_freetuptable(SPI_tuptable);
+    }
+    MemoryContextDelete(rows_context);
+    return own_rows;
+}
+
+// Replaces the catalogue's ALS item factors with the namespace's stored ones.
+void load_factors(recsys::Catalog* catalog, Datum* args) {
+    int rc = SPI_execute_plan(prepared(&factors_plan,
+                                       "SELECT item_id, factors FROM recsys.item_factors "
+                                       "WHERE org_id = $1 AND namespace = $2",
+                                       2, namespace_types),
+                              args, nullptr, true, 0);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "reading item factors failed: %s", SPI_result_code_string(rc));
+    uint64 n = SPI_processed;
+    const char** ids = static_cast<const char**>(palloc(sizeof(char*) * (n + 1)));
+    float** values = static_cast<float**>(palloc(sizeof(float*) * (n + 1)));
+    int* counts = static_cast<int*>(palloc(sizeof(int) * (n + 1)));
+    for (uint64 r = 0; r < n; ++r) {
+        Datum* elements;
+        bool* element_nulls;
+        ids[r] = text_column(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+        array_column(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, FLOAT4OID, &elements, &element_nulls, &counts[r]);
+        values[r] = static_cast<float*>(palloc(sizeof(float) * (counts[r] + 1)));
+        for (int d = 0; d < counts[r]; ++d) values[r][d] = DatumGetFloat4(elements[d]);
+    }
+    recsys_pg::core_call([&] {
+        std::vector<std::pair<std::string, std::vector<float>>> factors;
+        factors.reserve(n);
+        for (uint64 r = 0; r < n; ++r) factors.emplace_back(ids[r], std::vector<float>(values[r], values[r] + counts[r]));
+        catalog->set_factors(n == 0 ? 0 : static_cast<size_t>(counts[0]), factors);
+    });
+}
+
+// Replaces the catalogue's IVF index with the namespace's stored one (or drops it).
+void load_index(recsys::Catalog* catalog, Datum* args) {
+    int rc = SPI_execute_plan(prepared(&index_plan,
+                                       "SELECT centroids, probes FROM recsys.embedding_indexes "
+                                       "WHERE org_id = $1 AND namespace = $2",
+                                       2, namespace_types),
+                              args, nullptr, true, 0);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "reading the embedding index failed: %s", SPI_result_code_string(rc));
+    Datum* elements = nullptr;
+    bool* element_nulls = nullptr;
+    int count = 0;
+    int probes = 1;
+    if (SPI_processed == 1) {
+        bool isnull;
+        array_column(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, FLOAT4OID, &elements, &element_nulls, &count);
+        probes = DatumGetInt32(column(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+    }
+    float* centroids = static_cast<float*>(palloc(sizeof(float) * (count + 1)));
+    for (int i = 0; i < count; ++i) centroids[i] = DatumGetFloat4(elements[i]);
+    recsys_pg::core_call([&] {
+        catalog->set_index(std::vector<float>(centroids, centroids + count), static_cast<size_t>(probes));
+    });
+}
+
+// Drops the catalogues that hold rows of an aborted transaction or subtransaction (the rows of
+// the transaction itself may go with a subtransaction: over-eager, never stale); clears the mark.
+void on_transaction_end(bool aborted) {
+    if (entries == nullptr) return;
+    for (auto& named : *entries) {
+        Entry& e = named.second;
+        if (e.tainted && aborted) e.valid = false;
+        e.tainted = false;
+    }
+}
+
+void xact_callback(XactEvent event, void*) {
+    if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT || event == XACT_EVENT_PREPARE)
+        on_transaction_end(true);
+    else if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+        on_transaction_end(false);
+}
+
+void subxact_callback(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
+    if (event == SUBXACT_EVENT_ABORT_SUB) on_transaction_end(true);
+}
+
+}  // namespace
+
+namespace recsys_pg {
+
+void register_catalog_callbacks() {
+    if (callbacks_registered) return;
+    RegisterXactCallback(xact_callback, nullptr);
+    RegisterSubXactCallback(subxact_callback, nullptr);
+    callbacks_registered = true;
+}
+
+const recsys::Catalog& current_catalog(Datum org, const char* ns) {
+    Datum args[3] = {org, CStringGetTextDatum(ns), 0};
+    int rc = SPI_execute_plan(
+        prepared(&state_plan,
+                 "SELECT n.catalog_epoch, coalesce(n.embedding_dim, 0), pg_snapshot_xmin(pg_current_snapshot()), "
+                 "       coalesce((SELECT m.trained_at FROM recsys.factor_models m "
+                 "                  WHERE m.org_id = n.org_id AND m.namespace = n.namespace), '-infinity'), "
+                 "       coalesce((SELECT x.built_at FROM recsys.embedding_indexes x "
+                 "                  WHERE x.org_id = n.org_id AND x.namespace = n.namespace), '-infinity') "
+                 "  FROM recsys.namespaces n WHERE n.org_id = $1 AND n.namespace = $2",
+                 2, namespace_types),
+        args, nullptr, true, 0);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "reading the namespace state failed: %s", SPI_result_code_string(rc));
+    if (SPI_processed != 1)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("namespace \"%s\" does not exist", ns)));
+    bool isnull;
+    HeapTuple state = SPI_tuptable->vals[0];
+    TupleDesc desc = SPI_tuptable->tupdesc;
+    int64 epoch = DatumGetInt64(column(state, desc, 1, &isnull));
+    int32 dim = DatumGetInt32(column(state, desc, 2, &isnull));
+    uint64 xmin = DatumGetUInt64(column(state, desc, 3, &isnull));
+    int64 model_version = DatumGetInt64(column(state, desc, 4, &isnull));
+    int64 index_version = DatumGetInt64(column(state, desc, 5, &isnull));
+
+    char* key = psprintf("%s/%s", DatumGetCString(DirectFunctionCall1(uuid_out, org)), ns);
+    Entry* entry = nullptr;
+    bool full = false;
+    core_call([&] {
+        if (entries == nullptr) entries = new std::map<std::string, Entry>();
+        entry = &(*entries)[key];
+        full = !entry->valid || entry->epoch != epoch || entry->dim != dim;
+        if (full) {
+            entry->valid = false;
+            entry->catalog.reset();
+            entry->catalog.reset(new recsys::Catalog(static_cast<size_t>(dim)));
+            entry->model_version = entry->index_version = -1;
+            entry->watermark = 0;
+            entry->tainted = false;
+        }
+    });
+    entry->valid = false;
+    args[2] = UInt64GetDatum(entry->watermark);
+    Portal cursor = SPI_cursor_open(
+        nullptr,
+        prepared(&items_plan,
+                 "SELECT item_id, available, price, extract(epoch FROM created_at)::float8, brand, category, tags, "
+                 "       embedding, changed_xid "
+                 "  FROM recsys.items WHERE org_id = $1 AND namespace = $2 AND changed_xid >= $3",
+                 3, namespace_types),
+        args, nullptr, true);
+    if (load_items(entry->catalog.get(), cursor)) entry->tainted = true;
+    SPI_cursor_close(cursor);
+    if (entry->model_version != model_version) load_factors(entry->catalog.get(), args);
+    if (entry->index_version != index_version) load_index(entry->catalog.get(), args);
+    entry->epoch = epoch;
+    entry->dim = dim;
+    entry->watermark = xmin;
+    entry->model_version = model_version;
+    entry->index_version = index_version;
+    entry->valid = true;
+    return *entry->catalog;
+}
+
+}  // namespace recsys_pg

@@ -1,0 +1,20 @@
+// The backend's cached catalogue of each namespace it serves (see catalog_cache.cpp).
+#pragma once
+
+extern "C" {
+#include "postgres.h"
+}
+
+#include "core/catalog.hpp"
+
+namespace recsys_pg {
+
+// The catalogue of org's namespace as the current snapshot sees it: loaded on first use, then
+// brought up to date with the items changed since; ERROR 42704 when the namespace does not exist.
+// Call inside SPI_connect / SPI_finish. The reference stays valid until the next call.
+const recsys::Catalog& current_catalog(Datum org, const char* ns);
+
+// Registers the transaction callbacks that drop a catalogue holding rolled-back changes.
+void register_catalog_callbacks();
+
+}  // namespace recsys_pg

@@ -1,0 +1,135 @@
+-- The serving catalogue: each backend keeps a copy of a namespace's items, embeddings and ALS
+-- item factors in memory (src/pg/catalog_cache.cpp), refreshed at every call from the rows
+-- changed since (items.changed_xid, namespaces.catalog_epoch), and an optional IVF index over
+-- the embeddings whose centroids are stored here.
+
+-- A namespace's embedding index: `lists` centroids (lists x dim, row-major, unit length) from
+-- spherical k-means; a search scans the `probes` lists nearest to the query.
+CREATE TABLE recsys.embedding_indexes (
+    org_id uuid NOT NULL,
+    namespace recsys.namespace_name NOT NULL,
+    lists int NOT NULL CHECK (lists >= 1),
+    probes int NOT NULL CHECK (probes BETWEEN 1 AND lists),
+    centroids real[] NOT NULL,
+    sample int NOT NULL,
+    iterations int NOT NULL,
+    seed bigint NOT NULL,
+    built_at timestamptz NOT NULL,  -- also the version serving backends compare
+    seconds float8 NOT NULL,
+    PRIMARY KEY (org_id, namespace),
+    FOREIGN KEY (org_id, namespace) REFERENCES recsys.namespaces ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED
+);
+SELECT recsys._isolate_tenants(ARRAY['embedding_indexes']);
+
+CREATE FUNCTION recsys._embedding_centroids(org uuid, ns text, lists int, sample int, iterations int, seed bigint)
+    RETURNS real[]
+    AS 'MODULE_PATHNAME', 'recsys_embedding_centroids' LANGUAGE C STRICT VOLATILE;
+
+-- Available items nearest by embedding cosine to the mean embedding of `anchors` (left out).
+CREATE FUNCTION recsys._catalog_nearest(org uuid, ns text, anchors text[], n int)
+    RETURNS TABLE (item_id text, similarity float8)
+    AS 'MODULE_PATHNAME', 'recsys_catalog_nearest' LANGUAGE C STABLE STRICT;
+
+-- The first n available items by item_id carrying any of `tags`.
+CREATE FUNCTION recsys._catalog_tagged(org uuid, ns text, tags text[], n int)
+    RETURNS TABLE (item_id text, score float8)
+    AS 'MODULE_PATHNAME', 'recsys_catalog_tagged' LANGUAGE C STABLE STRICT;
+
+-- The n available items with the highest ALS score for `user_factors`.
+CREATE FUNCTION recsys._catalog_factor_top(org uuid, ns text, user_factors real[], n int)
+    RETURNS TABLE (item_id text, score float8)
+    AS 'MODULE_PATHNAME', 'recsys_catalog_factor_top' LANGUAGE C STABLE STRICT;
+
+-- Every item (available ones only, if asked) a rule target names, by item_id.
+CREATE FUNCTION recsys._catalog_matching(org uuid, ns text, item_ids text[], tag text, brand text, category text,
+                                         available_only boolean)
+    RETURNS TABLE (item_id text, score float8)
+    AS 'MODULE_PATHNAME', 'recsys_catalog_matching' LANGUAGE C STABLE;
+
+-- The candidates a rule target names, in their order.
+CREATE FUNCTION recsys._catalog_matches(org uuid, ns text, item_ids text[], tag text, brand text, category text,
+                                        candidates text[])
+    RETURNS TABLE (item_id text, score float8)
+    AS 'MODULE_PATHNAME', 'recsys_catalog_matches' LANGUAGE C STABLE;
+
+-- The items a rule target ({item_ids} | {tag} | {brand} | {category}) names: among `candidates`
+-- (in their order), or in the whole catalogue (by item_id) when candidates is NULL.
+CREATE FUNCTION recsys._rule_targets(org uuid, ns text, target jsonb, candidates text[], available_only boolean)
+    RETURNS SETOF text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT m.item_id FROM recsys._catalog_matching(org, ns,
+               ARRAY(SELECT jsonb_array_elements_text(coalesce(target -> 'item_ids', '[]'))),
+               target ->> 'tag', target ->> 'brand', target ->> 'category', available_only) m
+     WHERE candidates IS NULL
+    UNION ALL
+    SELECT m.item_id FROM recsys._catalog_matches(org, ns,
+               ARRAY(SELECT jsonb_array_elements_text(coalesce(target -> 'item_ids', '[]'))),
+               target ->> 'tag', target ->> 'brand', target ->> 'category', candidates) m
+     WHERE candidates IS NOT NULL;
+$$;
+
+-- Builds (or rebuilds) the namespace's IVF embedding index; options: lists (default: the square
+-- root of the number of embeddings), probes (default: lists / 16, at least 4), sample (items
+-- the k-means runs on, default 20000), iterations (default 10), seed (default 42). Returns what
+-- was built. Serving backends pick the new index up at their next call.
+CREATE FUNCTION recsys.recsys_build_embedding_index(namespace text, options jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    org uuid := recsys.current_org();
+    ns text := recsys._check_namespace($1);
+    o jsonb := coalesce($2, '{}');
+    embeddings bigint;
+    lists int;
+    probes int;
+    sample int;
+    iterations int;
+    seed bigint;
+    started timestamptz := clock_timestamp();
+    centroids real[];
+BEGIN
+    PERFORM recsys._check_filter(o, ARRAY['lists', 'probes', 'sample', 'iterations', 'seed'], 'options');
+    IF NOT EXISTS (SELECT 1 FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns) THEN
+        RAISE EXCEPTION 'namespace "%" does not exist', ns USING ERRCODE = '42704';
+    END IF;
+    SELECT count(*) INTO embeddings FROM recsys.items i
+     WHERE i.org_id = org AND i.namespace = ns AND i.embedding IS NOT NULL;
+    IF embeddings = 0 THEN
+        RAISE EXCEPTION 'namespace "%" has no item embeddings to index', ns USING ERRCODE = '22023';
+    END IF;
+    sample := recsys._option_int(o, 'sample', 1, 1000000, 20000);
+    lists := recsys._option_int(o, 'lists', 1, least(embeddings, sample, 65536)::int,
+                                greatest(1, round(sqrt(embeddings)))::int);
+    probes := recsys._option_int(o, 'probes', 1, lists, least(lists, greatest(4, lists / 16)));
+    iterations := recsys._option_int(o, 'iterations', 1, 100, 10);
+    seed := recsys._option_int(o, 'seed', 0, 2147483647, 42);
+    centroids := recsys._embedding_centroids(org, ns, lists, sample, iterations, seed);
+    INSERT INTO recsys.embedding_indexes AS x (org_id, namespace, lists, probes, centroids, sample, iterations, seed,
+                                              built_at, seconds)
+    VALUES (org, ns, lists, probes, centroids, least(sample, embeddings), iterations, seed, clock_timestamp(),
+            extract(epoch FROM clock_timestamp() - started))
+    ON CONFLICT (org_id, namespace) DO UPDATE
+       SET lists = excluded.lists, probes = excluded.probes, centroids = excluded.centroids,
+           sample = excluded.sample, iterations = excluded.iterations, seed = excluded.seed,
+           built_at = excluded.built_at, seconds = excluded.seconds;
+    RETURN jsonb_build_object('embeddings', embeddings, 'lists', lists, 'probes', probes,
+                              'sample', least(sample, embeddings), 'iterations', iterations, 'seed', seed,
+                              'seconds', round(extract(epoch FROM clock_timestamp() - started)::numeric, 3));
+END
+$$;
+
+-- Drops the namespace's embedding index (searches become exact); false when there was none.
+CREATE FUNCTION recsys.recsys_drop_embedding_index(namespace text) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM recsys.embedding_indexes x
+     WHERE x.org_id = recsys.current_org() AND x.namespace = recsys._check_namespace($1);
+    RETURN FOUND;
+END
+$$;
