@@ -27,7 +27,8 @@ bool make_unit(std::vector<float>& v) {
 
 }  // namespace
 
-Catalog::Catalog(size_t dim) : dim_(dim) {}
+Catalog::Catalog(size_t dim)
+    : dim_(dim), log2_(event_types), by_score_(event_types), half_life_(event_types, NAN) {}
 
 void Catalog::post(Postings& postings, const std::string& key, int slot) {
     if (key.empty()) return;
@@ -63,6 +64,14 @@ void Catalog::upsert(const CatalogRecord& record) {
         list_of_.push_back(-1);
         factors_.resize(factors_.size() + rank_, 0.0f);
         has_factors_.push_back(0);
+        for (std::vector<double>& scores : log2_)
+            if (!scores.empty()) scores.push_back(-INFINITY);
+        auto pending = pending_popularity_.find(record.item_id);
+        if (pending != pending_popularity_.end()) {
+            std::vector<std::pair<int, double>> scores = std::move(pending->second);
+            pending_popularity_.erase(pending);
+            for (const auto& score : scores) set_popularity(record.item_id, score.first, score.second);
+        }
     } else {
         unpost(brand_postings_, brand_[static_cast<size_t>(slot)], slot);
         unpost(category_postings_, category_[static_cast<size_t>(slot)], slot);
@@ -306,6 +315,66 @@ std::vector<ScoredSlot> Catalog::top_by_factors(const std::vector<float>& user, 
     std::vector<ScoredSlot> scored;
     for (size_t s = 0; s < ids_.size(); ++s)
         if (has_factors_[s] && available_[s]) scored.push_back({static_cast<int>(s), scores[static_cast<long>(s)]});
+    return best(scored, n);
+}
+
+void Catalog::set_popularity(const std::string& item_id, int type, double log2_score) {
+    if (type < 0 || type >= event_types) throw_invalid("event type " + std::to_string(type) + " is out of range");
+    int slot = find(item_id);
+    if (slot < 0) {
+        std::vector<std::pair<int, double>>& pending = pending_popularity_[item_id];
+        for (auto& score : pending)
+            if (score.first == type) {
+                score.second = log2_score;
+                return;
+            }
+        pending.emplace_back(type, log2_score);
+        return;
+    }
+    std::vector<double>& scores = log2_[static_cast<size_t>(type)];
+    if (scores.empty()) scores.assign(ids_.size(), -INFINITY);
+    double& current = scores[static_cast<size_t>(slot)];
+    ByScore& ordered = by_score_[static_cast<size_t>(type)];
+    if (!std::isinf(current)) ordered.erase({current, slot});
+    current = log2_score;
+    ordered.insert({log2_score, slot});
+}
+
+void Catalog::set_half_lives(const std::vector<std::pair<int, double>>& half_lives) {
+    std::fill(half_life_.begin(), half_life_.end(), NAN);
+    for (const auto& h : half_lives)
+        if (h.first >= 0 && h.first < event_types && h.second > 0) half_life_[static_cast<size_t>(h.first)] = h.second;
+}
+
+double Catalog::popularity(int slot, double days) const {
+    double sum = 0.0;
+    bool any = false;
+    for (size_t t = 0; t < log2_.size(); ++t) {
+        if (log2_[t].empty() || std::isnan(half_life_[t])) continue;
+        double l = log2_[t][static_cast<size_t>(slot)];
+        if (std::isinf(l)) continue;
+        any = true;
+        sum += std::exp2(std::max(l - days / half_life_[t], -1000.0));
+    }
+    return any ? sum : NAN;
+}
+
+std::vector<ScoredSlot> Catalog::top_popular(size_t n, double days) const {
+    std::vector<int> union_slots;
+    for (size_t t = 0; t < by_score_.size(); ++t) {
+        if (std::isnan(half_life_[t])) continue;
+        size_t taken = 0;
+        for (auto it = by_score_[t].begin(); it != by_score_[t].end() && taken < n; ++it) {
+            if (!available_[static_cast<size_t>(it->second)]) continue;
+            union_slots.push_back(it->second);
+            ++taken;
+        }
+    }
+    std::sort(union_slots.begin(), union_slots.end());
+    union_slots.erase(std::unique(union_slots.begin(), union_slots.end()), union_slots.end());
+    std::vector<ScoredSlot> scored;
+    scored.reserve(union_slots.size());
+    for (int slot : union_slots) scored.push_back({slot, popularity(slot, days)});
     return best(scored, n);
 }
 

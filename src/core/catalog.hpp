@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -96,6 +97,20 @@ public:
     // The ALS score of a slot for `user`; NaN without factors.
     double factor_score(int slot, const std::vector<float>& user) const;
 
+    // Decayed popularity kept in log2 space per event type (see decay.hpp): sets the score of an
+    // item for a type (an item not in the catalogue yet keeps it until it arrives).
+    void set_popularity(const std::string& item_id, int type, double log2_score);
+    // The half-life in days of each event type that counts; types left out are ignored.
+    void set_half_lives(const std::vector<std::pair<int, double>>& half_lives);
+
+    // Popularity of a slot `days` after the decay epoch: sum over types of 2^(log2 - days / h);
+    // NaN when the item has no score of a counted type.
+    double popularity(int slot, double days) const;
+
+    // The n most popular available items at `days`, best first, ties by item_id: the union of
+    // the n best of each type (time-invariant within a type), scored over all types.
+    std::vector<ScoredSlot> top_popular(size_t n, double days) const;
+
 private:
     struct ById {
         const std::vector<std::string>* ids;
@@ -128,6 +143,12 @@ private:
     size_t rank_ = 0;
     std::vector<float> factors_;       // rank per slot
     std::vector<uint8_t> has_factors_;
+    static constexpr int event_types = 256;
+    using ByScore = std::set<std::pair<double, int>, std::greater<std::pair<double, int>>>;
+    std::vector<std::vector<double>> log2_;   // per type, per slot (-inf: none); empty: type unused
+    std::vector<ByScore> by_score_;           // per type: (log2, slot), best first
+    std::vector<double> half_life_;           // per type; NaN: not counted
+    std::unordered_map<std::string, std::vector<std::pair<int, double>>> pending_popularity_;
 };
 
 // Spherical k-means over n unit vectors (row-major n x dim): `lists` centroids of unit length,

@@ -1,9 +1,9 @@
 // Keeps a backend-local recsys::Catalog per namespace current without ever serving stale items.
 //
-// Every items row carries changed_xid, the top-level transaction that last wrote it (a column
-// default and a BEFORE UPDATE trigger); deleting items bumps namespaces.catalog_epoch. A call
+// Every items and item_popularity row carries changed_xid, the top-level transaction that last
+// wrote it; deleting either renews namespaces.catalog_epoch. A call
 // reads, in one statement, the epoch, the embedding dimension, the factor model and embedding
-// index versions and the snapshot's xmin. A new epoch or dimension reloads everything; otherwise
+// index versions, the event types' half-lives and the snapshot's xmin. A new epoch or dimension reloads everything; otherwise
 // only rows with changed_xid >= the xmin stored at the previous call are re-read: a transaction
 // that was still running then has an xid at or above that xmin, so its rows are read once it has
 // committed. Rows written by the current transaction mark the catalogue as tainted; if that
@@ -53,6 +53,7 @@ SPIPlanPtr state_plan = nullptr;
 SPIPlanPtr items_plan = nullptr;
 SPIPlanPtr factors_plan = nullptr;
 SPIPlanPtr index_plan = nullptr;
+SPIPlanPtr popularity_plan = nullptr;
 Oid namespace_types[3] = {UUIDOID, TEXTOID, XID8OID};
 
 // Prepares `sql` once per backend (kept across transactions).
@@ -139,6 +140,42 @@ bool load_items(recsys::Catalog* catalog, Portal cursor) {
                 catalog->upsert(record);
             });
         }
+        MemoryContextSwitchTo(caller);
+        MemoryContextReset(rows_context);
+        SPI_freetuptable(SPI_tuptable);
+    }
+    MemoryContextDelete(rows_context);
+    return own_rows;
+}
+
+// Reads the popularity rows the cursor returns into the catalogue; true when a row was written
+// by the current transaction.
+bool load_popularity(recsys::Catalog* catalog, Portal cursor) {
+    bool own_rows = false;
+    FullTransactionId own = GetTopFullTransactionIdIfAny();
+    MemoryContext rows_context =
+        AllocSetContextCreate(CurrentMemoryContext, "recsys popularity rows", ALLOCSET_DEFAULT_SIZES);
+    for (;;) {
+        SPI_cursor_fetch(cursor, true, 10000);
+        uint64 n = SPI_processed;
+        if (n == 0) break;
+        MemoryContext caller = MemoryContextSwitchTo(rows_context);
+        const char** ids = static_cast<const char**>(palloc(sizeof(char*) * n));
+        int* types = static_cast<int*>(palloc(sizeof(int) * n));
+        double* scores = static_cast<double*>(palloc(sizeof(double) * n));
+        for (uint64 r = 0; r < n; ++r) {
+            HeapTuple row = SPI_tuptable->vals[r];
+            TupleDesc desc = SPI_tuptable->tupdesc;
+            bool isnull;
+            ids[r] = text_column(row, desc, 1);
+            types[r] = DatumGetInt32(column(row, desc, 2, &isnull));
+            scores[r] = DatumGetFloat8(column(row, desc, 3, &isnull));
+            uint64 writer = DatumGetUInt64(column(row, desc, 4, &isnull));
+            if (FullTransactionIdIsValid(own) && writer == U64FromFullTransactionId(own)) own_rows = true;
+        }
+        recsys_pg::core_call([&] {
+            for (uint64 r = 0; r < n; ++r) catalog->set_popularity(ids[r], types[r], scores[r]);
+        });
         MemoryContextSwitchTo(caller);
         MemoryContextReset(rows_context);
         SPI_freetuptable(SPI_tuptable);
@@ -240,7 +277,11 @@ const recsys::Catalog& current_catalog(Datum org, const char* ns) {
                  "       coalesce((SELECT m.trained_at FROM recsys.factor_models m "
                  "                  WHERE m.org_id = n.org_id AND m.namespace = n.namespace), '-infinity'), "
                  "       coalesce((SELECT x.built_at FROM recsys.embedding_indexes x "
-                 "                  WHERE x.org_id = n.org_id AND x.namespace = n.namespace), '-infinity') "
+                 "                  WHERE x.org_id = n.org_id AND x.namespace = n.namespace), '-infinity'), "
+                 "       ARRAY(SELECT t.type_id::int4 FROM recsys.event_types t "
+                 "              WHERE t.org_id = n.org_id AND t.namespace = n.namespace ORDER BY t.type_id), "
+                 "       ARRAY(SELECT t.half_life_days FROM recsys.event_types t "
+                 "              WHERE t.org_id = n.org_id AND t.namespace = n.namespace ORDER BY t.type_id) "
                  "  FROM recsys.namespaces n WHERE n.org_id = $1 AND n.namespace = $2",
                  2, namespace_types),
         args, nullptr, true, 0);
@@ -255,6 +296,11 @@ const recsys::Catalog& current_catalog(Datum org, const char* ns) {
     uint64 xmin = DatumGetUInt64(column(state, desc, 3, &isnull));
     int64 model_version = DatumGetInt64(column(state, desc, 4, &isnull));
     int64 index_version = DatumGetInt64(column(state, desc, 5, &isnull));
+    Datum *type_values, *half_life_values;
+    bool *type_nulls, *half_life_nulls;
+    int type_count, half_life_count;
+    array_column(state, desc, 6, INT4OID, &type_values, &type_nulls, &type_count);
+    array_column(state, desc, 7, FLOAT8OID, &half_life_values, &half_life_nulls, &half_life_count);
 
     char* key = psprintf("%s/%s", DatumGetCString(DirectFunctionCall1(uuid_out, org)), ns);
     Entry* entry = nullptr;
@@ -284,6 +330,21 @@ const recsys::Catalog& current_catalog(Datum org, const char* ns) {
         args, nullptr, true);
     if (load_items(entry->catalog.get(), cursor)) entry->tainted = true;
     SPI_cursor_close(cursor);
+    cursor = SPI_cursor_open(
+        nullptr,
+        prepared(&popularity_plan,
+                 "SELECT item_id, type::int4, log2_score, changed_xid FROM recsys.item_popularity "
+                 " WHERE org_id = $1 AND namespace = $2 AND changed_xid >= $3",
+                 3, namespace_types),
+        args, nullptr, true);
+    if (load_popularity(entry->catalog.get(), cursor)) entry->tainted = true;
+    SPI_cursor_close(cursor);
+    core_call([&] {
+        std::vector<std::pair<int, double>> half_lives;
+        for (int t = 0; t < type_count && t < half_life_count; ++t)
+            half_lives.emplace_back(DatumGetInt32(type_values[t]), DatumGetFloat8(half_life_values[t]));
+        entry->catalog->set_half_lives(half_lives);
+    });
     if (entry->model_version != model_version) load_factors(entry->catalog.get(), args);
     if (entry->index_version != index_version) load_index(entry->catalog.get(), args);
     entry->epoch = epoch;

@@ -3,6 +3,8 @@
 
 extern "C" {
 #include "postgres.h"
+
+#include "datatype/timestamp.h"
 }
 
 #include "core/catalog.hpp"
@@ -13,6 +15,9 @@ namespace recsys_pg {
 // brought up to date with the items changed since; ERROR 42704 when the namespace does not exist.
 // Call inside SPI_connect / SPI_finish. The reference stays valid until the next call.
 const recsys::Catalog& current_catalog(Datum org, const char* ns);
+
+// Days from the decay epoch (2000-01-01) to `at`, as recsys._decay_days.
+inline double decay_days(TimestampTz at) { return static_cast<double>(at) / USECS_PER_DAY; }
 
 // Registers the transaction callbacks that drop a catalogue holding rolled-back changes.
 void register_catalog_callbacks();

@@ -16,6 +16,7 @@ extern "C" {
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 }
 
 namespace {
@@ -92,6 +93,24 @@ PG_FUNCTION_INFO_V1(recsys_catalog_tagged);
 PG_FUNCTION_INFO_V1(recsys_catalog_factor_top);
 PG_FUNCTION_INFO_V1(recsys_catalog_matching);
 PG_FUNCTION_INFO_V1(recsys_catalog_matches);
+PG_FUNCTION_INFO_V1(recsys_catalog_popular);
+
+// _catalog_popular(org, ns, n, at) -> (item_id, score): the n most popular available items at
+// `at` (decayed popularity, as recsys._popularity_of).
+Datum recsys_catalog_popular(PG_FUNCTION_ARGS) {
+    int n = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
+    n = n < 0 ? 0 : n;
+    double days = recsys_pg::decay_days(PG_GETARG_TIMESTAMPTZ(3));
+    SPI_connect();
+    const recsys::Catalog& catalog = recsys_pg::current_catalog(PG_GETARG_DATUM(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
+    const char** ids = static_cast<const char**>(SPI_palloc(sizeof(char*) * (n + 1)));
+    double* scores = static_cast<double*>(SPI_palloc(sizeof(double) * (n + 1)));
+    int count = 0;
+    recsys_pg::core_call([&] { copy_scored(catalog, catalog.top_popular(static_cast<size_t>(n), days), ids, scores, &count); });
+    SPI_finish();
+    return_items(fcinfo, ids, scores, count);
+    return static_cast<Datum>(0);
+}
 
 // _catalog_nearest(org, ns, anchor_ids text[], n) -> (item_id, similarity): the n available
 // items whose embeddings are nearest by cosine to the anchors' mean embedding, anchors left out.

@@ -21,6 +21,7 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 }
 
 namespace {
@@ -44,12 +45,13 @@ PG_FUNCTION_INFO_V1(recsys_rank_pipeline);
 // _rank_pipeline(org, ns, item_ids, popularity, covisitation, sources, flags, anchors, user_factors,
 //   k, alpha, beta, gamma, profile_boost, mmr_lambda, brand_cap, category_cap, exclude_seen,
 //   include_tags, price_min, price_max, created_after, user_history, profile_tags, profile_weights,
-//   rule_factors, pins, boost_floor, novelty)
+//   rule_factors, pins, boost_floor, novelty, at)
 //   -> setof (idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped,
 //             brand, category).
 // Item attributes and embeddings come from the cached catalogue (ids it lacks drop out). The
 // similarity signal is the ALS score for user_factors where the item has factors, else the
-// embedding cosine to the anchors' mean embedding. funnel and dropped ({item_id: filter stage})
+// embedding cosine to the anchors' mean embedding. Popularity is the catalogue's decayed
+// popularity at `at` unless the popularity array is given (the as_of path). funnel and dropped ({item_id: filter stage})
 // are set on the first row only; signals are the normalised popularity, co-visitation and
 // similarity that went into the blend; idx is 1-based into item_ids.
 Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
@@ -67,7 +69,9 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
     recsys_pg::ArrayArg rule_factors = array_arg(fcinfo, 25, FLOAT8OID);
     recsys_pg::ArrayArg pins = array_arg(fcinfo, 26, INT4OID);
     int n = ids.count;
-    if (sources.count != n || flags.count != n || popularity.count != n || covisitation.count != n ||
+    bool popularity_given = popularity.count != 0;
+    double days = recsys_pg::decay_days(PG_GETARG_TIMESTAMPTZ(29));
+    if (sources.count != n || flags.count != n || (popularity_given && popularity.count != n) || covisitation.count != n ||
         profile_tags.count != profile_weights.count || rule_factors.count != n || pins.count != n)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("candidate arrays differ in length")));
 
@@ -140,7 +144,7 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
             slots.push_back(slot);
             recsys::PipelineItem& item = items.back();
             catalog.fill(slot, item);
-            item.popularity = recsys_pg::float8_at(popularity, i);
+            item.popularity = popularity_given ? recsys_pg::float8_at(popularity, i) : catalog.popularity(slot, days);
             item.covisitation = recsys_pg::float8_at(covisitation, i);
             item.sources = sources.nulls[i] ? 0u : static_cast<uint32_t>(DatumGetInt32(sources.values[i]));
             int f = flags.nulls[i] ? 0 : DatumGetInt32(flags.values[i]);

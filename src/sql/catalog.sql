@@ -30,6 +30,11 @@ CREATE FUNCTION recsys._catalog_nearest(org uuid, ns text, anchors text[], n int
     RETURNS TABLE (item_id text, similarity float8)
     AS 'MODULE_PATHNAME', 'recsys_catalog_nearest' LANGUAGE C STABLE STRICT;
 
+-- The n most popular available items at `at` (decayed popularity, as _popularity_of).
+CREATE FUNCTION recsys._catalog_popular(org uuid, ns text, n int, at timestamptz)
+    RETURNS TABLE (item_id text, score float8)
+    AS 'MODULE_PATHNAME', 'recsys_catalog_popular' LANGUAGE C STABLE STRICT;
+
 -- The first n available items by item_id carrying any of `tags`.
 CREATE FUNCTION recsys._catalog_tagged(org uuid, ns text, tags text[], n int)
     RETURNS TABLE (item_id text, score float8)

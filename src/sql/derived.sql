@@ -42,7 +42,8 @@ RETURN format($q$
     ON CONFLICT (org_id, namespace, item_id, type) DO UPDATE
        SET log2_score = recsys._log2_add(p.log2_score, excluded.log2_score),
            events = p.events + excluded.events,
-           last_ts = greatest(p.last_ts, excluded.last_ts)$q$, src);
+           last_ts = greatest(p.last_ts, excluded.last_ts),
+           changed_xid = pg_current_xact_id()$q$, src);
 
 -- SQL that adds src's events to each user's interacted items.
 CREATE FUNCTION recsys._sql_add_user_items(src text) RETURNS text
@@ -298,8 +299,8 @@ $$;
 CREATE TRIGGER items_stamp_change BEFORE INSERT OR UPDATE ON recsys.items
     FOR EACH ROW EXECUTE FUNCTION recsys._stamp_item_change();
 
--- AFTER DELETE / TRUNCATE ON items (statement): renews the catalogue epoch of the namespaces
--- that lost items, so serving backends reload their cached catalogue.
+-- AFTER DELETE / TRUNCATE ON items and item_popularity (statement): renews the catalogue epoch
+-- of the namespaces that lost rows, so serving backends reload their cached catalogue.
 CREATE FUNCTION recsys._bump_catalog_epoch() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -318,6 +319,11 @@ $$;
 CREATE TRIGGER items_deleted AFTER DELETE ON recsys.items
     REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION recsys._bump_catalog_epoch();
 CREATE TRIGGER items_truncated AFTER TRUNCATE ON recsys.items
+    FOR EACH STATEMENT EXECUTE FUNCTION recsys._bump_catalog_epoch();
+-- Popularity rows go when events are deleted or the derived state is rebuilt: the same reload.
+CREATE TRIGGER item_popularity_deleted AFTER DELETE ON recsys.item_popularity
+    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION recsys._bump_catalog_epoch();
+CREATE TRIGGER item_popularity_truncated AFTER TRUNCATE ON recsys.item_popularity
     FOR EACH STATEMENT EXECUTE FUNCTION recsys._bump_catalog_epoch();
 
 -- AFTER INSERT ON users (statement): create missing namespaces.

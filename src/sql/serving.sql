@@ -29,26 +29,6 @@ AS $$
      GROUP BY p.item_id;
 $$;
 
--- The n most popular items at `at`: the union of the n best of each event type (an index read
--- per type), scored over all types. An item outside every type's top n is missed; with several
--- types that needs it to be just below the cut in each.
-CREATE FUNCTION recsys._top_popular(org uuid, namespace text, n int, at timestamptz)
-    RETURNS TABLE (item_id text, score float8)
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT s.item_id, s.score
-      FROM recsys._popularity_of($1, $2, ARRAY(
-               SELECT DISTINCT x.item_id
-                 FROM recsys.event_types t
-                CROSS JOIN LATERAL (SELECT p.item_id FROM recsys.item_popularity p
-                                     WHERE p.org_id = t.org_id AND p.namespace = t.namespace AND p.type = t.type_id
-                                     ORDER BY p.log2_score DESC LIMIT n) x
-                WHERE t.org_id = $1 AND t.namespace = $2), at) s
-     ORDER BY s.score DESC, s.item_id
-     LIMIT n;
-$$;
-
 -- The as_of path: signals recomputed from the events up to `at` (later events are ignored).
 -- Slower than the derived tables, which always include every event.
 
@@ -100,13 +80,14 @@ AS $$
 $$;
 
 -- The ranking after candidate gathering (src/pg/pipeline.cpp): attributes and embeddings come
--- from the cached catalogue; candidates it lacks drop out. idx is 1-based into item_ids.
+-- from the cached catalogue; candidates it lacks drop out. popularity: the catalogue's at `at`
+-- when empty (given on the as_of path). idx is 1-based into item_ids.
 CREATE FUNCTION recsys._rank_pipeline(org uuid, ns text, item_ids text[], popularity float8[], covisitation float8[],
         sources int[], flags int[], anchors text[], user_factors real[], k int, alpha float8, beta float8,
         gamma float8, profile_boost float8, mmr_lambda float8, brand_cap int, category_cap int, exclude_seen boolean,
         include_tags text[], price_min float8, price_max float8, created_after float8, user_history int,
         profile_tags text[], profile_weights float8[], rule_factors float8[], pins int[], boost_floor float8,
-        novelty float8)
+        novelty float8, at timestamptz)
     RETURNS TABLE (idx int, score float8, blend float8, boost float8, reasons text[], funnel jsonb, signals float8[],
                    max_similarity float8, rule_factor float8, dropped jsonb, brand text, category text)
     AS 'MODULE_PATHNAME', 'recsys_rank_pipeline' LANGUAGE C STABLE;
@@ -165,9 +146,10 @@ END
 $$;
 
 -- The candidate pool as the parallel arrays _rank_pipeline takes, ordered by item_id: the given
--- candidates (with their source bits, co-visitation and seen/purchased/excluded flags), decayed
--- popularity at `at`, the active rules' effects (block flag 8, boost factor, the matching rules
--- {item_id: [rules]}) and pin positions. With as_of, popularity comes from the events up to `at`.
+-- candidates (with their source bits, co-visitation and seen/purchased/excluded flags), the
+-- active rules' effects (block flag 8, boost factor, the matching rules {item_id: [rules]}) and
+-- pin positions; popularity only with as_of (from the events up to `at`; otherwise
+-- _rank_pipeline takes it from the catalogue).
 CREATE FUNCTION recsys._candidate_pool(org uuid, ns text, surface text, segment text, at timestamptz,
         item_ids text[], item_sources int[], item_covis float8[], item_flags int[], pin_ids text[], as_of boolean,
         OUT ids text[], OUT popularity float8[], OUT covis float8[], OUT sources int[], OUT flags int[],
@@ -181,12 +163,11 @@ AS $$
                coalesce(eff.factor, 1) AS factor, eff.rules,
                coalesce(array_position(pin_ids, m.item_id) - 1, -1) AS pin
           FROM unnest(item_ids, item_sources, item_covis, item_flags) AS m(item_id, sources, covis, flags)
-          LEFT JOIN (SELECT * FROM recsys._popularity_of(org, ns, item_ids, at) WHERE NOT as_of
-                     UNION ALL
-                     SELECT * FROM recsys._popularity_from_events(org, ns, at, item_ids) WHERE as_of) pop
+          LEFT JOIN (SELECT * FROM recsys._popularity_from_events(org, ns, at, item_ids) WHERE as_of) pop
                  ON pop.item_id = m.item_id
           LEFT JOIN recsys._rule_effects(org, ns, surface, segment, at, item_ids) eff ON eff.item_id = m.item_id)
-    SELECT array_agg(c.item_id ORDER BY c.item_id), array_agg(c.popularity ORDER BY c.item_id),
+    SELECT array_agg(c.item_id ORDER BY c.item_id),
+           CASE WHEN as_of THEN array_agg(c.popularity ORDER BY c.item_id) ELSE '{}' END,
            array_agg(c.covis ORDER BY c.item_id), array_agg(c.sources ORDER BY c.item_id),
            array_agg(c.flags ORDER BY c.item_id), array_agg(c.factor ORDER BY c.item_id),
            array_agg(c.pin ORDER BY c.item_id),
@@ -281,7 +262,7 @@ BEGIN
     -- Candidates from every source (bit 1 popularity, 2 co-visitation, 4 embedding neighbours of
     -- the recent items, 8 content, 64 collaborative).
     WITH sources AS (
-        SELECT p.item_id, 1 AS source, NULL::float8 AS covis FROM recsys._top_popular(org, ns, fanout, at) p
+        SELECT p.item_id, 1 AS source, NULL::float8 AS covis FROM recsys._catalog_popular(org, ns, fanout, at) p
          WHERE pool_ids IS NULL AND NOT as_of
         UNION ALL
         (SELECT p.item_id, 1, NULL::float8 FROM recsys._popularity_from_events(org, ns, at, NULL) p
@@ -363,7 +344,7 @@ BEGIN
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, history,
                coalesce(profile_tags, '{}'), coalesce(profile_weights, '{}'),
                coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'), (o ->> 'boost_floor')::float8,
-               (o ->> 'novelty')::float8)
+               (o ->> 'novelty')::float8, at)
            WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped,
                                 brand, category, pick)
      ORDER BY r.pick;
@@ -588,7 +569,7 @@ BEGIN
                (o -> 'price_between' ->> 0)::float8, (o -> 'price_between' ->> 1)::float8,
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, 0, '{}', '{}',
                coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'),
-               (o ->> 'boost_floor')::float8, (o ->> 'novelty')::float8)
+               (o ->> 'boost_floor')::float8, (o ->> 'novelty')::float8, at)
            WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped,
                                 brand, category, pick)
      WHERE r.idx IS NOT NULL

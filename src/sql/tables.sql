@@ -136,8 +136,11 @@ CREATE TABLE recsys.item_popularity (
     log2_score float8 NOT NULL,
     events bigint NOT NULL,
     last_ts timestamptz NOT NULL,
+    -- The transaction that last wrote the row (serving backends re-read changed rows; see items).
+    changed_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
     PRIMARY KEY (org_id, namespace, item_id, type)
 ) WITH (fillfactor = 80);
+CREATE INDEX item_popularity_changed ON recsys.item_popularity (org_id, namespace, changed_xid);
 -- The most popular items of each event type (ranking takes the top of each).
 CREATE INDEX item_popularity_top ON recsys.item_popularity (org_id, namespace, type, log2_score DESC);
 

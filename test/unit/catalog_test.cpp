@@ -167,3 +167,33 @@ TEST(Catalog, CentroidIsTheUnitMean) {
     EXPECT_NEAR(mean[0], std::sqrt(0.5), 1e-6);
     EXPECT_TRUE(c.centroid({c.find("e")}).empty());
 }
+
+TEST(Catalog, PopularityDecaysPerTypeAndWaitsForItsItem) {
+    recsys::Catalog c(0);
+    c.upsert(record("a", {}, {}));
+    c.upsert(record("b", {}, {}));
+    c.upsert(record("c", {}, {}, false));
+    c.set_half_lives({{0, 1.0}, {1, 10.0}});
+    c.set_popularity("a", 0, 3.0);    // 8 at day 0, 4 at day 1
+    c.set_popularity("b", 1, 2.0);    // 4 at day 0, ~3.73 at day 1
+    c.set_popularity("c", 0, 10.0);   // unavailable
+    c.set_popularity("late", 1, 1.0); // not in the catalogue yet
+    c.set_popularity("a", 7, 50.0);   // a type that does not count
+    EXPECT_DOUBLE_EQ(c.popularity(c.find("a"), 0.0), 8.0);
+    EXPECT_NEAR(c.popularity(c.find("b"), 1.0), 4.0 * std::exp2(-0.1), 1e-12);
+    std::vector<recsys::ScoredSlot> day0 = c.top_popular(5, 0.0);
+    ASSERT_EQ(day0.size(), 2u);
+    EXPECT_EQ(c.item_id(day0[0].slot), "a");
+    // Two days on, the slow-decaying type wins.
+    std::vector<recsys::ScoredSlot> day2 = c.top_popular(1, 2.0);
+    ASSERT_EQ(day2.size(), 1u);
+    EXPECT_EQ(c.item_id(day2[0].slot), "b");
+    c.upsert(record("late", {}, {}));
+    EXPECT_DOUBLE_EQ(c.popularity(c.find("late"), 0.0), 2.0);
+    EXPECT_FALSE(std::isnan(c.popularity(c.find("c"), 0.0)));
+    c.set_popularity("a", 0, 0.0);    // replaced, not added
+    EXPECT_DOUBLE_EQ(c.popularity(c.find("a"), 0.0), 1.0);
+    recsys::Catalog empty(0);
+    empty.upsert(record("x", {}, {}));
+    EXPECT_TRUE(std::isnan(empty.popularity(0, 0.0)));
+}
