@@ -10,6 +10,14 @@ q -c "$org" -c "SELECT recsys.recsys_seed_synthetic('bench', '{\"items\": $RECSY
 q -c "$org" -c "SELECT recsys.recsys_upsert_policies('bench', '[{\"policy_id\": \"p1\", \"settings\": {\"mmr_lambda\": 0.9}},
                    {\"policy_id\": \"p2\", \"settings\": {\"mmr_lambda\": 0.5}}, {\"policy_id\": \"p3\", \"settings\": {\"alpha\": 2}}]')" >/dev/null
 q -c "ANALYZE"
+# Every signal: an IVF embedding index and trained ALS factors (64 factors, 15 iterations).
+index=$(q -c "$org" -c "SELECT recsys.recsys_build_embedding_index('bench')")
+factors=$(q -c "$org" -c "SELECT recsys.recsys_train_factors('bench') ->> 'seconds'")
+# First call of a fresh session: loads the catalogue cache (items, embeddings, popularity, factors).
+cold=$(q -c "$org" -c "SELECT count(*) FROM recsys.recsys_rank('bench', 'user_1', 20)" -c "\\timing on" \
+         -c "SELECT count(*) FROM recsys.recsys_rank('bench', 'user_2', 20)" | sed -n 's/^Time: \([0-9.]*\).*/\1/p')
+first=$(psql -X -q -At -c "$org" -c "\\timing on" -c "SELECT count(*) FROM recsys.recsys_rank('bench', 'user_3', 20)" |
+        sed -n 's/^Time: \([0-9.]*\).*/\1/p')
 
 # Runs one pgbench script and prints "median p99" of the per-call latencies in ms.
 measure() {
@@ -21,6 +29,23 @@ measure() {
     cat "$work"/"$name".* | awk '{print $3 / 1000.0}' | sort -n |
         awk '{a[NR]=$1} END {printf "%.3f %.3f %d", a[int(NR*0.5)+1], a[int(NR*0.99)+1], NR}'
 }
+rank_bare=$(measure rank_bare "SELECT * FROM recsys.recsys_rank('bench', 'user_' || :u, 20);")
+# 20 active rules (boosts and demotions by tag and brand, blocks, pins) and 5 segments on traits.
+q -c "$org" >/dev/null <<'SQL'
+SELECT recsys.recsys_upsert_rule('bench', jsonb_build_object('action', 'boost', 'target', jsonb_build_object('tag', t), 'boost', b))
+  FROM (VALUES ('eco', 0.5), ('premium', 0.3), ('budget', -0.3), ('bestseller', 0.2), ('gift', 0.4), ('limited', 0.6),
+               ('classic', -0.2), ('handmade', 0.5), ('compact', 0.1), ('vintage', -0.4), ('smart', 0.3), ('kids', 0.2)) v(t, b);
+SELECT recsys.recsys_upsert_rule('bench', jsonb_build_object('action', 'boost', 'target', jsonb_build_object('brand', brand), 'boost', 0.5))
+  FROM (SELECT DISTINCT brand FROM recsys.items WHERE namespace = 'bench' ORDER BY brand LIMIT 3) b;
+SELECT recsys.recsys_upsert_rule('bench', jsonb_build_object('action', 'block', 'target', jsonb_build_object('item_ids', jsonb_build_array('item_' || i))))
+  FROM generate_series(2, 4) i;
+SELECT recsys.recsys_upsert_rule('bench', jsonb_build_object('action', 'pin', 'target', jsonb_build_object('item_ids', jsonb_build_array('item_' || i)), 'max_pins', 1))
+  FROM generate_series(10, 11) i;
+SELECT recsys.recsys_upsert_segment('bench', jsonb_build_object('segment_id', s, 'priority', p,
+           'condition', jsonb_build_object('eq', jsonb_build_array('user.traits.segment', s)), 'profile', jsonb_build_object('mmr_lambda', 0.8)))
+  FROM (VALUES ('power_users', 5), ('new_users', 4), ('niche_readers', 3), ('trend_seekers', 2), ('weekend_adventurers', 1)) v(s, p);
+SQL
+rules=$(q -c "$org" -c "SELECT count(*) FROM recsys.rules_list WHERE namespace = 'bench' AND enabled")
 decide=$(measure decide "SELECT recsys.recsys_bandit_decide('bench', 'home', '{\"device\": \"mobile\"}');")
 rank=$(measure rank "SELECT * FROM recsys.recsys_rank('bench', 'user_' || :u, 20);")
 recommend=$(measure recommend "SELECT recsys.recsys_bandit_recommend('bench', 'user_' || :u, 20, 'home');")
@@ -49,14 +74,21 @@ calls=${RECSYS_BENCH_CALLS:-10000}
 read -r anon_before anon_after shmem_before shmem_after < <(psql -X -q -At -F ' ' -f "$work/rss.sql")
 rm -rf "$work"
 echo
+echo "embedding index: $index; ALS training: $factors s"
+echo "first call of a fresh session (loads the catalogue cache): $first ms; a warm call: $cold ms"
+echo
 echo "| call (one client, ${RECSYS_BENCH_SECONDS} s each; $RECSYS_BENCH_ITEMS items / $RECSYS_BENCH_USERS users / $RECSYS_BENCH_EVENTS events) | p50 ms | p99 ms | calls |"
 echo "|---|---:|---:|---:|"
-for pair in "recsys_bandit_decide:$decide" "recsys_rank k=20:$rank" "recsys_bandit_recommend k=20:$recommend" \
+for pair in "recsys_bandit_decide:$decide" "recsys_rank k=20, no rules or segments:$rank_bare" "recsys_rank k=20, 20 rules and 5 segments:$rank" "recsys_bandit_recommend k=20:$recommend" \
             "recsys_similar_items k=20:$similar" "plain SQL top 20 by popularity (one event type, index):$popular"; do
     name=${pair%%:*}; set -- ${pair#*:}
     echo "| $name | $1 | $2 | $3 |"
 done
 echo
-echo "recsys_rank with 2 clients: $throughput calls/s"
+echo "recsys_rank with 2 clients (20 rules, 5 segments): $throughput calls/s"
+set -- $rank; r50=$1; set -- $rank_bare; b50=$1; set -- $popular; p50=$1; set -- $recommend; m50=$1
+echo "rules and segments add $(awk -v a="$r50" -v b="$b50" 'BEGIN {printf "%.3f", a - b}') ms at the median;" \
+     "bandit_recommend adds $(awk -v a="$m50" -v b="$r50" 'BEGIN {printf "%.3f", a - b}') ms;" \
+     "recsys_rank / plain popularity query: $(awk -v a="$r50" -v b="$p50" 'BEGIN {printf "%.1f", a / b}')x"
 echo "backend private memory (RssAnon): $anon_before kB after one call, $anon_after kB after $calls more calls (growth $(( (anon_after - anon_before) / 1024 )) MB)"
 echo "shared buffers touched (RssShmem): $shmem_before kB -> $shmem_after kB"

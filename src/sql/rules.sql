@@ -149,25 +149,34 @@ AS $$
        AND (m.surface IS NULL OR m.surface = $3) AND (m.expires_at IS NULL OR m.expires_at > $5);
 $$;
 
--- Effects of the active rules on the given items: blocked, boost factor, and the matching rules
--- (an id missing from the catalogue can still match a rule that names it in item_ids).
+-- Effects of the active rules on those of the given items that some rule names: blocked, boost
+-- factor, and the matching rules (an id missing from the catalogue can still match a rule that
+-- names it in item_ids).
+CREATE FUNCTION recsys._rule_hits(org uuid, ns text, surface text, segment text, at timestamptz, item_ids text[])
+    RETURNS TABLE (item_id text, blocked boolean, factor float8, rules jsonb)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT h.item_id,
+           bool_or(h.action = 'block'),
+           coalesce(exp(sum(ln(1 + h.boost)) FILTER (WHERE h.action = 'boost')), 1),
+           jsonb_agg(jsonb_build_object('rule_id', h.rule_id, 'action', h.action, 'priority', h.priority)
+                     ORDER BY h.priority DESC, h.rule_id)
+      FROM (SELECT DISTINCT a.rule_id, a.action, a.priority, a.boost, t.item_id
+              FROM recsys._active_rules($1, $2, $3, $4, $5) a
+             CROSS JOIN LATERAL recsys._rule_targets($1, $2, a.target, $6, false) t(item_id)) h
+     GROUP BY h.item_id;
+$$;
+
+-- Effects of the active rules on every given item (see _rule_hits; no rule: not blocked, factor 1).
 CREATE FUNCTION recsys._rule_effects(org uuid, ns text, surface text, segment text, at timestamptz, item_ids text[])
     RETURNS TABLE (item_id text, blocked boolean, factor float8, rules jsonb)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH hits AS (
-        SELECT a.rule_id, a.action, a.priority, a.boost, t.item_id
-          FROM recsys._active_rules($1, $2, $3, $4, $5) a
-         CROSS JOIN LATERAL recsys._rule_targets($1, $2, a.target, $6, false) t(item_id))
-    SELECT u.item_id,
-           bool_or(h.action = 'block') IS TRUE,
-           coalesce(exp(sum(ln(1 + h.boost)) FILTER (WHERE h.action = 'boost')), 1),
-           coalesce(jsonb_agg(jsonb_build_object('rule_id', h.rule_id, 'action', h.action, 'priority', h.priority)
-                              ORDER BY h.priority DESC, h.rule_id) FILTER (WHERE h.rule_id IS NOT NULL), '[]')
+    SELECT u.item_id, coalesce(h.blocked, false), coalesce(h.factor, 1), coalesce(h.rules, '[]')
       FROM (SELECT DISTINCT x AS item_id FROM unnest($6) x) u
-      LEFT JOIN hits h ON h.item_id = u.item_id
-     GROUP BY u.item_id;
+      LEFT JOIN recsys._rule_hits($1, $2, $3, $4, $5, $6) h ON h.item_id = u.item_id;
 $$;
 
 -- The pinned items of a request, in pin order: pin rules by priority (then rule_id), each rule's

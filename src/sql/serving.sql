@@ -165,13 +165,11 @@ AS $$
           FROM unnest(item_ids, item_sources, item_covis, item_flags) AS m(item_id, sources, covis, flags)
           LEFT JOIN (SELECT * FROM recsys._popularity_from_events(org, ns, at, item_ids) WHERE as_of) pop
                  ON pop.item_id = m.item_id
-          LEFT JOIN recsys._rule_effects(org, ns, surface, segment, at, item_ids) eff ON eff.item_id = m.item_id)
-    SELECT array_agg(c.item_id ORDER BY c.item_id),
-           CASE WHEN as_of THEN array_agg(c.popularity ORDER BY c.item_id) ELSE '{}' END,
-           array_agg(c.covis ORDER BY c.item_id), array_agg(c.sources ORDER BY c.item_id),
-           array_agg(c.flags ORDER BY c.item_id), array_agg(c.factor ORDER BY c.item_id),
-           array_agg(c.pin ORDER BY c.item_id),
-           coalesce(jsonb_object_agg(c.item_id, c.rules) FILTER (WHERE c.rules <> '[]'), '{}')
+          LEFT JOIN recsys._rule_hits(org, ns, surface, segment, at, item_ids) eff ON eff.item_id = m.item_id
+         ORDER BY m.item_id)
+    SELECT array_agg(c.item_id), CASE WHEN as_of THEN array_agg(c.popularity) ELSE '{}' END,
+           array_agg(c.covis), array_agg(c.sources), array_agg(c.flags), array_agg(c.factor), array_agg(c.pin),
+           coalesce(jsonb_object_agg(c.item_id, c.rules) FILTER (WHERE c.rules IS NOT NULL), '{}')
       FROM candidates c;
 $$;
 
@@ -497,8 +495,8 @@ AS $$
 $$;
 
 -- Items similar to `item_id`: candidates are its embedding neighbours (nearest by cosine, through
--- the namespace's embedding index when there is one), its co-visitation neighbours and items
--- sharing one of its tags; the blend weighs embedding cosine to the item (gamma, default 2),
+-- the namespace's embedding index when there is one), its strongest co-visitation neighbours and
+-- items sharing one of its tags (fanout of each); the blend weighs embedding cosine to the item (gamma, default 2),
 -- co-visitation with it (beta, default 1) and popularity (alpha, default 0.1), so it falls back
 -- to co-visitation when the item has no embedding. Only available items, never the item itself;
 -- rules apply (surface "similar_items"). Options as recsys_rank.
@@ -542,9 +540,10 @@ BEGIN
     WITH sources AS (
         SELECT e.item_id, 4 AS source, NULL::float8 AS covis FROM recsys._catalog_nearest(org, ns, ARRAY[anchor_id], fanout) e
         UNION ALL
-        SELECT nb.neighbour_id, 2, nb.pairs::float8
-          FROM recsys.item_neighbours nb
-         WHERE nb.org_id = org AND nb.namespace = ns AND nb.item_id = anchor_id
+        (SELECT nb.neighbour_id, 2, nb.pairs::float8
+           FROM recsys.item_neighbours nb
+          WHERE nb.org_id = org AND nb.namespace = ns AND nb.item_id = anchor_id
+          ORDER BY nb.pairs DESC, nb.neighbour_id LIMIT fanout)
         UNION ALL
         SELECT t.item_id, 8, NULL::float8 FROM recsys._catalog_tagged(org, ns, anchor_tags, fanout) t),
     merged AS (
