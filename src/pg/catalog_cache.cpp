@@ -1,13 +1,16 @@
-// Keeps a backend-local recsys::Catalog per namespace current without ever serving stale items.
+// Keeps a backend-local recsys::Catalog per namespace current without ever serving stale data.
 //
 // Every items and item_popularity row carries changed_xid, the top-level transaction that last
-// wrote it; deleting either renews namespaces.catalog_epoch. A call
-// reads, in one statement, the epoch, the embedding dimension, the factor model and embedding
-// index versions, the event types' half-lives and the snapshot's xmin. A new epoch or dimension reloads everything; otherwise
-// only rows with changed_xid >= the xmin stored at the previous call are re-read: a transaction
-// that was still running then has an xid at or above that xmin, so its rows are read once it has
-// committed. Rows written by the current transaction mark the catalogue as tainted; if that
-// transaction or a subtransaction aborts, the catalogue is reloaded on next use.
+// wrote it; deleting rows of either renews namespaces.catalog_epoch. A call reads, in one
+// statement, the epoch, the embedding dimension, the factor model and embedding index versions,
+// the event types' half-lives and the snapshot's xmin. A new epoch or dimension reloads
+// everything; otherwise only rows with changed_xid >= the xmin stored at the previous call are
+// re-read: a transaction that was still running then has an xid at or above that xmin, so its
+// rows are read once it has committed. Rows written by the current transaction mark the
+// catalogue as tainted; if that transaction or a subtransaction aborts, the catalogue is
+// reloaded on next use. The transaction's own rows are re-read only after it wrote some again
+// (a statement trigger counts such writes), so ranking inside a transaction that loaded a whole
+// namespace (recsys_evaluate) does not re-read it at every call.
 //
 // Loading calls SPI, which can raise (longjmp): C++ objects live only inside core_call blocks
 // or on the heap behind the static entries; an entry is valid only once its load finished.
@@ -23,6 +26,7 @@
 extern "C" {
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -43,7 +47,13 @@ struct Entry {
     uint64 watermark = 0;    // xmin of the snapshot of the previous call
     int64 model_version = -1;
     int64 index_version = -1;
+    uint64 own_xid = 0;      // the transaction whose rows were read at the previous call
+    uint64 own_writes = 0;   // catalogue_writes at that call
 };
+
+// Statements of this backend that wrote items or popularity rows (counted by a trigger): while
+// it stays unchanged, the current transaction's own rows need not be read again.
+uint64 catalogue_writes = 0;
 
 // Entries by "org/namespace"; heap-allocated once, never destroyed before the backend exits.
 std::map<std::string, Entry>* entries = nullptr;
@@ -54,7 +64,7 @@ SPIPlanPtr items_plan = nullptr;
 SPIPlanPtr factors_plan = nullptr;
 SPIPlanPtr index_plan = nullptr;
 SPIPlanPtr popularity_plan = nullptr;
-Oid namespace_types[3] = {UUIDOID, TEXTOID, XID8OID};
+Oid namespace_types[4] = {UUIDOID, TEXTOID, XID8OID, XID8OID};
 
 // Prepares `sql` once per backend (kept across transactions).
 SPIPlanPtr prepared(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types) {
@@ -260,6 +270,19 @@ void subxact_callback(SubXactEvent event, SubTransactionId, SubTransactionId, vo
 
 }  // namespace
 
+extern "C" {
+
+PG_FUNCTION_INFO_V1(recsys_note_catalogue_write);
+
+// AFTER INSERT/UPDATE statement trigger on items and item_popularity: counts the write.
+Datum recsys_note_catalogue_write(PG_FUNCTION_ARGS) {
+    if (!CALLED_AS_TRIGGER(fcinfo)) elog(ERROR, "recsys_note_catalogue_write must be called as a trigger");
+    ++catalogue_writes;
+    return PointerGetDatum(nullptr);
+}
+
+}  // extern "C"
+
 namespace recsys_pg {
 
 void register_catalog_callbacks() {
@@ -270,7 +293,7 @@ void register_catalog_callbacks() {
 }
 
 const recsys::Catalog& current_catalog(Datum org, const char* ns) {
-    Datum args[3] = {org, CStringGetTextDatum(ns), 0};
+    Datum args[4] = {org, CStringGetTextDatum(ns), 0, 0};
     int rc = SPI_execute_plan(
         prepared(&state_plan,
                  "SELECT n.catalog_epoch, coalesce(n.embedding_dim, 0), pg_snapshot_xmin(pg_current_snapshot()), "
@@ -316,17 +339,25 @@ const recsys::Catalog& current_catalog(Datum org, const char* ns) {
             entry->model_version = entry->index_version = -1;
             entry->watermark = 0;
             entry->tainted = false;
+            entry->own_xid = 0;  // a new catalogue has read no row yet
         }
     });
     entry->valid = false;
+    // The transaction's own rows were read at the previous call and it has written none since:
+    // skip them (xid 0 matches no row).
+    FullTransactionId own = GetTopFullTransactionIdIfAny();
+    uint64 own_xid = FullTransactionIdIsValid(own) ? U64FromFullTransactionId(own) : 0;
+    bool own_rows_current = own_xid != 0 && entry->own_xid == own_xid && entry->own_writes == catalogue_writes;
+    uint64 writes = catalogue_writes;
     args[2] = UInt64GetDatum(entry->watermark);
+    args[3] = UInt64GetDatum(own_rows_current ? own_xid : 0);
     Portal cursor = SPI_cursor_open(
         nullptr,
         prepared(&items_plan,
                  "SELECT item_id, available, price, extract(epoch FROM created_at)::float8, brand, category, tags, "
                  "       embedding, changed_xid "
-                 "  FROM recsys.items WHERE org_id = $1 AND namespace = $2 AND changed_xid >= $3",
-                 3, namespace_types),
+                 "  FROM recsys.items WHERE org_id = $1 AND namespace = $2 AND changed_xid >= $3 AND changed_xid <> $4",
+                 4, namespace_types),
         args, nullptr, true);
     if (load_items(entry->catalog.get(), cursor)) entry->tainted = true;
     SPI_cursor_close(cursor);
@@ -334,8 +365,8 @@ const recsys::Catalog& current_catalog(Datum org, const char* ns) {
         nullptr,
         prepared(&popularity_plan,
                  "SELECT item_id, type::int4, log2_score, changed_xid FROM recsys.item_popularity "
-                 " WHERE org_id = $1 AND namespace = $2 AND changed_xid >= $3",
-                 3, namespace_types),
+                 " WHERE org_id = $1 AND namespace = $2 AND changed_xid >= $3 AND changed_xid <> $4",
+                 4, namespace_types),
         args, nullptr, true);
     if (load_popularity(entry->catalog.get(), cursor)) entry->tainted = true;
     SPI_cursor_close(cursor);
@@ -352,6 +383,8 @@ const recsys::Catalog& current_catalog(Datum org, const char* ns) {
     entry->watermark = xmin;
     entry->model_version = model_version;
     entry->index_version = index_version;
+    entry->own_xid = own_xid;
+    entry->own_writes = writes;
     entry->valid = true;
     return *entry->catalog;
 }

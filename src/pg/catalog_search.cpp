@@ -74,14 +74,43 @@ void return_items(FunctionCallInfo fcinfo, const char** ids, const double* score
     }
 }
 
-// Copies scored slots into palloc'd ids and scores; call inside core_call with preallocated room.
-void copy_scored(const recsys::Catalog& catalog, const std::vector<recsys::ScoredSlot>& found, const char** ids,
-                 double* scores, int* count) {
-    *count = 0;
-    for (const recsys::ScoredSlot& s : found) {
-        ids[*count] = catalog.item_id(s.slot).c_str();  // valid until the next catalogue call
-        scores[(*count)++] = s.score;
+// A catalogue search in progress: the current catalogue (SPI connected) and room for up to n
+// results outside SPI memory.
+struct Search {
+    int n;
+    const recsys::Catalog* catalog;
+    const char** ids;
+    double* scores;
+    int count;
+};
+
+// Connects SPI and brings org's namespace (arguments 0 and 1) up to date; n comes from argument
+// n_arg (NULL or negative: 0). Argument arrays must be read before, outside SPI memory.
+Search begin_search(FunctionCallInfo fcinfo, int n_arg) {
+    Search s;
+    s.n = PG_ARGISNULL(n_arg) ? 0 : PG_GETARG_INT32(n_arg);
+    s.n = s.n < 0 ? 0 : s.n;
+    s.ids = static_cast<const char**>(palloc(sizeof(char*) * (s.n + 1)));
+    s.scores = static_cast<double*>(palloc(sizeof(double) * (s.n + 1)));
+    s.count = 0;
+    SPI_connect();
+    s.catalog = &recsys_pg::current_catalog(PG_GETARG_DATUM(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
+    return s;
+}
+
+// Keeps scored slots as the search's results; call inside core_call.
+void keep_scored(Search& s, const std::vector<recsys::ScoredSlot>& found) {
+    for (const recsys::ScoredSlot& f : found) {
+        s.ids[s.count] = s.catalog->item_id(f.slot).c_str();  // valid until the next catalogue refresh
+        s.scores[s.count++] = f.score;
     }
+}
+
+// Ends SPI and returns the results (item_id, score or NULL).
+Datum finish_search(FunctionCallInfo fcinfo, const Search& s, bool with_scores) {
+    SPI_finish();
+    return_items(fcinfo, s.ids, with_scores ? s.scores : nullptr, s.count);
+    return static_cast<Datum>(0);
 }
 
 }  // namespace
@@ -98,18 +127,10 @@ PG_FUNCTION_INFO_V1(recsys_catalog_popular);
 // _catalog_popular(org, ns, n, at) -> (item_id, score): the n most popular available items at
 // `at` (decayed popularity, as recsys._popularity_of).
 Datum recsys_catalog_popular(PG_FUNCTION_ARGS) {
-    int n = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
-    n = n < 0 ? 0 : n;
     double days = recsys_pg::decay_days(PG_GETARG_TIMESTAMPTZ(3));
-    SPI_connect();
-    const recsys::Catalog& catalog = recsys_pg::current_catalog(PG_GETARG_DATUM(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
-    const char** ids = static_cast<const char**>(SPI_palloc(sizeof(char*) * (n + 1)));
-    double* scores = static_cast<double*>(SPI_palloc(sizeof(double) * (n + 1)));
-    int count = 0;
-    recsys_pg::core_call([&] { copy_scored(catalog, catalog.top_popular(static_cast<size_t>(n), days), ids, scores, &count); });
-    SPI_finish();
-    return_items(fcinfo, ids, scores, count);
-    return static_cast<Datum>(0);
+    Search s = begin_search(fcinfo, 2);
+    recsys_pg::core_call([&] { keep_scored(s, s.catalog->top_popular(static_cast<size_t>(s.n), days)); });
+    return finish_search(fcinfo, s, true);
 }
 
 // _catalog_nearest(org, ns, anchor_ids text[], n) -> (item_id, similarity): the n available
@@ -117,25 +138,16 @@ Datum recsys_catalog_popular(PG_FUNCTION_ARGS) {
 Datum recsys_catalog_nearest(PG_FUNCTION_ARGS) {
     int anchor_count;
     const char** anchors = text_elements(fcinfo, 2, &anchor_count);
-    int n = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
-    n = n < 0 ? 0 : n;
-    SPI_connect();
-    const recsys::Catalog& catalog = recsys_pg::current_catalog(PG_GETARG_DATUM(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
-    const char** ids = static_cast<const char**>(SPI_palloc(sizeof(char*) * (n + 1)));
-    double* scores = static_cast<double*>(SPI_palloc(sizeof(double) * (n + 1)));
-    int count = 0;
+    Search s = begin_search(fcinfo, 3);
     recsys_pg::core_call([&] {
         std::vector<int> skip;
         for (int a = 0; a < anchor_count; ++a) {
-            int slot = catalog.find(anchors[a]);
+            int slot = s.catalog->find(anchors[a]);
             if (slot >= 0) skip.push_back(slot);
         }
-        std::vector<float> query = catalog.centroid(skip);
-        copy_scored(catalog, catalog.nearest(query, static_cast<size_t>(n), skip), ids, scores, &count);
+        keep_scored(s, s.catalog->nearest(s.catalog->centroid(skip), static_cast<size_t>(s.n), skip));
     });
-    SPI_finish();
-    return_items(fcinfo, ids, scores, count);
-    return static_cast<Datum>(0);
+    return finish_search(fcinfo, s, true);
 }
 
 // _catalog_tagged(org, ns, tags text[], n) -> item_id: the first n available items by item_id
@@ -143,41 +155,26 @@ Datum recsys_catalog_nearest(PG_FUNCTION_ARGS) {
 Datum recsys_catalog_tagged(PG_FUNCTION_ARGS) {
     int tag_count;
     const char** tags = text_elements(fcinfo, 2, &tag_count);
-    int n = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
-    n = n < 0 ? 0 : n;
-    SPI_connect();
-    const recsys::Catalog& catalog = recsys_pg::current_catalog(PG_GETARG_DATUM(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
-    const char** ids = static_cast<const char**>(SPI_palloc(sizeof(char*) * (n + 1)));
-    int count = 0;
+    Search s = begin_search(fcinfo, 3);
     recsys_pg::core_call([&] {
         std::vector<std::string> wanted(tags, tags + tag_count);
-        for (int slot : catalog.with_any_tag(wanted, static_cast<size_t>(n))) ids[count++] = catalog.item_id(slot).c_str();
+        for (int slot : s.catalog->with_any_tag(wanted, static_cast<size_t>(s.n))) s.ids[s.count++] = s.catalog->item_id(slot).c_str();
     });
-    SPI_finish();
-    return_items(fcinfo, ids, nullptr, count);
-    return static_cast<Datum>(0);
+    return finish_search(fcinfo, s, false);
 }
 
 // _catalog_factor_top(org, ns, user_factors real[], n) -> (item_id, score): the n available
 // items with the highest ALS score for the user.
 Datum recsys_catalog_factor_top(PG_FUNCTION_ARGS) {
     recsys_pg::ArrayArg user = recsys_pg::array_arg(fcinfo, 2, FLOAT4OID);
-    int n = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
-    n = n < 0 ? 0 : n;
     float* factors = static_cast<float*>(palloc(sizeof(float) * (user.count + 1)));
     for (int d = 0; d < user.count; ++d) factors[d] = user.nulls[d] ? 0.0f : DatumGetFloat4(user.values[d]);
-    SPI_connect();
-    const recsys::Catalog& catalog = recsys_pg::current_catalog(PG_GETARG_DATUM(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
-    const char** ids = static_cast<const char**>(SPI_palloc(sizeof(char*) * (n + 1)));
-    double* scores = static_cast<double*>(SPI_palloc(sizeof(double) * (n + 1)));
-    int count = 0;
+    Search s = begin_search(fcinfo, 3);
     recsys_pg::core_call([&] {
         std::vector<float> query(factors, factors + user.count);
-        copy_scored(catalog, catalog.top_by_factors(query, static_cast<size_t>(n)), ids, scores, &count);
+        keep_scored(s, s.catalog->top_by_factors(query, static_cast<size_t>(s.n)));
     });
-    SPI_finish();
-    return_items(fcinfo, ids, scores, count);
-    return static_cast<Datum>(0);
+    return finish_search(fcinfo, s, true);
 }
 
 // _catalog_matching(org, ns, item_ids text[], tag, brand, category, available_only) -> item_id:

@@ -320,6 +320,13 @@ CREATE TRIGGER items_deleted AFTER DELETE ON recsys.items
     REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION recsys._bump_catalog_epoch();
 CREATE TRIGGER items_truncated AFTER TRUNCATE ON recsys.items
     FOR EACH STATEMENT EXECUTE FUNCTION recsys._bump_catalog_epoch();
+-- Counts this backend's writes of catalogue rows (see src/pg/catalog_cache.cpp).
+CREATE FUNCTION recsys._note_catalogue_write() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'recsys_note_catalogue_write' LANGUAGE C;
+CREATE TRIGGER items_written AFTER INSERT OR UPDATE ON recsys.items
+    FOR EACH STATEMENT EXECUTE FUNCTION recsys._note_catalogue_write();
+CREATE TRIGGER item_popularity_written AFTER INSERT OR UPDATE ON recsys.item_popularity
+    FOR EACH STATEMENT EXECUTE FUNCTION recsys._note_catalogue_write();
 -- Popularity rows go when events are deleted or the derived state is rebuilt: the same reload.
 CREATE TRIGGER item_popularity_deleted AFTER DELETE ON recsys.item_popularity
     REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION recsys._bump_catalog_epoch();

@@ -32,7 +32,7 @@ check() {  # check <description> <command...>: one TAP line
 contains() { grep -qx -- "$2" <<< "$1"; }
 lacks() { ! grep -qx -- "$2" <<< "$1"; }
 
-echo "1..10"
+echo "1..11"
 q -c "SELECT recsys.recsys_seed_synthetic('$ns', '{\"items\": 300, \"users\": 40, \"events\": 3000, \"dim\": 8}')" >/dev/null
 ask_a "$org" >/dev/null
 ask_b "$org" >/dev/null
@@ -64,6 +64,9 @@ check "a deleted item leaves the next ranking" lacks "$(ask_a "$rank")" "$third"
 fourth=$(ask_a "$rank" | head -1)
 inside=$(ask_a "BEGIN; UPDATE recsys.items SET available = false WHERE namespace = '$ns' AND item_id = '$fourth'; $rank")
 check "the session's own uncommitted change is served to itself" lacks "$inside" "$fourth"
+again=$(ask_a "UPDATE recsys.items SET available = true WHERE namespace = '$ns' AND item_id = '$fourth'; $rank")
+check "a second write of the same transaction is served too" contains "$again" "$fourth"
+ask_a "UPDATE recsys.items SET available = false WHERE namespace = '$ns' AND item_id = '$fourth';" >/dev/null
 ask_a "ROLLBACK;" >/dev/null
 check "after its rollback the item is back" contains "$(ask_a "$rank")" "$fourth"
 inside=$(ask_a "BEGIN; SAVEPOINT s; UPDATE recsys.items SET available = false WHERE namespace = '$ns' AND item_id = '$fourth'; $rank")
