@@ -10,12 +10,15 @@
 // catalogue as tainted; if that transaction or a subtransaction aborts, the catalogue is
 // reloaded on next use. The transaction's own rows are re-read only after it wrote some again
 // (a statement trigger counts such writes), so ranking inside a transaction that loaded a whole
-// namespace (recsys_evaluate) does not re-read it at every call.
+// namespace (recsys_evaluate) does not re-read it at every call. When a call's snapshot is the
+// previous call's (same running transactions, same command id) and nothing was written since,
+// it sees exactly the same rows: no query is run at all.
 //
 // Loading calls SPI, which can raise (longjmp): C++ objects live only inside core_call blocks
 // or on the heap behind the static entries; an entry is valid only once its load finished.
 #include "pg/catalog_cache.hpp"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -32,6 +35,7 @@ extern "C" {
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
 
@@ -49,7 +53,24 @@ struct Entry {
     int64 index_version = -1;
     uint64 own_xid = 0;      // the transaction whose rows were read at the previous call
     uint64 own_writes = 0;   // catalogue_writes at that call
+    // The snapshot of the previous call: when the next call's is the same (same running
+    // transactions, same command of this transaction) and nothing was written since, nothing it
+    // can see has changed and no query is needed.
+    TransactionId snapshot_xmin = InvalidTransactionId, snapshot_xmax = InvalidTransactionId;
+    CommandId snapshot_cid = InvalidCommandId;
+    std::vector<TransactionId> snapshot_xip;
 };
+
+// Whether `snapshot` sees exactly what the entry's last snapshot saw.
+bool same_snapshot(const Entry& e, Snapshot snapshot) {
+    if (snapshot == nullptr || snapshot->suboverflowed || snapshot->subxcnt != 0 || snapshot->xmin != e.snapshot_xmin ||
+        snapshot->xmax != e.snapshot_xmax || snapshot->curcid != e.snapshot_cid ||
+        snapshot->xcnt != e.snapshot_xip.size())
+        return false;
+    for (uint32 i = 0; i < snapshot->xcnt; ++i)
+        if (std::find(e.snapshot_xip.begin(), e.snapshot_xip.end(), snapshot->xip[i]) == e.snapshot_xip.end()) return false;
+    return true;
+}
 
 // Statements of this backend that wrote items or popularity rows (counted by a trigger): while
 // it stays unchanged, the current transaction's own rows need not be read again.
@@ -293,6 +314,17 @@ void register_catalog_callbacks() {
 }
 
 const recsys::Catalog& current_catalog(Datum org, const char* ns) {
+    char* key = psprintf("%s/%s", DatumGetCString(DirectFunctionCall1(uuid_out, org)), ns);
+    Snapshot snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : nullptr;
+    Entry* known = nullptr;
+    core_call([&] {
+        if (entries == nullptr) return;
+        auto found = entries->find(key);
+        if (found != entries->end()) known = &found->second;
+    });
+    if (known != nullptr && known->valid && known->own_writes == catalogue_writes && same_snapshot(*known, snapshot))
+        return *known->catalog;
+
     Datum args[4] = {org, CStringGetTextDatum(ns), 0, 0};
     int rc = SPI_execute_plan(
         prepared(&state_plan,
@@ -325,7 +357,6 @@ const recsys::Catalog& current_catalog(Datum org, const char* ns) {
     array_column(state, desc, 6, INT4OID, &type_values, &type_nulls, &type_count);
     array_column(state, desc, 7, FLOAT8OID, &half_life_values, &half_life_nulls, &half_life_count);
 
-    char* key = psprintf("%s/%s", DatumGetCString(DirectFunctionCall1(uuid_out, org)), ns);
     Entry* entry = nullptr;
     bool full = false;
     core_call([&] {
@@ -385,6 +416,13 @@ const recsys::Catalog& current_catalog(Datum org, const char* ns) {
     entry->index_version = index_version;
     entry->own_xid = own_xid;
     entry->own_writes = writes;
+    core_call([&] {
+        entry->snapshot_xmin = snapshot != nullptr ? snapshot->xmin : InvalidTransactionId;
+        entry->snapshot_xmax = snapshot != nullptr ? snapshot->xmax : InvalidTransactionId;
+        entry->snapshot_cid = snapshot != nullptr ? snapshot->curcid : InvalidCommandId;
+        entry->snapshot_xip.assign(snapshot != nullptr ? snapshot->xip : nullptr,
+                                   snapshot != nullptr ? snapshot->xip + snapshot->xcnt : nullptr);
+    });
     entry->valid = true;
     return *entry->catalog;
 }
