@@ -12,7 +12,7 @@ q -c "$org" -c "SELECT recsys.recsys_upsert_policies('bench', '[{\"policy_id\": 
 q -c "ANALYZE"
 # Every signal: an IVF embedding index and trained ALS factors (64 factors, 15 iterations).
 index=$(q -c "$org" -c "SELECT recsys.recsys_build_embedding_index('bench')")
-factors=$(q -c "$org" -c "SELECT recsys.recsys_train_factors('bench') ->> 'seconds'")
+factors=$(q -c "$org" -c "SET client_min_messages = warning" -c "SELECT recsys.recsys_train_factors('bench') ->> 'seconds'")
 # First call of a fresh session: loads the catalogue cache (items, embeddings, popularity, factors).
 cold=$(q -c "$org" -c "SELECT count(*) FROM recsys.recsys_rank('bench', 'user_1', 20)" -c "\\timing on" \
          -c "SELECT count(*) FROM recsys.recsys_rank('bench', 'user_2', 20)" | sed -n 's/^Time: \([0-9.]*\).*/\1/p')
