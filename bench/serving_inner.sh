@@ -85,7 +85,7 @@ for pair in "recsys_bandit_decide:$decide" "recsys_rank k=20, no rules or segmen
     echo "| $name | $1 | $2 | $3 |"
 done
 echo
-echo "recsys_rank with 2 clients (20 rules, 5 segments): $throughput calls/s"
+echo "recsys_rank with 2 clients ($rules enabled rules, 5 segments): $throughput calls/s"
 set -- $rank; r50=$1; set -- $rank_bare; b50=$1; set -- $popular; p50=$1; set -- $recommend; m50=$1
 echo "rules and segments add $(awk -v a="$r50" -v b="$b50" 'BEGIN {printf "%.3f", a - b}') ms at the median;" \
      "bandit_recommend adds $(awk -v a="$m50" -v b="$r50" 'BEGIN {printf "%.3f", a - b}') ms;" \

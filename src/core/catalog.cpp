@@ -383,7 +383,10 @@ std::vector<float> spherical_kmeans(const std::vector<float>& vectors, size_t n,
     if (dim == 0 || vectors.size() != n * dim) throw_invalid("k-means input has the wrong size");
     if (lists == 0 || lists > n) throw_invalid("lists must be between 1 and the number of embeddings (" +
                                                std::to_string(n) + "), not " + std::to_string(lists));
-    ConstMatrix x(vectors.data(), static_cast<long>(n), static_cast<long>(dim));
+    Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> x =
+        ConstMatrix(vectors.data(), static_cast<long>(n), static_cast<long>(dim));
+    for (long i = 0; i < x.rows(); ++i)
+        if (x.row(i).norm() > 0.0f) x.row(i).normalize();
     // Seeds: `lists` distinct points, drawn by a partial Fisher-Yates shuffle.
     std::vector<size_t> order(n);
     for (size_t i = 0; i < n; ++i) order[i] = i;

@@ -151,8 +151,9 @@ private:
     std::unordered_map<std::string, std::vector<std::pair<int, double>>> pending_popularity_;
 };
 
-// Spherical k-means over n unit vectors (row-major n x dim): `lists` centroids of unit length,
-// seeded from distinct sample points, `iterations` Lloyd rounds. Deterministic for a seed.
+// Spherical k-means over n vectors (row-major n x dim, each scaled to unit length first):
+// `lists` unit-length centroids seeded from distinct sample points, `iterations` Lloyd rounds.
+// Deterministic for a seed.
 std::vector<float> spherical_kmeans(const std::vector<float>& vectors, size_t n, size_t dim, size_t lists,
                                     size_t iterations, uint64_t seed);
 

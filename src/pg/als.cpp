@@ -79,7 +79,6 @@ extern "C" {
 
 PG_FUNCTION_INFO_V1(recsys_als_train);
 PG_FUNCTION_INFO_V1(recsys_als_fold_in);
-PG_FUNCTION_INFO_V1(recsys_dot);
 
 // _als_train(user_index int[], item_index int[], weights real[], users int, items int, factors int,
 //   regularization float8, alpha float8, iterations int, seed bigint, cg_steps int, org text,
@@ -184,18 +183,6 @@ Datum recsys_als_fold_in(PG_FUNCTION_ARGS) {
         std::copy(x.begin(), x.end(), out);
     });
     PG_RETURN_DATUM(float4_array(out, static_cast<size_t>(options.factors)));
-}
-
-// _dot(a real[], b real[]) -> float8: the dot product of two vectors of one length.
-Datum recsys_dot(PG_FUNCTION_ARGS) {
-    int n = 0, m = 0;
-    const float4* a = plain_array<float4>(fcinfo, 0, FLOAT4OID, "a", &n);
-    const float4* b = plain_array<float4>(fcinfo, 1, FLOAT4OID, "b", &m);
-    if (n != m)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("vectors of %d and %d values have no dot product", n, m)));
-    double s = 0.0;
-    for (int i = 0; i < n; ++i) s += static_cast<double>(a[i]) * b[i];
-    PG_RETURN_FLOAT8(s);
 }
 
 }  // extern "C"

@@ -123,20 +123,39 @@ void array_column(HeapTuple row, TupleDesc desc, int col, Oid type, Datum** valu
     deconstruct_array(DatumGetArrayTypeP(d), type, len, byval, align, values, nulls, count);
 }
 
-// Reads the items the cursor returns into the catalogue; true when a row was written by the
-// current transaction.
-bool load_items(recsys::Catalog* catalog, Portal cursor) {
+// Fetches the cursor's rows in batches of `size` and hands each batch (SPI_tuptable) to
+// `read_batch`, in a memory context reset between batches; true when the xid8 column
+// `writer_column` of some row names the current transaction.
+template <typename ReadBatch>
+bool read_batches(Portal cursor, long size, int writer_column, ReadBatch&& read_batch) {
     bool own_rows = false;
     FullTransactionId own = GetTopFullTransactionIdIfAny();
-    MemoryContext rows_context =
-        AllocSetContextCreate(CurrentMemoryContext, "recsys catalogue rows", ALLOCSET_DEFAULT_SIZES);
+    MemoryContext rows_context = AllocSetContextCreate(CurrentMemoryContext, "recsys catalogue rows", ALLOCSET_DEFAULT_SIZES);
     for (;;) {
-        SPI_cursor_fetch(cursor, true, 2000);
+        SPI_cursor_fetch(cursor, true, size);
         if (SPI_processed == 0) break;
         MemoryContext caller = MemoryContextSwitchTo(rows_context);
         for (uint64 r = 0; r < SPI_processed; ++r) {
-            HeapTuple row = SPI_tuptable->vals[r];
-            TupleDesc desc = SPI_tuptable->tupdesc;
+            bool isnull;
+            uint64 writer = DatumGetUInt64(column(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, writer_column, &isnull));
+            if (FullTransactionIdIsValid(own) && writer == U64FromFullTransactionId(own)) own_rows = true;
+        }
+        read_batch(SPI_tuptable->vals, SPI_tuptable->tupdesc, SPI_processed);
+        MemoryContextSwitchTo(caller);
+        MemoryContextReset(rows_context);
+        SPI_freetuptable(SPI_tuptable);
+    }
+    MemoryContextDelete(rows_context);
+    return own_rows;
+}
+
+// Reads the items the cursor returns (item_id, available, price, created_at, brand, category,
+// tags, embedding, changed_xid) into the catalogue; true when one was written by the current
+// transaction.
+bool load_items(recsys::Catalog* catalog, Portal cursor) {
+    return read_batches(cursor, 2000, 9, [catalog](HeapTuple* rows, TupleDesc desc, uint64 n) {
+        for (uint64 r = 0; r < n; ++r) {
+            HeapTuple row = rows[r];
             bool isnull;
             const char* id = text_column(row, desc, 1);
             bool available = DatumGetBool(column(row, desc, 2, &isnull)) && !isnull;
@@ -155,8 +174,6 @@ bool load_items(recsys::Catalog* catalog, Portal cursor) {
             for (int t = 0; t < tag_count; ++t) tags[t] = tag_nulls[t] ? "" : TextDatumGetCString(tag_values[t]);
             float* vector = static_cast<float*>(palloc(sizeof(float) * (vector_count + 1)));
             for (int d = 0; d < vector_count; ++d) vector[d] = DatumGetFloat4(vector_values[d]);
-            uint64 writer = DatumGetUInt64(column(row, desc, 9, &isnull));
-            if (FullTransactionIdIsValid(own) && writer == U64FromFullTransactionId(own)) own_rows = true;
             recsys_pg::core_call([&] {
                 recsys::CatalogRecord record;
                 record.item_id = id;
@@ -171,48 +188,26 @@ bool load_items(recsys::Catalog* catalog, Portal cursor) {
                 catalog->upsert(record);
             });
         }
-        MemoryContextSwitchTo(caller);
-        MemoryContextReset(rows_context);
-        SPI_freetuptable(SPI_tuptable);
-    }
-    MemoryContextDelete(rows_context);
-    return own_rows;
+    });
 }
 
-// Reads the popularity rows the cursor returns into the catalogue; true when a row was written
-// by the current transaction.
+// Reads the popularity rows the cursor returns (item_id, type, log2_score, changed_xid) into
+// the catalogue; true when one was written by the current transaction.
 bool load_popularity(recsys::Catalog* catalog, Portal cursor) {
-    bool own_rows = false;
-    FullTransactionId own = GetTopFullTransactionIdIfAny();
-    MemoryContext rows_context =
-        AllocSetContextCreate(CurrentMemoryContext, "recsys popularity rows", ALLOCSET_DEFAULT_SIZES);
-    for (;;) {
-        SPI_cursor_fetch(cursor, true, 10000);
-        uint64 n = SPI_processed;
-        if (n == 0) break;
-        MemoryContext caller = MemoryContextSwitchTo(rows_context);
+    return read_batches(cursor, 10000, 4, [catalog](HeapTuple* rows, TupleDesc desc, uint64 n) {
         const char** ids = static_cast<const char**>(palloc(sizeof(char*) * n));
         int* types = static_cast<int*>(palloc(sizeof(int) * n));
         double* scores = static_cast<double*>(palloc(sizeof(double) * n));
         for (uint64 r = 0; r < n; ++r) {
-            HeapTuple row = SPI_tuptable->vals[r];
-            TupleDesc desc = SPI_tuptable->tupdesc;
             bool isnull;
-            ids[r] = text_column(row, desc, 1);
-            types[r] = DatumGetInt32(column(row, desc, 2, &isnull));
-            scores[r] = DatumGetFloat8(column(row, desc, 3, &isnull));
-            uint64 writer = DatumGetUInt64(column(row, desc, 4, &isnull));
-            if (FullTransactionIdIsValid(own) && writer == U64FromFullTransactionId(own)) own_rows = true;
+            ids[r] = text_column(rows[r], desc, 1);
+            types[r] = DatumGetInt32(column(rows[r], desc, 2, &isnull));
+            scores[r] = DatumGetFloat8(column(rows[r], desc, 3, &isnull));
         }
         recsys_pg::core_call([&] {
             for (uint64 r = 0; r < n; ++r) catalog->set_popularity(ids[r], types[r], scores[r]);
         });
-        MemoryContextSwitchTo(caller);
-        MemoryContextReset(rows_context);
-        SPI_freetuptable(SPI_tuptable);
-    }
-    MemoryContextDelete(rows_context);
-    return own_rows;
+    });
 }
 
 // Replaces the catalogue's ALS item factors with the namespace's stored ones.

@@ -1,6 +1,5 @@
 // SQL entry point that trains the centroids of a namespace's IVF embedding index
 // (recsys_build_embedding_index in src/sql/catalog.sql stores them).
-#include <cmath>
 #include <vector>
 
 #include "core/catalog.hpp"
@@ -51,10 +50,7 @@ Datum recsys_embedding_centroids(PG_FUNCTION_ARGS) {
             vectors = static_cast<float*>(SPI_palloc(sizeof(float) * (n * static_cast<uint64>(dim) + 1)));
         }
         if (count != dim) ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION), errmsg("embeddings differ in length")));
-        double norm = 0.0;
-        for (int i = 0; i < count; ++i) norm += static_cast<double>(DatumGetFloat4(values[i])) * DatumGetFloat4(values[i]);
-        norm = norm > 0.0 ? std::sqrt(norm) : 1.0;
-        for (int i = 0; i < count; ++i) vectors[r * dim + i] = static_cast<float>(DatumGetFloat4(values[i]) / norm);
+        for (int i = 0; i < count; ++i) vectors[r * dim + i] = DatumGetFloat4(values[i]);
     }
     SPI_finish();
     if (n == 0)

@@ -98,9 +98,7 @@ DECLARE
     centroids real[];
 BEGIN
     PERFORM recsys._check_filter(o, ARRAY['lists', 'probes', 'sample', 'iterations', 'seed'], 'options');
-    IF NOT EXISTS (SELECT 1 FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns) THEN
-        RAISE EXCEPTION 'namespace "%" does not exist', ns USING ERRCODE = '42704';
-    END IF;
+    PERFORM recsys._require_namespace(org, ns);
     SELECT count(*) INTO embeddings FROM recsys.items i
      WHERE i.org_id = org AND i.namespace = ns AND i.embedding IS NOT NULL;
     IF embeddings = 0 THEN

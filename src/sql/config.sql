@@ -160,9 +160,7 @@ DECLARE
     ns text := recsys._check_namespace($1);
     current record;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns) THEN
-        RAISE EXCEPTION 'namespace "%" does not exist', ns USING ERRCODE = '42704';
-    END IF;
+    PERFORM recsys._require_namespace(org, ns);
     SELECT * INTO current FROM recsys._namespace_settings(org, ns);
     RETURN jsonb_build_object(
         'version', current.version,

@@ -288,9 +288,7 @@ DECLARE
     result jsonb;
     id uuid;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns) THEN
-        RAISE EXCEPTION 'namespace "%" does not exist', ns USING ERRCODE = '42704';
-    END IF;
+    PERFORM recsys._require_namespace(org, ns);
     PERFORM recsys._check_settings(o -> 'config', 'option "config"');
     scratch := recsys._eval_prepare(org, ns, o);
     result := recsys._eval_run(org, scratch, o -> 'config', (o ->> 'k')::int, (o -> 'segments')::boolean);

@@ -41,8 +41,6 @@ CREATE FUNCTION recsys._als_train(user_index int[], item_index int[], weights re
 CREATE FUNCTION recsys._als_fold_in(gram float8[], item_factors real[], weights real[], factors int,
                                     regularization float8, alpha float8) RETURNS real[]
     AS 'MODULE_PATHNAME', 'recsys_als_fold_in' LANGUAGE C IMMUTABLE STRICT;
-CREATE FUNCTION recsys._dot(a real[], b real[]) RETURNS float8
-    AS 'MODULE_PATHNAME', 'recsys_dot' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION recsys._training_progress(OUT pid int, OUT org_id text, OUT namespace text, OUT iteration int,
                                           OUT iterations int, OUT loss float8, OUT started_at timestamptz)
     RETURNS SETOF record AS 'MODULE_PATHNAME', 'recsys_training_progress' LANGUAGE C VOLATILE;
@@ -84,9 +82,7 @@ BEGIN
         'iterations', recsys._option_int(o, 'iterations', 1, 100, 15),
         'seed', recsys._option_int(o, 'seed', 0, 2147483647, 42),
         'cg_steps', recsys._option_int(o, 'cg_steps', 1, 100, 3));
-    IF NOT EXISTS (SELECT 1 FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns) THEN
-        RAISE EXCEPTION 'namespace "%" does not exist', ns USING ERRCODE = '42704';
-    END IF;
+    PERFORM recsys._require_namespace(org, ns);
     -- One training per namespace at a time; ingestion goes on meanwhile.
     PERFORM pg_advisory_xact_lock(hashtextextended('recsys.train/' || org::text || '/' || ns, 0));
 

@@ -19,6 +19,18 @@ BEGIN
 END
 $$;
 
+-- Raises 42704 unless org's namespace exists.
+CREATE FUNCTION recsys._require_namespace(org uuid, ns text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns) THEN
+        RAISE EXCEPTION 'namespace "%" does not exist', ns USING ERRCODE = '42704';
+    END IF;
+END
+$$;
+
 -- Raises 22023 unless `surface` is a valid surface name (1 to 64 characters from
 -- [A-Za-z0-9_.:-]); returns it.
 CREATE FUNCTION recsys._check_surface(surface text) RETURNS text

@@ -17,9 +17,7 @@ DECLARE
     statement text;
     stray record;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns) THEN
-        RAISE EXCEPTION 'namespace "%" does not exist', ns USING ERRCODE = '42704';
-    END IF;
+    PERFORM recsys._require_namespace(org, ns);
     PERFORM pg_advisory_xact_lock(recsys._namespace_lock_key(org, ns));
     SELECT min(ts) AS first_ts, max(ts) AS last_ts INTO stray FROM recsys.events_default;
     PERFORM recsys._ensure_event_partitions(stray.first_ts, stray.last_ts);

@@ -118,7 +118,8 @@ BEGIN
 END
 $$;
 
--- True when a rule target matches an item.
+-- True when a rule target matches an item (recsys_explain_item; serving matches targets in the
+-- catalogue cache, which an audit call should not have to load).
 CREATE FUNCTION recsys._rule_matches(target jsonb, item_id text, tags text[], brand text, category text) RETURNS boolean
 LANGUAGE sql IMMUTABLE
 RETURN CASE

@@ -362,9 +362,7 @@ BEGIN
         RAISE EXCEPTION 'k must be between 1 and 1000, not %', coalesce(k::text, 'NULL') USING ERRCODE = '22023';
     END IF;
     PERFORM recsys._check_surface(surface);
-    IF NOT EXISTS (SELECT 1 FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns) THEN
-        RAISE EXCEPTION 'namespace "%" does not exist', ns USING ERRCODE = '42704';
-    END IF;
+    PERFORM recsys._require_namespace(org, ns);
 END
 $$;
 
@@ -521,9 +519,7 @@ BEGIN
     IF k IS NULL OR k < 1 OR k > 1000 THEN
         RAISE EXCEPTION 'k must be between 1 and 1000, not %', coalesce(k::text, 'NULL') USING ERRCODE = '22023';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM recsys.namespaces n WHERE n.org_id = org AND n.namespace = ns) THEN
-        RAISE EXCEPTION 'namespace "%" does not exist', ns USING ERRCODE = '42704';
-    END IF;
+    PERFORM recsys._require_namespace(org, ns);
     SELECT i.tags INTO anchor_tags FROM recsys.items i
      WHERE i.org_id = org AND i.namespace = ns AND i.item_id = anchor_id;
     IF NOT FOUND THEN

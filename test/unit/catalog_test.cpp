@@ -155,6 +155,11 @@ TEST(Catalog, KmeansIsDeterministicAndChecksItsArguments) {
     EXPECT_EQ(first, recsys::spherical_kmeans(v, 4, 2, 2, 5, 3));
     EXPECT_EQ(first.size(), 4u);
     EXPECT_THROW(recsys::spherical_kmeans(v, 4, 2, 5, 5, 3), recsys::Error);
+    // Lengths do not matter: every vector is scaled to unit length first.
+    std::vector<float> scaled = v;
+    for (float& x : scaled) x *= 3.0f;
+    std::vector<float> again = recsys::spherical_kmeans(scaled, 4, 2, 2, 5, 3);
+    for (size_t i = 0; i < first.size(); ++i) EXPECT_NEAR(again[i], first[i], 1e-6);
 }
 
 TEST(Catalog, CentroidIsTheUnitMean) {
