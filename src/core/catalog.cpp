@@ -378,6 +378,17 @@ std::vector<ScoredSlot> Catalog::top_popular(size_t n, double days) const {
     return best(scored, n);
 }
 
+std::vector<ScoredSlot> Catalog::top_covisited(const std::vector<std::string>& items, size_t n,
+                                               const std::unordered_set<std::string>* within) const {
+    std::vector<ScoredSlot> out;
+    for (const CoVisited& c : covis_.top_neighbours(items, n, [this, within](const std::string& id) {
+             int slot = find(id);
+             return slot >= 0 && available(slot) && (within == nullptr || within->count(id) > 0);
+         }))
+        out.push_back({find(c.item_id), c.pairs});
+    return out;
+}
+
 std::vector<float> spherical_kmeans(const std::vector<float>& vectors, size_t n, size_t dim, size_t lists,
                                     size_t iterations, uint64_t seed) {
     if (dim == 0 || vectors.size() != n * dim) throw_invalid("k-means input has the wrong size");

@@ -12,9 +12,11 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "core/covisitation.hpp"
 #include "core/pipeline.hpp"
 
 namespace recsys {
@@ -111,6 +113,15 @@ public:
     // the n best of each type (time-invariant within a type), scored over all types.
     std::vector<ScoredSlot> top_popular(size_t n, double days) const;
 
+    // The namespace's co-visitation counts (kept current by the loader).
+    CoVisitation& covisitation() { return covis_; }
+    const CoVisitation& covisitation() const { return covis_; }
+
+    // The n available items most co-visited with `items` (summed pair counts), best first, ties
+    // by item_id; only items of `within` when given.
+    std::vector<ScoredSlot> top_covisited(const std::vector<std::string>& items, size_t n,
+                                          const std::unordered_set<std::string>* within = nullptr) const;
+
 private:
     struct ById {
         const std::vector<std::string>* ids;
@@ -149,6 +160,7 @@ private:
     std::vector<ByScore> by_score_;           // per type: (log2, slot), best first
     std::vector<double> half_life_;           // per type; NaN: not counted
     std::unordered_map<std::string, std::vector<std::pair<int, double>>> pending_popularity_;
+    CoVisitation covis_;
 };
 
 // Spherical k-means over n vectors (row-major n x dim, each scaled to unit length first):

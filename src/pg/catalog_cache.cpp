@@ -85,6 +85,8 @@ SPIPlanPtr items_plan = nullptr;
 SPIPlanPtr factors_plan = nullptr;
 SPIPlanPtr index_plan = nullptr;
 SPIPlanPtr popularity_plan = nullptr;
+SPIPlanPtr covis_plan = nullptr;
+SPIPlanPtr covis_changes_plan = nullptr;
 Oid namespace_types[4] = {UUIDOID, TEXTOID, XID8OID, XID8OID};
 
 // Prepares `sql` once per backend (kept across transactions).
@@ -125,7 +127,7 @@ void array_column(HeapTuple row, TupleDesc desc, int col, Oid type, Datum** valu
 
 // Fetches the cursor's rows in batches of `size` and hands each batch (SPI_tuptable) to
 // `read_batch`, in a memory context reset between batches; true when the xid8 column
-// `writer_column` of some row names the current transaction.
+// `writer_column` (0: none) of some row names the current transaction.
 template <typename ReadBatch>
 bool read_batches(Portal cursor, long size, int writer_column, ReadBatch&& read_batch) {
     bool own_rows = false;
@@ -135,7 +137,7 @@ bool read_batches(Portal cursor, long size, int writer_column, ReadBatch&& read_
         SPI_cursor_fetch(cursor, true, size);
         if (SPI_processed == 0) break;
         MemoryContext caller = MemoryContextSwitchTo(rows_context);
-        for (uint64 r = 0; r < SPI_processed; ++r) {
+        for (uint64 r = 0; writer_column > 0 && r < SPI_processed; ++r) {
             bool isnull;
             uint64 writer = DatumGetUInt64(column(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, writer_column, &isnull));
             if (FullTransactionIdIsValid(own) && writer == U64FromFullTransactionId(own)) own_rows = true;
@@ -208,6 +210,92 @@ bool load_popularity(recsys::Catalog* catalog, Portal cursor) {
             for (uint64 r = 0; r < n; ++r) catalog->set_popularity(ids[r], types[r], scores[r]);
         });
     });
+}
+
+// Pair lists being read by refresh_covis, by item; heap-allocated once and cleared before use
+// (an error while reading leaves it for the next use to clear).
+std::map<std::string, std::vector<std::pair<std::string, int64_t>>>* covis_lists = nullptr;
+
+// Brings the co-visitation lists up to date (args: org, namespace, watermark, own xid to skip):
+// every pair on a whole load; otherwise the complete pair lists of the items stamped in
+// covis_changes since the watermark replace theirs. True when rows of the current transaction
+// were read.
+bool refresh_covis(recsys::CoVisitation* covis, Datum* args, bool whole) {
+    if (whole) {
+        Portal cursor = SPI_cursor_open(
+            nullptr,
+            prepared(&covis_plan, "SELECT item_a, item_b, pairs FROM recsys.covis WHERE org_id = $1 AND namespace = $2",
+                     2, namespace_types),
+            args, nullptr, true);
+        read_batches(cursor, 10000, 0, [covis](HeapTuple* rows, TupleDesc desc, uint64 n) {
+            const char** items = static_cast<const char**>(palloc(sizeof(char*) * n));
+            const char** neighbours = static_cast<const char**>(palloc(sizeof(char*) * n));
+            int64* pairs = static_cast<int64*>(palloc(sizeof(int64) * n));
+            for (uint64 r = 0; r < n; ++r) {
+                bool isnull;
+                items[r] = text_column(rows[r], desc, 1);
+                neighbours[r] = text_column(rows[r], desc, 2);
+                pairs[r] = DatumGetInt64(column(rows[r], desc, 3, &isnull));
+            }
+            recsys_pg::core_call([&] {
+                for (uint64 r = 0; r < n; ++r) covis->add_pair(items[r], neighbours[r], pairs[r]);
+            });
+        });
+        SPI_cursor_close(cursor);
+        recsys_pg::core_call([covis] { covis->finish_load(); });
+        // The pairs just read include the current transaction's when it stamped any item.
+        FullTransactionId own = GetTopFullTransactionIdIfAny();
+        if (!FullTransactionIdIsValid(own)) return false;
+        Datum own_args[3] = {args[0], args[1], UInt64GetDatum(U64FromFullTransactionId(own))};
+        int rc = SPI_execute_with_args(
+            "SELECT 1 FROM recsys.covis_changes WHERE org_id = $1 AND namespace = $2 AND changed_xid = $3 LIMIT 1",
+            3, namespace_types, own_args, nullptr, true, 0);
+        if (rc != SPI_OK_SELECT) elog(ERROR, "reading co-visitation changes failed: %s", SPI_result_code_string(rc));
+        return SPI_processed > 0;
+    }
+    recsys_pg::core_call([] {
+        if (covis_lists == nullptr) covis_lists = new std::map<std::string, std::vector<std::pair<std::string, int64_t>>>();
+        covis_lists->clear();
+    });
+    Portal cursor = SPI_cursor_open(
+        nullptr,
+        prepared(&covis_changes_plan,
+                 "SELECT c.item_id, x.neighbour, x.pairs, c.changed_xid "
+                 "  FROM recsys.covis_changes c "
+                 "  LEFT JOIN LATERAL (SELECT v.item_b AS neighbour, v.pairs FROM recsys.covis v "
+                 "                      WHERE v.org_id = c.org_id AND v.namespace = c.namespace AND v.item_a = c.item_id "
+                 "                     UNION ALL "
+                 "                     SELECT v.item_a, v.pairs FROM recsys.covis v "
+                 "                      WHERE v.org_id = c.org_id AND v.namespace = c.namespace AND v.item_b = c.item_id) x "
+                 "    ON true "
+                 " WHERE c.org_id = $1 AND c.namespace = $2 AND c.changed_xid >= $3 AND c.changed_xid <> $4",
+                 4, namespace_types),
+        args, nullptr, true);
+    bool own_rows = read_batches(cursor, 10000, 4, [](HeapTuple* rows, TupleDesc desc, uint64 n) {
+        const char** items = static_cast<const char**>(palloc(sizeof(char*) * n));
+        const char** neighbours = static_cast<const char**>(palloc(sizeof(char*) * n));
+        int64* pairs = static_cast<int64*>(palloc(sizeof(int64) * n));
+        for (uint64 r = 0; r < n; ++r) {
+            bool isnull;
+            items[r] = text_column(rows[r], desc, 1);
+            Datum neighbour = column(rows[r], desc, 2, &isnull);
+            neighbours[r] = isnull ? nullptr : TextDatumGetCString(neighbour);
+            Datum count = column(rows[r], desc, 3, &isnull);
+            pairs[r] = isnull ? 0 : DatumGetInt64(count);
+        }
+        recsys_pg::core_call([&] {
+            for (uint64 r = 0; r < n; ++r) {
+                auto& list = (*covis_lists)[items[r]];  // an item without pairs gets an empty list
+                if (neighbours[r] != nullptr) list.emplace_back(neighbours[r], pairs[r]);
+            }
+        });
+    });
+    SPI_cursor_close(cursor);
+    recsys_pg::core_call([covis] {
+        for (const auto& item : *covis_lists) covis->replace(item.first, item.second);
+        covis_lists->clear();
+    });
+    return own_rows;
 }
 
 // Replaces the catalogue's ALS item factors with the namespace's stored ones.
@@ -396,6 +484,7 @@ const recsys::Catalog& current_catalog(Datum org, const char* ns) {
         args, nullptr, true);
     if (load_popularity(entry->catalog.get(), cursor)) entry->tainted = true;
     SPI_cursor_close(cursor);
+    if (refresh_covis(&entry->catalog->covisitation(), args, full)) entry->tainted = true;
     core_call([&] {
         std::vector<std::pair<int, double>> half_lives;
         for (int t = 0; t < type_count && t < half_life_count; ++t)

@@ -2,6 +2,7 @@
 // recsys_rank and recsys_similar_items, and rule targets. Each brings the catalogue up to date
 // first, so an item changed by a committed transaction is never served in its old state.
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "pg/arrays.hpp"
@@ -123,6 +124,7 @@ PG_FUNCTION_INFO_V1(recsys_catalog_factor_top);
 PG_FUNCTION_INFO_V1(recsys_catalog_matching);
 PG_FUNCTION_INFO_V1(recsys_catalog_matches);
 PG_FUNCTION_INFO_V1(recsys_catalog_popular);
+PG_FUNCTION_INFO_V1(recsys_catalog_covisited);
 
 // _catalog_popular(org, ns, n, at) -> (item_id, score): the n most popular available items at
 // `at` (decayed popularity, as recsys._popularity_of).
@@ -173,6 +175,23 @@ Datum recsys_catalog_factor_top(PG_FUNCTION_ARGS) {
     recsys_pg::core_call([&] {
         std::vector<float> query(factors, factors + user.count);
         keep_scored(s, s.catalog->top_by_factors(query, static_cast<size_t>(s.n)));
+    });
+    return finish_search(fcinfo, s, true);
+}
+
+// _catalog_covisited(org, ns, items text[], n, within text[]) -> (item_id, pairs): the n
+// available items most co-visited with `items`, only those of `within` unless it is NULL.
+Datum recsys_catalog_covisited(PG_FUNCTION_ARGS) {
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) PG_RETURN_NULL();
+    int item_count = 0, within_count = 0;
+    const char** items = PG_ARGISNULL(2) ? nullptr : text_elements(fcinfo, 2, &item_count);
+    bool restricted = !PG_ARGISNULL(4);
+    const char** within = restricted ? text_elements(fcinfo, 4, &within_count) : nullptr;
+    Search s = begin_search(fcinfo, 3);
+    recsys_pg::core_call([&] {
+        std::vector<std::string> wanted(items, items + item_count);
+        std::unordered_set<std::string> allowed(within, within + within_count);
+        keep_scored(s, s.catalog->top_covisited(wanted, static_cast<size_t>(s.n), restricted ? &allowed : nullptr));
     });
     return finish_search(fcinfo, s, true);
 }

@@ -45,6 +45,12 @@ CREATE FUNCTION recsys._catalog_factor_top(org uuid, ns text, user_factors real[
     RETURNS TABLE (item_id text, score float8)
     AS 'MODULE_PATHNAME', 'recsys_catalog_factor_top' LANGUAGE C STABLE STRICT;
 
+-- The n available items most co-visited with `items` (summed pair counts), best first, ties by
+-- item_id; only items of `within` unless it is NULL.
+CREATE FUNCTION recsys._catalog_covisited(org uuid, ns text, items text[], n int, within text[])
+    RETURNS TABLE (item_id text, pairs float8)
+    AS 'MODULE_PATHNAME', 'recsys_catalog_covisited' LANGUAGE C STABLE;
+
 -- Every item (available ones only, if asked) a rule target names, by item_id.
 CREATE FUNCTION recsys._catalog_matching(org uuid, ns text, item_ids text[], tag text, brand text, category text,
                                          available_only boolean)

@@ -88,6 +88,14 @@ RETURN format($q$
     CASE WHEN whole THEN 'false'
          ELSE 'NOT EXISTS (SELECT 1 FROM pg_temp.recsys_batch_seqs x WHERE x.seq = e.seq)' END);
 
+-- SQL that stamps the items of src's events as having changed co-visitation pairs.
+CREATE FUNCTION recsys._sql_mark_covis_changes(src text) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN format($q$
+    INSERT INTO recsys.covis_changes AS c (org_id, namespace, item_id)
+    SELECT DISTINCT s.org_id, s.namespace, s.item_id FROM %s s ORDER BY 1, 2, 3
+    ON CONFLICT (org_id, namespace, item_id) DO UPDATE SET changed_xid = pg_current_xact_id()$q$, src);
+
 -- The session's scratch table of the seqs of the events a trigger is processing.
 CREATE FUNCTION recsys._sql_load_batch_seqs(src text) RETURNS text[]
 LANGUAGE sql IMMUTABLE
@@ -114,7 +122,8 @@ LANGUAGE sql IMMUTABLE
 RETURN CASE WHEN whole THEN '{}'::text[] ELSE recsys._sql_load_batch_seqs(src) END || ARRAY[
     recsys._sql_add_popularity(src),
     recsys._sql_add_user_items(src),
-    recsys._sql_add_covis(src, 'recsys.events', whole, 1)];
+    recsys._sql_add_covis(src, 'recsys.events', whole, 1),
+    recsys._sql_mark_covis_changes(src)];
 
 -- The statements that withdraw deleted events (src, no longer in recsys.events) from every
 -- derived table: popularity and interacted items of the touched keys are rebuilt from the
@@ -137,7 +146,8 @@ RETURN recsys._sql_load_batch_seqs(src) || ARRAY[
         '(SELECT e.* FROM recsys.events e JOIN (SELECT DISTINCT org_id, namespace, user_id, item_id FROM %s s) k
              ON e.org_id = k.org_id AND e.namespace = k.namespace AND e.user_id = k.user_id AND e.item_id = k.item_id)', src)),
     recsys._sql_add_covis(src, format('(SELECT * FROM recsys.events UNION ALL SELECT * FROM %s s)', src), false, -1),
-    recsys._sql_prune_covis(src)];
+    recsys._sql_prune_covis(src),
+    recsys._sql_mark_covis_changes(src)];
 
 -- SQL that takes the shared namespace locks (refresh and reset take them exclusively) and the
 -- per-user locks that keep concurrent batches from missing or double-counting each other's
@@ -299,7 +309,7 @@ $$;
 CREATE TRIGGER items_stamp_change BEFORE INSERT OR UPDATE ON recsys.items
     FOR EACH ROW EXECUTE FUNCTION recsys._stamp_item_change();
 
--- AFTER DELETE / TRUNCATE ON items and item_popularity (statement): renews the catalogue epoch
+-- AFTER DELETE / TRUNCATE ON items, item_popularity and co-visitation (statement): renews the catalogue epoch
 -- of the namespaces that lost rows, so serving backends reload their cached catalogue.
 CREATE FUNCTION recsys._bump_catalog_epoch() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
@@ -331,6 +341,15 @@ CREATE TRIGGER item_popularity_written AFTER INSERT OR UPDATE ON recsys.item_pop
 CREATE TRIGGER item_popularity_deleted AFTER DELETE ON recsys.item_popularity
     REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION recsys._bump_catalog_epoch();
 CREATE TRIGGER item_popularity_truncated AFTER TRUNCATE ON recsys.item_popularity
+    FOR EACH STATEMENT EXECUTE FUNCTION recsys._bump_catalog_epoch();
+-- Co-visitation: changed pairs are found through covis_changes; losing that track reloads.
+CREATE TRIGGER covis_changes_written AFTER INSERT OR UPDATE ON recsys.covis_changes
+    FOR EACH STATEMENT EXECUTE FUNCTION recsys._note_catalogue_write();
+CREATE TRIGGER covis_changes_deleted AFTER DELETE ON recsys.covis_changes
+    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION recsys._bump_catalog_epoch();
+CREATE TRIGGER covis_changes_truncated AFTER TRUNCATE ON recsys.covis_changes
+    FOR EACH STATEMENT EXECUTE FUNCTION recsys._bump_catalog_epoch();
+CREATE TRIGGER covis_truncated AFTER TRUNCATE ON recsys.covis
     FOR EACH STATEMENT EXECUTE FUNCTION recsys._bump_catalog_epoch();
 
 -- AFTER INSERT ON users (statement): create missing namespaces.

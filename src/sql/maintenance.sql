@@ -25,6 +25,7 @@ BEGIN
     DELETE FROM recsys.item_popularity p WHERE p.org_id = org AND p.namespace = ns;
     DELETE FROM recsys.user_items u WHERE u.org_id = org AND u.namespace = ns;
     DELETE FROM recsys.covis c WHERE c.org_id = org AND c.namespace = ns;
+    DELETE FROM recsys.covis_changes c WHERE c.org_id = org AND c.namespace = ns;
     DELETE FROM recsys.item_factors f WHERE f.org_id = org AND f.namespace = ns;
     DELETE FROM recsys.user_factors f WHERE f.org_id = org AND f.namespace = ns;
     DELETE FROM recsys.embedding_indexes x WHERE x.org_id = org AND x.namespace = ns;
@@ -75,6 +76,7 @@ BEGIN
     DELETE FROM recsys.item_popularity p WHERE p.org_id = org AND p.namespace = ns;
     DELETE FROM recsys.user_items u WHERE u.org_id = org AND u.namespace = ns;
     DELETE FROM recsys.covis c WHERE c.org_id = org AND c.namespace = ns;
+    DELETE FROM recsys.covis_changes c WHERE c.org_id = org AND c.namespace = ns;
     DELETE FROM recsys.item_factors f WHERE f.org_id = org AND f.namespace = ns;
     DELETE FROM recsys.user_factors f WHERE f.org_id = org AND f.namespace = ns;
     DELETE FROM recsys.factor_models f WHERE f.org_id = org AND f.namespace = ns;

@@ -266,15 +266,13 @@ BEGIN
         (SELECT p.item_id, 1, NULL::float8 FROM recsys._popularity_from_events(org, ns, at, NULL) p
           WHERE pool_ids IS NULL AND as_of ORDER BY p.score DESC, p.item_id LIMIT fanout)
         UNION ALL
-        SELECT c.item_id, 2, c.pairs
-          FROM (SELECT nb.neighbour_id AS item_id, sum(nb.pairs)::float8 AS pairs
-                  FROM (SELECT x.neighbour_id, x.pairs FROM recsys.item_neighbours x
-                         WHERE NOT as_of AND x.org_id = org AND x.namespace = ns AND x.item_id = ANY (coalesce(recent, '{}'))
-                        UNION ALL
-                        SELECT y.neighbour_id, y.pairs FROM recsys._neighbours_from_events(org, ns, coalesce(recent, '{}'), at) y
-                         WHERE as_of) nb
-                 WHERE pool_ids IS NULL OR nb.neighbour_id = ANY (pool_ids)
-                 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT fanout) c
+        SELECT c.item_id, 2, c.pairs FROM recsys._catalog_covisited(org, ns, recent, fanout, pool_ids) c
+         WHERE NOT as_of
+        UNION ALL
+        (SELECT y.neighbour_id, 2, sum(y.pairs)::float8
+           FROM recsys._neighbours_from_events(org, ns, coalesce(recent, '{}'), at) y
+          WHERE as_of AND (pool_ids IS NULL OR y.neighbour_id = ANY (pool_ids))
+          GROUP BY 1 ORDER BY 3 DESC, 1 LIMIT fanout)
         UNION ALL
         SELECT t.item_id, 8, NULL::float8 FROM recsys._catalog_tagged(org, ns, coalesce(profile_tags[1:3], '{}'), fanout) t
          WHERE pool_ids IS NULL
@@ -536,10 +534,7 @@ BEGIN
     WITH sources AS (
         SELECT e.item_id, 4 AS source, NULL::float8 AS covis FROM recsys._catalog_nearest(org, ns, ARRAY[anchor_id], fanout) e
         UNION ALL
-        (SELECT nb.neighbour_id, 2, nb.pairs::float8
-           FROM recsys.item_neighbours nb
-          WHERE nb.org_id = org AND nb.namespace = ns AND nb.item_id = anchor_id
-          ORDER BY nb.pairs DESC, nb.neighbour_id LIMIT fanout)
+        SELECT c.item_id, 2, c.pairs FROM recsys._catalog_covisited(org, ns, ARRAY[anchor_id], fanout, NULL) c
         UNION ALL
         SELECT t.item_id, 8, NULL::float8 FROM recsys._catalog_tagged(org, ns, anchor_tags, fanout) t),
     merged AS (

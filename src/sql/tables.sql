@@ -169,9 +169,21 @@ CREATE TABLE recsys.covis (
 ) WITH (fillfactor = 80);
 CREATE INDEX covis_item_b ON recsys.covis (org_id, namespace, item_b);
 
+-- Derived: the transaction that last changed some co-visitation pair of an item (every pair that
+-- changes involves an item of the events added or removed). Serving backends keep the pairs in
+-- memory and re-read the pairs of the items changed since their previous call.
+CREATE TABLE recsys.covis_changes (
+    org_id uuid NOT NULL,
+    namespace recsys.namespace_name NOT NULL,
+    item_id text COLLATE "C" NOT NULL,
+    changed_xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    PRIMARY KEY (org_id, namespace, item_id)
+);
+CREATE INDEX covis_changes_changed ON recsys.covis_changes (org_id, namespace, changed_xid);
+
 -- Row-level security: a caller sees and changes only the rows of its own organisation.
 SELECT recsys._isolate_tenants(ARRAY['namespaces', 'event_types', 'items', 'users', 'events',
-                                      'event_ids', 'item_popularity', 'user_items', 'covis']);
+                                      'event_ids', 'item_popularity', 'user_items', 'covis', 'covis_changes']);
 
 -- Each user's tag profile: the event weight on items carrying each tag. Computed on read from
 -- user_items and the current item tags, so it is exact after any event or catalogue change.

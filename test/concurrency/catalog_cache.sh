@@ -32,7 +32,7 @@ check() {  # check <description> <command...>: one TAP line
 contains() { grep -qx -- "$2" <<< "$1"; }
 lacks() { ! grep -qx -- "$2" <<< "$1"; }
 
-echo "1..11"
+echo "1..16"
 q -c "SELECT recsys.recsys_seed_synthetic('$ns', '{\"items\": 300, \"users\": 40, \"events\": 3000, \"dim\": 8}')" >/dev/null
 ask_a "$org" >/dev/null
 ask_b "$org" >/dev/null
@@ -90,6 +90,28 @@ obscure=$(q -c "SELECT item_id FROM recsys.items i WHERE namespace = '$ns' AND a
 ask_b "SELECT recsys.recsys_record_events('$ns', (SELECT jsonb_agg(jsonb_build_object('user_id', 'burst_' || g, 'item_id', '$obscure', 'type', 'purchase')) FROM generate_series(1, 200) g));" >/dev/null
 check "a burst of events in another session puts the item first for a new user" \
     test "$(ask_a "SELECT item_id FROM recsys.recsys_rank('$ns', 'nobody', 1, 'default', '{\"alpha\": 1, \"beta\": 0, \"gamma\": 0}');")" = "$obscure"
+
+# Co-visitation: pairs recorded, rolled back or deleted elsewhere change A's very next call.
+covisited="SELECT item_id FROM recsys.recsys_similar_items('$ns', 'item_1', 1, '{\"alpha\": 0, \"beta\": 1, \"gamma\": 0}');"
+pair_events() {  # pair_events <item> <users>: JSON events of <users> new users viewing item_1 and <item>
+    echo "(SELECT jsonb_agg(jsonb_build_object('user_id', 'pair_$1_' || g, 'item_id', i, 'type', 'view'))
+             FROM generate_series(1, $2) g, unnest(ARRAY['item_1', '$1']) i)"
+}
+strongest=$(q -c "SELECT coalesce(max(pairs), 0) + 1 FROM recsys.item_neighbours WHERE namespace = '$ns' AND item_id = 'item_1'")
+read -r p1 p2 p3 <<< "$(q -c "SELECT string_agg(item_id, ' ') FROM (SELECT item_id FROM recsys.items i WHERE namespace = '$ns'
+        AND available AND item_id <> 'item_1' AND NOT EXISTS (SELECT 1 FROM recsys.item_neighbours x
+        WHERE x.namespace = i.namespace AND x.item_id = 'item_1' AND x.neighbour_id = i.item_id) ORDER BY item_id DESC LIMIT 3) s")"
+ask_a "$covisited" >/dev/null
+ask_b "BEGIN; SELECT recsys.recsys_record_events('$ns', $(pair_events "$p1" "$strongest"));" >/dev/null
+check "another session's uncommitted co-visitation is not served" test "$(ask_a "$covisited")" != "$p1"
+ask_b "COMMIT;" >/dev/null
+check "committed co-visitation pairs are served at the next call" test "$(ask_a "$covisited")" = "$p1"
+inside=$(ask_a "BEGIN; SELECT recsys.recsys_record_events('$ns', $(pair_events "$p2" "$((strongest * 2))")) IS NULL; $covisited")
+check "the session's own uncommitted pairs are served to itself" test "$(tail -1 <<< "$inside")" = "$p2"
+ask_a "ROLLBACK;" >/dev/null
+check "after its rollback the pairs are gone" test "$(ask_a "$covisited")" = "$p1"
+ask_b "DELETE FROM recsys.events WHERE namespace = '$ns' AND item_id = '$p1';" >/dev/null
+check "pairs of deleted events are gone at the next call" test "$(ask_a "$covisited")" != "$p1"
 
 ask_a '\q' >/dev/null 2>&1 || true
 ask_b '\q' >/dev/null 2>&1 || true

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "core/catalog.hpp"
@@ -201,4 +202,22 @@ TEST(Catalog, PopularityDecaysPerTypeAndWaitsForItsItem) {
     recsys::Catalog empty(0);
     empty.upsert(record("x", {}, {}));
     EXPECT_TRUE(std::isnan(empty.popularity(0, 0.0)));
+}
+
+TEST(Catalog, CoVisitedItemsAreAvailableCatalogueItems) {
+    recsys::Catalog c(0);
+    c.upsert(record("a", {}, {}));
+    c.upsert(record("b", {}, {}, false));
+    c.upsert(record("c", {}, {}));
+    c.covisitation().add_pair("a", "b", 9);
+    c.covisitation().add_pair("a", "c", 2);
+    c.covisitation().add_pair("a", "ghost", 5);  // not (yet) in the catalogue
+    c.covisitation().finish_load();
+    auto found = c.top_covisited({"a"}, 10);
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_EQ(c.item_id(found[0].slot), "c");
+    EXPECT_DOUBLE_EQ(found[0].score, 2.0);
+    std::unordered_set<std::string> only_a{"a"};
+    EXPECT_TRUE(c.top_covisited({"c"}, 10, &only_a).size() == 1);
+    EXPECT_TRUE(c.top_covisited({"a"}, 10, &only_a).empty());
 }

@@ -1,0 +1,147 @@
+// Co-visitation lists in memory (see covisitation.hpp).
+#include "core/covisitation.hpp"
+
+#include <algorithm>
+#include <limits>
+
+#include "core/error.hpp"
+
+namespace recsys {
+
+namespace {
+
+struct ByItem {
+    template <typename A, typename B>
+    bool operator()(const A& x, const B& y) const { return x.item < y.item; }
+};
+
+}  // namespace
+
+// The dense index of an id, created on first sight.
+int CoVisitation::index_of(const std::string& id) {
+    auto found = index_.find(id);
+    if (found != index_.end()) return found->second;
+    int index = static_cast<int>(ids_.size());
+    index_.emplace(id, index);
+    ids_.push_back(id);
+    lists_.emplace_back();
+    return index;
+}
+
+// The dense index of an id, -1 when it has never had a pair.
+int CoVisitation::find(const std::string& id) const {
+    auto found = index_.find(id);
+    return found == index_.end() ? -1 : found->second;
+}
+
+// A pair count as stored: non-negative, at most 2^32 - 1.
+uint32_t CoVisitation::saturated(int64_t pairs) {
+    if (pairs <= 0) return 0;
+    return static_cast<uint32_t>(std::min<int64_t>(pairs, std::numeric_limits<uint32_t>::max()));
+}
+
+void CoVisitation::add_pair(const std::string& a, const std::string& b, int64_t pairs) {
+    if (a == b) throw_invalid("an item cannot be co-visited with itself (" + a + ")");
+    uint32_t count = saturated(pairs);
+    if (count == 0) return;
+    int x = index_of(a), y = index_of(b);
+    lists_[static_cast<size_t>(x)].push_back({y, count});
+    lists_[static_cast<size_t>(y)].push_back({x, count});
+    entries_ += 2;
+}
+
+void CoVisitation::finish_load() {
+    for (List& list : lists_) std::sort(list.begin(), list.end(), ByItem());
+}
+
+void CoVisitation::set_entry(int owner, int item, uint32_t count) {
+    List& list = lists_[static_cast<size_t>(owner)];
+    auto at = std::lower_bound(list.begin(), list.end(), Neighbour{item, 0}, ByItem());
+    bool present = at != list.end() && at->item == item;
+    if (count == 0) {
+        if (present) {
+            list.erase(at);
+            --entries_;
+        }
+    } else if (present) {
+        at->pairs = count;
+    } else {
+        list.insert(at, {item, count});
+        ++entries_;
+    }
+}
+
+void CoVisitation::replace(const std::string& item, const std::vector<std::pair<std::string, int64_t>>& pairs) {
+    int x = index_of(item);
+    List fresh;
+    fresh.reserve(pairs.size());
+    for (const auto& p : pairs) {
+        if (p.first == item) throw_invalid("an item cannot be co-visited with itself (" + item + ")");
+        uint32_t count = saturated(p.second);
+        if (count > 0) fresh.push_back({index_of(p.first), count});
+    }
+    std::sort(fresh.begin(), fresh.end(), ByItem());
+    // Walk the old and new lists together: changed counts are updated in place in the
+    // neighbour's list, vanished pairs removed, new ones inserted.
+    const List& old = lists_[static_cast<size_t>(x)];
+    size_t i = 0, j = 0;
+    while (i < old.size() || j < fresh.size()) {
+        if (j == fresh.size() || (i < old.size() && old[i].item < fresh[j].item)) {
+            set_entry(old[i++].item, x, 0);
+        } else {
+            if (i < old.size() && old[i].item == fresh[j].item) ++i;
+            set_entry(fresh[j].item, x, fresh[j].pairs);
+            ++j;
+        }
+    }
+    entries_ = entries_ - lists_[static_cast<size_t>(x)].size() + fresh.size();
+    lists_[static_cast<size_t>(x)] = std::move(fresh);
+}
+
+int64_t CoVisitation::pairs(const std::string& a, const std::string& b) const {
+    int x = find(a), y = find(b);
+    if (x < 0 || y < 0) return 0;
+    const List& list = lists_[static_cast<size_t>(x)];
+    auto at = std::lower_bound(list.begin(), list.end(), Neighbour{y, 0}, ByItem());
+    return at != list.end() && at->item == y ? at->pairs : 0;
+}
+
+std::vector<CoVisited> CoVisitation::top_neighbours(const std::vector<std::string>& items, size_t n,
+                                                    const std::function<bool(const std::string&)>& keep) const {
+    sums_.resize(ids_.size(), 0.0);
+    std::vector<int> sources, touched;
+    for (const std::string& id : items) {
+        int x = find(id);
+        if (x >= 0 && std::find(sources.begin(), sources.end(), x) == sources.end()) sources.push_back(x);
+    }
+    for (int x : sources)
+        for (const Neighbour& nb : lists_[static_cast<size_t>(x)]) {
+            double& sum = sums_[static_cast<size_t>(nb.item)];
+            if (sum == 0.0) touched.push_back(nb.item);
+            sum += nb.pairs;
+        }
+    // A max-heap by (sum, lower id first): pop until n are kept.
+    auto worse = [this](int a, int b) {
+        double sa = sums_[static_cast<size_t>(a)], sb = sums_[static_cast<size_t>(b)];
+        return sa != sb ? sa < sb : ids_[static_cast<size_t>(a)] > ids_[static_cast<size_t>(b)];
+    };
+    // Zeroes the sums again however this ends.
+    struct Clear {
+        std::vector<double>& sums;
+        const std::vector<int>& touched;
+        ~Clear() {
+            for (int t : touched) sums[static_cast<size_t>(t)] = 0.0;
+        }
+    } clear{sums_, touched};
+    std::vector<CoVisited> out;
+    std::make_heap(touched.begin(), touched.end(), worse);
+    for (auto end = touched.end(); end != touched.begin() && out.size() < n; --end) {
+        std::pop_heap(touched.begin(), end, worse);
+        int best = *(end - 1);
+        double sum = sums_[static_cast<size_t>(best)];
+        if (keep(ids_[static_cast<size_t>(best)])) out.push_back({ids_[static_cast<size_t>(best)], sum});
+    }
+    return out;
+}
+
+}  // namespace recsys

@@ -1,0 +1,68 @@
+// A namespace's co-visitation counts held in memory for serving: for every item, its neighbours
+// and pair counts (recsys.covis, both directions). Pure C++; src/pg/catalog_cache.cpp loads it
+// whole once and then replaces the lists of the items whose events changed.
+//
+// Items get their own dense index (an item may have pairs before it is in the catalogue); each
+// list is sorted by that index, so a replaced list is merged into its neighbours' lists without
+// rebuilding them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace recsys {
+
+// An item and the summed pair counts of its co-visitation with a set of items.
+struct CoVisited {
+    std::string item_id;
+    double pairs;
+};
+
+class CoVisitation {
+public:
+    // Adds one pair row (a full load); lists are unsorted until finish_load().
+    void add_pair(const std::string& a, const std::string& b, int64_t pairs);
+    // Sorts the lists after the last add_pair().
+    void finish_load();
+
+    // Replaces every pair of `item` with `pairs` (neighbour id, count; other pairs are gone),
+    // updating the neighbours' lists to match.
+    void replace(const std::string& item, const std::vector<std::pair<std::string, int64_t>>& pairs);
+
+    // The pair count of two items (0 when none).
+    int64_t pairs(const std::string& a, const std::string& b) const;
+    // Number of stored pairs (each unordered pair once).
+    size_t size() const { return entries_ / 2; }
+
+    // Sums the pair counts of every item with `items`; the n highest sums of the items that
+    // `keep` accepts, highest first, ties by item_id. An item is never its own neighbour, but one
+    // of `items` can be another's.
+    std::vector<CoVisited> top_neighbours(const std::vector<std::string>& items, size_t n,
+                                          const std::function<bool(const std::string&)>& keep) const;
+
+private:
+    struct Neighbour {
+        int32_t item;
+        uint32_t pairs;  // saturates at 2^32 - 1
+    };
+    using List = std::vector<Neighbour>;
+
+    int index_of(const std::string& id);
+    int find(const std::string& id) const;
+    static uint32_t saturated(int64_t pairs);
+    // Sets (count > 0) or removes (count 0) `item` in the sorted list of `owner`.
+    void set_entry(int owner, int item, uint32_t count);
+
+    std::unordered_map<std::string, int> index_;
+    std::vector<std::string> ids_;
+    std::vector<List> lists_;
+    size_t entries_ = 0;
+    // Per-item sums of top_neighbours, kept zeroed between calls (a backend serves one call at a time).
+    mutable std::vector<double> sums_;
+};
+
+}  // namespace recsys

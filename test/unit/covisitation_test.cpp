@@ -1,0 +1,87 @@
+// Unit tests of the in-memory co-visitation lists: loading, replacing an item's pairs, and the
+// summed top neighbours with their tie order.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/covisitation.hpp"
+#include "core/error.hpp"
+
+namespace {
+
+const auto keep_all = [](const std::string&) { return true; };
+
+std::vector<std::string> ids(const std::vector<recsys::CoVisited>& found) {
+    std::vector<std::string> out;
+    for (const auto& f : found) out.push_back(f.item_id);
+    return out;
+}
+
+recsys::CoVisitation loaded() {
+    recsys::CoVisitation c;
+    c.add_pair("a", "b", 5);
+    c.add_pair("a", "c", 2);
+    c.add_pair("b", "c", 3);
+    c.add_pair("c", "d", 7);
+    c.finish_load();
+    return c;
+}
+
+}  // namespace
+
+TEST(CoVisitation, PairsAreSymmetric) {
+    recsys::CoVisitation c = loaded();
+    EXPECT_EQ(c.pairs("a", "b"), 5);
+    EXPECT_EQ(c.pairs("b", "a"), 5);
+    EXPECT_EQ(c.pairs("a", "d"), 0);
+    EXPECT_EQ(c.pairs("a", "zz"), 0);
+    EXPECT_EQ(c.size(), 4u);
+}
+
+TEST(CoVisitation, TopNeighboursSumOverItems) {
+    recsys::CoVisitation c = loaded();
+    auto found = c.top_neighbours({"a", "b"}, 10, keep_all);
+    // c: 2 + 3, a: 5 (with b), b: 5 (with a), d: none; ties by id.
+    ASSERT_EQ(ids(found), (std::vector<std::string>{"a", "b", "c"}));
+    EXPECT_DOUBLE_EQ(found[2].pairs, 5.0);
+    EXPECT_EQ(ids(c.top_neighbours({"b"}, 10, keep_all)), (std::vector<std::string>{"a", "c"}));
+    EXPECT_EQ(ids(c.top_neighbours({"c"}, 10, keep_all)), (std::vector<std::string>{"d", "b", "a"}));
+    EXPECT_EQ(ids(c.top_neighbours({"c"}, 2, keep_all)), (std::vector<std::string>{"d", "b"}));
+    EXPECT_TRUE(c.top_neighbours({"unknown"}, 10, keep_all).empty());
+    // A second call starts from zero sums.
+    EXPECT_DOUBLE_EQ(c.top_neighbours({"a", "b"}, 10, keep_all)[2].pairs, 5.0);
+}
+
+TEST(CoVisitation, TiesGoToTheLowerIdAndKeepFilters) {
+    recsys::CoVisitation c;
+    for (const char* id : {"x3", "x1", "x2"}) c.add_pair("q", id, 4);
+    c.finish_load();
+    EXPECT_EQ(ids(c.top_neighbours({"q"}, 10, keep_all)), (std::vector<std::string>{"x1", "x2", "x3"}));
+    auto not_x1 = [](const std::string& id) { return id != "x1"; };
+    EXPECT_EQ(ids(c.top_neighbours({"q"}, 1, not_x1)), (std::vector<std::string>{"x2"}));
+}
+
+TEST(CoVisitation, ReplaceUpdatesBothDirections) {
+    recsys::CoVisitation c = loaded();
+    // a now pairs with b 6 times and with d once; its pair with c is gone.
+    c.replace("a", {{"b", 6}, {"d", 1}, {"e", 0}});
+    EXPECT_EQ(c.pairs("b", "a"), 6);
+    EXPECT_EQ(c.pairs("d", "a"), 1);
+    EXPECT_EQ(c.pairs("c", "a"), 0);
+    EXPECT_EQ(c.pairs("a", "e"), 0);
+    EXPECT_EQ(c.size(), 4u);  // a-b, a-d, b-c, c-d
+    EXPECT_EQ(ids(c.top_neighbours({"c"}, 10, keep_all)), (std::vector<std::string>{"d", "b"}));
+    // A new item and an emptied one.
+    c.replace("n", {{"a", 9}});
+    c.replace("d", {});
+    EXPECT_EQ(ids(c.top_neighbours({"a"}, 10, keep_all)), (std::vector<std::string>{"n", "b"}));
+    EXPECT_EQ(c.pairs("c", "d"), 0);
+    EXPECT_EQ(c.size(), 3u);
+}
+
+TEST(CoVisitation, RejectsSelfPairs) {
+    recsys::CoVisitation c;
+    EXPECT_THROW(c.add_pair("a", "a", 1), recsys::Error);
+    EXPECT_THROW(c.replace("a", {{"a", 1}}), recsys::Error);
+}
