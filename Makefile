@@ -16,13 +16,14 @@ OBJS = $(CORE_SOURCES:.cpp=.o) $(PG_SOURCES:.cpp=.o)
 
 SQL_PARTS := $(shell cat src/sql/files.txt)
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
-EXTRA_CLEAN = build
+EXTRA_CLEAN = build $(OBJS:.o=.d)
 
 REGRESS = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
 REGRESS_OPTS = --inputdir=. --outputdir=. 
 
 EIGEN_INCLUDE ?= /usr/include/eigen3
-PG_CXXFLAGS = -std=c++17 -Isrc -I$(EIGEN_INCLUDE) -DEIGEN_DONT_PARALLELIZE -Wno-missing-field-initializers -Wno-register
+# -MMD: each object also depends on the headers it includes (the .d files read below).
+PG_CXXFLAGS = -std=c++17 -Isrc -I$(EIGEN_INCLUDE) -DEIGEN_DONT_PARALLELIZE -Wno-missing-field-initializers -Wno-register -MMD -MP
 SHLIB_LINK = -lstdc++
 
 PG_CONFIG ?= pg_config
@@ -30,6 +31,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 # No LLVM bitcode: the JIT would need clang for the C++ sources and gains nothing here.
 override with_llvm = no
 include $(PGXS)
+-include $(OBJS:.o=.d)
 
 $(EXTENSION)--$(EXTVERSION).sql: src/sql/files.txt $(SQL_PARTS)
 	cat $(SQL_PARTS) > $@

@@ -139,7 +139,7 @@ private:
 
     size_t dim_;
     std::vector<std::string> ids_;
-    std::map<std::string, int> slot_of_;
+    std::unordered_map<std::string, int> slot_of_;
     std::vector<uint8_t> available_;
     std::vector<double> price_, created_at_;
     std::vector<std::string> brand_, category_;

@@ -110,6 +110,14 @@ std::vector<CoVisited> CoVisitation::top_neighbours(const std::vector<std::strin
                                                     const std::function<bool(const std::string&)>& keep) const {
     sums_.resize(ids_.size(), 0.0);
     std::vector<int> sources, touched;
+    // Zeroes the sums again however this ends.
+    struct Clear {
+        std::vector<double>& sums;
+        const std::vector<int>& touched;
+        ~Clear() {
+            for (int t : touched) sums[static_cast<size_t>(t)] = 0.0;
+        }
+    } clear{sums_, touched};
     for (const std::string& id : items) {
         int x = find(id);
         if (x >= 0 && std::find(sources.begin(), sources.end(), x) == sources.end()) sources.push_back(x);
@@ -120,26 +128,24 @@ std::vector<CoVisited> CoVisitation::top_neighbours(const std::vector<std::strin
             if (sum == 0.0) touched.push_back(nb.item);
             sum += nb.pairs;
         }
-    // A max-heap by (sum, lower id first): pop until n are kept.
-    auto worse = [this](int a, int b) {
-        double sa = sums_[static_cast<size_t>(a)], sb = sums_[static_cast<size_t>(b)];
-        return sa != sb ? sa < sb : ids_[static_cast<size_t>(a)] > ids_[static_cast<size_t>(b)];
+    std::vector<std::pair<double, int>> scored;
+    scored.reserve(touched.size());
+    for (int t : touched) scored.emplace_back(sums_[static_cast<size_t>(t)], t);
+    auto better = [this](const std::pair<double, int>& a, const std::pair<double, int>& b) {
+        return a.first != b.first ? a.first > b.first
+                                  : ids_[static_cast<size_t>(a.second)] < ids_[static_cast<size_t>(b.second)];
     };
-    // Zeroes the sums again however this ends.
-    struct Clear {
-        std::vector<double>& sums;
-        const std::vector<int>& touched;
-        ~Clear() {
-            for (int t : touched) sums[static_cast<size_t>(t)] = 0.0;
-        }
-    } clear{sums_, touched};
+    // Order only as much of the list as the kept results need: the best 2x of what is missing
+    // (keep may reject some), then the next block, and so on.
     std::vector<CoVisited> out;
-    std::make_heap(touched.begin(), touched.end(), worse);
-    for (auto end = touched.end(); end != touched.begin() && out.size() < n; --end) {
-        std::pop_heap(touched.begin(), end, worse);
-        int best = *(end - 1);
-        double sum = sums_[static_cast<size_t>(best)];
-        if (keep(ids_[static_cast<size_t>(best)])) out.push_back({ids_[static_cast<size_t>(best)], sum});
+    for (size_t start = 0; start < scored.size() && out.size() < n;) {
+        size_t end = std::min(scored.size(), start + std::max<size_t>(2 * (n - out.size()), 64));
+        auto first = scored.begin() + static_cast<long>(start), last = scored.begin() + static_cast<long>(end);
+        std::nth_element(first, last - 1, scored.end(), better);
+        std::sort(first, last, better);
+        for (; first != last && out.size() < n; ++first)
+            if (keep(ids_[static_cast<size_t>(first->second)])) out.push_back({ids_[static_cast<size_t>(first->second)], first->first});
+        start = end;
     }
     return out;
 }

@@ -110,7 +110,7 @@ std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const Pip
         // Novelty trades accuracy for reach: the most popular candidate loses `novelty` of its score.
         double novelty_factor = 1.0 - o.novelty * normalized[r * 3];
         item.candidate.relevance = blend_of[r] * (1.0 + boost_of[r]) * item.rule_factor * novelty_factor;
-        pool.push_back(item.candidate);
+        pool.push_back(std::move(item.candidate));  // moved back below
     }
 
     std::vector<RankedItem> out;
@@ -150,6 +150,7 @@ std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const Pip
         }
         out.push_back(std::move(ranked));
     }
+    for (size_t r = 0; r < kept.size(); ++r) items[kept[r]].candidate = std::move(pool[r]);
     f->returned = out.size();
     return out;
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <unordered_map>
 #include <set>
 
 #include "core/eigen.hpp"
@@ -83,21 +84,104 @@ double similarity(const Candidate& a, const Candidate& b) {
     return static_cast<double>(shared) / static_cast<double>(left.size() + right.size() - shared);
 }
 
+namespace {
+
+// Pairwise similarity over one candidate list, as similarity() computes it, with what each
+// candidate needs computed once (when first needed): embedding norms, token sets as sorted ids.
+class SimilarityTable {
+public:
+    explicit SimilarityTable(const std::vector<Candidate>& candidates)
+        : candidates_(candidates), norm_(candidates.size(), NAN), tokens_(candidates.size()), tokenized_(candidates.size()) {}
+
+    double operator()(size_t a, size_t b) const {
+        const Candidate& x = candidates_[a];
+        const Candidate& y = candidates_[b];
+        if (!x.embedding.empty() && x.embedding.size() == y.embedding.size()) {
+            double norms = norm(a) * norm(b);
+            if (norms <= 0.0) return 0.0;
+            return std::clamp(static_cast<double>(vector(x).dot(vector(y))) / norms, 0.0, 1.0);
+        }
+        const std::vector<int>& l = tokens(a);
+        const std::vector<int>& r = tokens(b);
+        if (l.empty() && r.empty()) return 0.0;
+        size_t shared = 0;
+        for (size_t i = 0, j = 0; i < l.size() && j < r.size();) {
+            if (l[i] < r[j]) ++i;
+            else if (r[j] < l[i]) ++j;
+            else ++shared, ++i, ++j;
+        }
+        return static_cast<double>(shared) / static_cast<double>(l.size() + r.size() - shared);
+    }
+
+private:
+    static Eigen::Map<const Eigen::VectorXf> vector(const Candidate& c) {
+        return Eigen::Map<const Eigen::VectorXf>(c.embedding.data(), static_cast<Eigen::Index>(c.embedding.size()));
+    }
+
+    // The norm of the candidate's embedding, computed on first use.
+    double norm(size_t i) const {
+        if (std::isnan(norm_[i])) norm_[i] = static_cast<double>(vector(candidates_[i]).norm());
+        return norm_[i];
+    }
+
+    // The candidate's tags, brand and category as sorted token ids, made on first use.
+    const std::vector<int>& tokens(size_t i) const {
+        if (!tokenized_[i]) {
+            const Candidate& c = candidates_[i];
+            std::vector<int>& t = tokens_[i];
+            auto intern = [this](const std::string& token) {
+                return token_ids_.emplace(token, static_cast<int>(token_ids_.size())).first->second;
+            };
+            for (const std::string& tag : c.tags) t.push_back(intern(tag));
+            if (!c.brand.empty()) t.push_back(intern("brand:" + c.brand));
+            if (!c.category.empty()) t.push_back(intern("category:" + c.category));
+            std::sort(t.begin(), t.end());
+            t.erase(std::unique(t.begin(), t.end()), t.end());
+            tokenized_[i] = true;
+        }
+        return tokens_[i];
+    }
+
+    const std::vector<Candidate>& candidates_;
+    mutable std::vector<double> norm_;
+    mutable std::vector<std::vector<int>> tokens_;
+    mutable std::vector<bool> tokenized_;
+    mutable std::unordered_map<std::string, int> token_ids_;
+};
+
+}  // namespace
+
+// Candidates are scanned in relevance order and a scan stops once lambda * relevance, a bound
+// on every later candidate's score, falls below the best score found: the result is that of a
+// full scan, but most candidates never need a similarity. Each candidate's max_similarity is
+// brought up to date against the picks it has not been compared with only when it is scanned.
 std::vector<MmrPick> mmr_select(const std::vector<Candidate>& candidates, const MmrOptions& options) {
     if (!(options.lambda >= 0.0 && options.lambda <= 1.0)) throw_invalid("mmr_lambda must be between 0 and 1");
     size_t n = candidates.size();
+    SimilarityTable similarity_of(candidates);
+    std::vector<size_t> order(n);
+    for (size_t i = 0; i < n; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        const Candidate& x = candidates[a];
+        const Candidate& y = candidates[b];
+        return x.relevance != y.relevance ? x.relevance > y.relevance : x.item_id < y.item_id;
+    });
     std::vector<double> max_similarity(n, 0.0);
+    std::vector<size_t> compared(n, 0);  // picks each candidate's max_similarity covers
     std::vector<bool> taken(n, false);
     std::map<std::string, size_t> per_brand, per_category;
     std::vector<MmrPick> picks;
     while (picks.size() < options.k) {
         size_t best = n;
         double best_score = 0.0;
-        for (size_t i = 0; i < n; ++i) {
+        for (size_t i : order) {
             if (taken[i]) continue;
             const Candidate& c = candidates[i];
+            if (best != n && options.lambda * c.relevance < best_score) break;
             if (options.brand_cap && !c.brand.empty() && per_brand[c.brand] >= options.brand_cap) continue;
             if (options.category_cap && !c.category.empty() && per_category[c.category] >= options.category_cap) continue;
+            for (; compared[i] < picks.size(); ++compared[i])
+                max_similarity[i] = std::max(max_similarity[i], similarity_of(picks[compared[i]].index, i));
             double score = options.lambda * c.relevance - (1.0 - options.lambda) * max_similarity[i];
             if (best == n || score > best_score || (score == best_score && c.item_id < candidates[best].item_id)) {
                 best = i;
@@ -109,8 +193,6 @@ std::vector<MmrPick> mmr_select(const std::vector<Candidate>& candidates, const 
         picks.push_back({best, max_similarity[best], best_score});
         if (!candidates[best].brand.empty()) ++per_brand[candidates[best].brand];
         if (!candidates[best].category.empty()) ++per_category[candidates[best].category];
-        for (size_t i = 0; i < n; ++i)
-            if (!taken[i]) max_similarity[i] = std::max(max_similarity[i], similarity(candidates[best], candidates[i]));
     }
     return picks;
 }

@@ -85,3 +85,18 @@ TEST(CoVisitation, RejectsSelfPairs) {
     EXPECT_THROW(c.add_pair("a", "a", 1), recsys::Error);
     EXPECT_THROW(c.replace("a", {{"a", 1}}), recsys::Error);
 }
+
+TEST(CoVisitation, KeepRejectionsReachDeepIntoTheList) {
+    recsys::CoVisitation c;
+    for (int i = 0; i < 300; ++i) c.add_pair("q", "n" + std::to_string(1000 + i), 1 + i % 7);
+    c.finish_load();
+    // Only ids ending in 9 pass: the results come from several ordered blocks.
+    auto ends_in_9 = [](const std::string& id) { return id.back() == '9'; };
+    auto found = c.top_neighbours({"q"}, 20, ends_in_9);
+    ASSERT_EQ(found.size(), 20u);
+    for (size_t i = 1; i < found.size(); ++i) {
+        EXPECT_TRUE(found[i - 1].pairs > found[i].pairs ||
+                    (found[i - 1].pairs == found[i].pairs && found[i - 1].item_id < found[i].item_id));
+    }
+    EXPECT_EQ(c.top_neighbours({"q"}, 1000, ends_in_9).size(), 30u);
+}

@@ -2,10 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/random.hpp"
 #include "core/ranking.hpp"
 
 namespace {
@@ -25,6 +27,36 @@ std::vector<std::string> ids(const std::vector<recsys::Candidate>& cs, const std
     std::vector<std::string> out;
     for (const auto& p : picks) out.push_back(cs[p.index].item_id);
     return out;
+}
+
+// MMR by its definition: every round scores every remaining candidate within the caps.
+std::vector<recsys::MmrPick> full_scan_mmr(const std::vector<recsys::Candidate>& cs, const recsys::MmrOptions& o) {
+    std::vector<double> max_similarity(cs.size(), 0.0);
+    std::vector<bool> taken(cs.size(), false);
+    std::map<std::string, size_t> brands, categories;
+    std::vector<recsys::MmrPick> picks;
+    while (picks.size() < o.k) {
+        size_t best = cs.size();
+        double best_score = 0.0;
+        for (size_t i = 0; i < cs.size(); ++i) {
+            if (taken[i] || (o.brand_cap && brands[cs[i].brand] >= o.brand_cap) ||
+                (o.category_cap && categories[cs[i].category] >= o.category_cap))
+                continue;
+            double score = o.lambda * cs[i].relevance - (1.0 - o.lambda) * max_similarity[i];
+            if (best == cs.size() || score > best_score || (score == best_score && cs[i].item_id < cs[best].item_id)) {
+                best = i;
+                best_score = score;
+            }
+        }
+        if (best == cs.size()) break;
+        taken[best] = true;
+        picks.push_back({best, max_similarity[best], best_score});
+        ++brands[cs[best].brand];
+        ++categories[cs[best].category];
+        for (size_t i = 0; i < cs.size(); ++i)
+            if (!taken[i]) max_similarity[i] = std::max(max_similarity[i], recsys::similarity(cs[best], cs[i]));
+    }
+    return picks;
 }
 
 }  // namespace
@@ -108,4 +140,35 @@ TEST(Ranking, RejectsLambdaOutOfRange) {
 TEST(Ranking, SplitJoinedDropsEmptyParts) {
     EXPECT_EQ(recsys::split_joined("red\x1f\x1fwool\x1f", '\x1f'), (std::vector<std::string>{"red", "wool"}));
     EXPECT_TRUE(recsys::split_joined("", '\x1f').empty());
+}
+
+TEST(Ranking, MmrEqualsTheFullScanOnRandomLists) {
+    for (uint64_t seed = 1; seed <= 40; ++seed) {
+        recsys::CounterRng rng(seed, 0, 0);
+        std::vector<recsys::Candidate> cs;
+        bool embeddings = seed % 2 == 0;
+        for (int i = 0; i < 120; ++i) {
+            std::vector<float> e;
+            if (embeddings)
+                for (int d = 0; d < 8; ++d) e.push_back(static_cast<float>(rng.gaussian()));
+            // Coarse relevance, so that ties (broken by item_id) occur.
+            recsys::Candidate c = item("i" + std::to_string(rng.below(1000)) + "_" + std::to_string(i),
+                                       static_cast<double>(rng.below(20)) / 19.0, "b" + std::to_string(rng.below(6)),
+                                       "c" + std::to_string(rng.below(4)), e);
+            c.tags = {"t" + std::to_string(rng.below(5)), "t" + std::to_string(rng.below(5))};
+            cs.push_back(c);
+        }
+        recsys::MmrOptions o;
+        o.k = 25;
+        o.lambda = static_cast<double>(seed % 5) / 4.0;  // 0, 0.25, ..., 1
+        o.brand_cap = seed % 3 == 0 ? 5 : 0;
+        o.category_cap = seed % 4 == 0 ? 7 : 0;
+        auto fast = recsys::mmr_select(cs, o);
+        auto reference = full_scan_mmr(cs, o);
+        ASSERT_EQ(ids(cs, fast), ids(cs, reference)) << "seed " << seed;
+        for (size_t p = 0; p < fast.size(); ++p) {
+            EXPECT_NEAR(fast[p].max_similarity, reference[p].max_similarity, 1e-6) << "seed " << seed;
+            EXPECT_NEAR(fast[p].mmr_score, reference[p].mmr_score, 1e-6) << "seed " << seed;
+        }
+    }
 }
