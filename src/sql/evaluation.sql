@@ -214,9 +214,9 @@ BEGIN
           JOIN recsys.items i ON i.org_id = org AND i.namespace = scratch AND i.item_id = r.item_id,
                unnest(i.tags || coalesce('brand:' || i.brand, '{}') || coalesce('category:' || i.category, '{}')) AS x(token)),
     sizes AS (
-        SELECT r.method, r.user_id, r.item_id, (SELECT count(*) FROM tokens t WHERE t.method = r.method AND t.user_id = r.user_id
-                                                   AND t.item_id = r.item_id) AS n
-          FROM eval_recs r),
+        SELECT r.method, r.user_id, r.item_id, count(t.token) AS n
+          FROM eval_recs r LEFT JOIN tokens t USING (method, user_id, item_id)
+         GROUP BY 1, 2, 3),
     shared AS (
         SELECT a.method, a.user_id, a.item_id AS item_a, b.item_id AS item_b, count(*) AS n
           FROM tokens a JOIN tokens b ON b.method = a.method AND b.user_id = a.user_id AND b.token = a.token AND b.item_id > a.item_id

@@ -46,20 +46,25 @@ AS $$
 $$;
 
 -- A user's interactions (events, summed weight, last time): from user_items now, or from the
--- events up to `at` when as_of.
+-- events up to `at` when as_of. (PL/pgSQL, so that the events query, which spans every monthly
+-- partition, is planned only when it runs.)
 CREATE FUNCTION recsys._user_history(org uuid, ns text, uid text, at timestamptz, as_of boolean)
     RETURNS TABLE (item_id text, events bigint, weight float8, last_ts timestamptz)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT ui.item_id, ui.events, ui.weight, ui.last_ts FROM recsys.user_items ui
-     WHERE NOT as_of AND ui.org_id = org AND ui.namespace = ns AND ui.user_id = uid
-    UNION ALL
-    SELECT e.item_id, count(*), sum(t.weight), max(e.ts)
-      FROM recsys.events e
-      JOIN recsys.event_types t ON t.org_id = e.org_id AND t.namespace = e.namespace AND t.type_id = e.type
-     WHERE as_of AND e.org_id = org AND e.namespace = ns AND e.user_id = uid AND e.ts <= at
-     GROUP BY e.item_id;
+BEGIN
+    IF NOT as_of THEN
+        RETURN QUERY SELECT ui.item_id, ui.events, ui.weight, ui.last_ts FROM recsys.user_items ui
+                      WHERE ui.org_id = org AND ui.namespace = ns AND ui.user_id = uid;
+    ELSE
+        RETURN QUERY SELECT e.item_id, count(*), sum(t.weight), max(e.ts)
+                       FROM recsys.events e
+                       JOIN recsys.event_types t ON t.org_id = e.org_id AND t.namespace = e.namespace AND t.type_id = e.type
+                      WHERE e.org_id = org AND e.namespace = ns AND e.user_id = uid AND e.ts <= at
+                      GROUP BY e.item_id;
+    END IF;
+END
 $$;
 
 -- Co-visitation neighbours of `items` counted from the events up to `at`: event pairs of one user
