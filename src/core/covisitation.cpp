@@ -15,7 +15,65 @@ struct ByItem {
     bool operator()(const A& x, const B& y) const { return x.item < y.item; }
 };
 
+// Adds sorted, run-length counted `keys` into the sorted counts `into`.
+void merge_counts(std::vector<std::pair<uint64_t, int64_t>>& into, std::vector<uint64_t>& keys) {
+    std::sort(keys.begin(), keys.end());
+    std::vector<std::pair<uint64_t, int64_t>> runs;
+    for (size_t i = 0; i < keys.size();) {
+        size_t j = i;
+        while (j < keys.size() && keys[j] == keys[i]) ++j;
+        runs.emplace_back(keys[i], static_cast<int64_t>(j - i));
+        i = j;
+    }
+    keys.clear();
+    std::vector<std::pair<uint64_t, int64_t>> merged;
+    merged.reserve(into.size() + runs.size());
+    size_t i = 0, j = 0;
+    while (i < into.size() || j < runs.size()) {
+        if (j == runs.size() || (i < into.size() && into[i].first < runs[j].first)) {
+            merged.push_back(into[i++]);
+        } else if (i == into.size() || runs[j].first < into[i].first) {
+            merged.push_back(runs[j++]);
+        } else {
+            merged.emplace_back(into[i].first, into[i].second + runs[j].second);
+            ++i, ++j;
+        }
+    }
+    into.swap(merged);
+}
+
 }  // namespace
+
+std::vector<PairCount> count_pairs(const std::vector<VisitEvent>& events, int64_t window) {
+    if (window < 0) throw_invalid("the co-visitation window must not be negative");
+    // Pair keys (lower item << 32 | higher item) are buffered and folded into sorted counts in
+    // blocks, so memory follows the distinct pairs rather than every event pair.
+    const size_t block = size_t{1} << 23;
+    std::vector<std::pair<uint64_t, int64_t>> counts;
+    std::vector<uint64_t> keys;
+    size_t first = 0;  // oldest event of the current user within the window of event i
+    for (size_t i = 0; i < events.size(); ++i) {
+        const VisitEvent& e = events[i];
+        if (e.item < 0) throw_invalid("event items must be numbered from 0");
+        if (i > 0 && (events[i - 1].user > e.user || (events[i - 1].user == e.user && events[i - 1].ts > e.ts)))
+            throw_invalid("events must be sorted by user, then time");
+        if (i == 0 || events[i - 1].user != e.user) first = i;
+        while (events[first].ts < e.ts - window) ++first;
+        for (size_t j = first; j < i; ++j) {
+            int other = events[j].item;
+            if (other == e.item) continue;
+            uint64_t lo = static_cast<uint64_t>(std::min(other, e.item)), hi = static_cast<uint64_t>(std::max(other, e.item));
+            keys.push_back(lo << 32 | hi);
+            if (keys.size() == block) merge_counts(counts, keys);
+        }
+    }
+    merge_counts(counts, keys);
+    std::vector<PairCount> out;
+    out.reserve(counts.size());
+    for (const auto& c : counts)
+        out.push_back({static_cast<int>(c.first >> 32), static_cast<int>(c.first & 0xffffffffu), c.second});
+    return out;
+}
 
 // The dense index of an id, created on first sight.
 int CoVisitation::index_of(const std::string& id) {

@@ -22,6 +22,27 @@ struct CoVisited {
     double pairs;
 };
 
+// One event for counting co-visitation: its user and item as numbers (items numbered in item_id
+// order) and its time in microseconds.
+struct VisitEvent {
+    int user;
+    int item;
+    int64_t ts;
+};
+
+// A co-visitation count of two items (a < b).
+struct PairCount {
+    int a;
+    int b;
+    int64_t pairs;
+};
+
+// Counts co-visitation from events sorted by user, then time: every two events of one user on
+// different items at most `window` microseconds apart count once for their item pair. The result
+// is ordered by (a, b). (The ingestion triggers count the same pairs incrementally in SQL; see
+// src/sql/derived.sql.)
+std::vector<PairCount> count_pairs(const std::vector<VisitEvent>& events, int64_t window);
+
 class CoVisitation {
 public:
     // Adds one pair row (a full load); lists are unsorted until finish_load().

@@ -61,11 +61,11 @@ RETURN format($q$
 
 -- SQL that adds (sign 1) or removes (sign -1) the co-visitation pairs between src's events and
 -- `partner` events of the same user on another item within the namespace's window. Every pair
--- is counted once: a pair of two src events only from its later event (by seq). With `whole`,
--- every partner is itself in src; otherwise pg_temp.recsys_batch_seqs holds src's seqs (see
--- _load_batch_seqs), so telling src's events from the others is an index lookup, whatever the
--- planner estimates.
-CREATE FUNCTION recsys._sql_add_covis(src text, partner text, whole boolean, sign int) RETURNS text
+-- is counted once: a pair of two src events only from its later event (by seq);
+-- pg_temp.recsys_batch_seqs holds src's seqs (see _load_batch_seqs), so telling src's events
+-- from the others is an index lookup, whatever the planner estimates. (A rebuild from all events
+-- counts the same pairs in one pass in C++: recsys._covis_from_events.)
+CREATE FUNCTION recsys._sql_add_covis(src text, partner text, sign int) RETURNS text
 LANGUAGE sql IMMUTABLE
 RETURN format($q$
     INSERT INTO recsys.covis AS c (org_id, namespace, item_a, item_b, pairs)
@@ -79,14 +79,12 @@ RETURN format($q$
                     WHERE e.org_id = n.org_id AND e.namespace = n.namespace AND e.user_id = n.user_id
                       AND e.ts >= n.ts - ns.covis_window AND e.ts <= n.ts + ns.covis_window
                       AND e.item_id <> n.item_id
-                      AND (e.seq < n.seq OR %s)
+                      AND (e.seq < n.seq OR NOT EXISTS (SELECT 1 FROM pg_temp.recsys_batch_seqs x WHERE x.seq = e.seq))
                    OFFSET 0) e) p
      CROSS JOIN LATERAL (SELECT least(p.item_n, p.item_e), greatest(p.item_n, p.item_e)) AS d(a, b)
      GROUP BY p.org_id, p.namespace, d.a, d.b
     ON CONFLICT (org_id, namespace, item_a, item_b) DO UPDATE SET pairs = c.pairs + excluded.pairs$q$,
-    sign, src, partner,
-    CASE WHEN whole THEN 'false'
-         ELSE 'NOT EXISTS (SELECT 1 FROM pg_temp.recsys_batch_seqs x WHERE x.seq = e.seq)' END);
+    sign, src, partner);
 
 -- SQL that stamps the items of src's events as having changed co-visitation pairs.
 CREATE FUNCTION recsys._sql_mark_covis_changes(src text) RETURNS text
@@ -115,15 +113,37 @@ RETURN format($q$
      WHERE c.org_id = k.org_id AND c.namespace = k.namespace
        AND (c.item_a = k.item_id OR c.item_b = k.item_id) AND c.pairs <= 0$q$, src);
 
--- The statements that fold newly stored events (src) into every derived table. With
--- `whole` (a rebuild from all events), every pair partner is itself in src.
-CREATE FUNCTION recsys._sql_events_added(src text, whole boolean) RETURNS text[]
+-- The statements that fold newly stored events (src) into every derived table.
+CREATE FUNCTION recsys._sql_events_added(src text) RETURNS text[]
 LANGUAGE sql IMMUTABLE
-RETURN CASE WHEN whole THEN '{}'::text[] ELSE recsys._sql_load_batch_seqs(src) END || ARRAY[
+RETURN recsys._sql_load_batch_seqs(src) || ARRAY[
     recsys._sql_add_popularity(src),
     recsys._sql_add_user_items(src),
-    recsys._sql_add_covis(src, 'recsys.events', whole, 1),
+    recsys._sql_add_covis(src, 'recsys.events', 1),
     recsys._sql_mark_covis_changes(src)];
+
+-- Co-visitation of every event of a namespace, counted in one pass (src/pg/covisitation.cpp).
+CREATE FUNCTION recsys._covis_from_events(org uuid, ns text)
+    RETURNS TABLE (item_a text, item_b text, pairs bigint)
+    AS 'MODULE_PATHNAME', 'recsys_covis_from_events' LANGUAGE C STABLE STRICT;
+
+-- Rebuilds a namespace's derived tables from its events; the caller has emptied them.
+CREATE FUNCTION recsys._rebuild_derived(org uuid, ns text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET work_mem = '256MB'
+SET jit = off
+AS $$
+DECLARE
+    src text := format('(SELECT * FROM recsys.events WHERE org_id = %L AND namespace = %L)', org, ns);
+BEGIN
+    EXECUTE recsys._sql_add_popularity(src);
+    EXECUTE recsys._sql_add_user_items(src);
+    INSERT INTO recsys.covis (org_id, namespace, item_a, item_b, pairs)
+    SELECT org, ns, c.item_a, c.item_b, c.pairs FROM recsys._covis_from_events(org, ns) c;
+    EXECUTE recsys._sql_mark_covis_changes(src);
+END
+$$;
 
 -- The statements that withdraw deleted events (src, no longer in recsys.events) from every
 -- derived table: popularity and interacted items of the touched keys are rebuilt from the
@@ -145,7 +165,7 @@ RETURN recsys._sql_load_batch_seqs(src) || ARRAY[
     recsys._sql_add_user_items(format(
         '(SELECT e.* FROM recsys.events e JOIN (SELECT DISTINCT org_id, namespace, user_id, item_id FROM %s s) k
              ON e.org_id = k.org_id AND e.namespace = k.namespace AND e.user_id = k.user_id AND e.item_id = k.item_id)', src)),
-    recsys._sql_add_covis(src, format('(SELECT * FROM recsys.events UNION ALL SELECT * FROM %s s)', src), false, -1),
+    recsys._sql_add_covis(src, format('(SELECT * FROM recsys.events UNION ALL SELECT * FROM %s s)', src), -1),
     recsys._sql_prune_covis(src),
     recsys._sql_mark_covis_changes(src)];
 
@@ -213,7 +233,7 @@ BEGIN
         END IF;
     END IF;
 
-    FOREACH statement IN ARRAY recsys._sql_events_added(src, false) LOOP
+    FOREACH statement IN ARRAY recsys._sql_events_added(src) LOOP
         EXECUTE statement;
     END LOOP;
     RETURN NULL;

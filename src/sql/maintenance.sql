@@ -13,8 +13,6 @@ AS $$
 DECLARE
     org uuid := recsys.current_org();
     ns text := recsys._check_namespace($1);
-    src text;
-    statement text;
     stray record;
 BEGIN
     PERFORM recsys._require_namespace(org, ns);
@@ -30,10 +28,7 @@ BEGIN
     DELETE FROM recsys.user_factors f WHERE f.org_id = org AND f.namespace = ns;
     DELETE FROM recsys.embedding_indexes x WHERE x.org_id = org AND x.namespace = ns;
     DELETE FROM recsys.factor_models f WHERE f.org_id = org AND f.namespace = ns;
-    src := format('(SELECT * FROM recsys.events WHERE org_id = %L AND namespace = %L)', org, ns);
-    FOREACH statement IN ARRAY recsys._sql_events_added(src, true) LOOP
-        EXECUTE statement;
-    END LOOP;
+    PERFORM recsys._rebuild_derived(org, ns);
     RETURN jsonb_build_object(
         'events', (SELECT count(*) FROM recsys.events e WHERE e.org_id = org AND e.namespace = ns),
         'item_popularity', (SELECT count(*) FROM recsys.item_popularity p WHERE p.org_id = org AND p.namespace = ns),

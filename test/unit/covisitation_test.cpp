@@ -100,3 +100,25 @@ TEST(CoVisitation, KeepRejectionsReachDeepIntoTheList) {
     }
     EXPECT_EQ(c.top_neighbours({"q"}, 1000, ends_in_9).size(), 30u);
 }
+
+TEST(CoVisitation, CountPairsWithinTheWindowOncePerEventPair) {
+    // User 0: items 2, 1, 2 at 0, 10, 25 s; user 1: items 1, 2 at 0 and 100 s (beyond the window).
+    const int64_t s = 1000000;
+    std::vector<recsys::VisitEvent> events = {{0, 2, 0}, {0, 1, 10 * s}, {0, 2, 25 * s}, {1, 1, 0}, {1, 2, 100 * s}};
+    auto counts = recsys::count_pairs(events, 30 * s);
+    // (1, 2): 2-at-0 with 1-at-10 and 1-at-10 with 2-at-25; the two events on item 2 are no pair.
+    ASSERT_EQ(counts.size(), 1u);
+    EXPECT_EQ(counts[0].a, 1);
+    EXPECT_EQ(counts[0].b, 2);
+    EXPECT_EQ(counts[0].pairs, 2);
+    // The window bound is inclusive; a shorter window keeps only the closer pair.
+    EXPECT_EQ(recsys::count_pairs(events, 15 * s)[0].pairs, 2);
+    EXPECT_EQ(recsys::count_pairs(events, 10 * s)[0].pairs, 1);
+    EXPECT_TRUE(recsys::count_pairs(events, 9 * s).empty());
+    EXPECT_EQ(recsys::count_pairs(events, 100 * s)[0].pairs, 3);
+}
+
+TEST(CoVisitation, CountPairsRejectsUnsortedEvents) {
+    EXPECT_THROW(recsys::count_pairs({{0, 1, 5}, {0, 2, 4}}, 10), recsys::Error);
+    EXPECT_THROW(recsys::count_pairs({{1, 1, 5}, {0, 2, 6}}, 10), recsys::Error);
+}
