@@ -4,6 +4,7 @@
 #include <cmath>
 
 extern "C" {
+#include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -26,6 +27,14 @@ ArrayArg array_arg(FunctionCallInfo fcinfo, int arg, Oid element_type) {
 const char* text_at(const ArrayArg& a, int i) {
     if (i >= a.count || a.nulls[i]) return "";
     return text_to_cstring(DatumGetTextPP(a.values[i]));
+}
+
+const char** text_elements(FunctionCallInfo fcinfo, int arg, int* count) {
+    ArrayArg a = array_arg(fcinfo, arg, TEXTOID);
+    const char** out = static_cast<const char**>(palloc(sizeof(char*) * (a.count + 1)));
+    for (int i = 0; i < a.count; ++i) out[i] = text_at(a, i);
+    *count = a.count;
+    return out;
 }
 
 double float8_at(const ArrayArg& a, int i) {

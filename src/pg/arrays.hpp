@@ -22,6 +22,10 @@ ArrayArg array_arg(FunctionCallInfo fcinfo, int arg, Oid element_type);
 // Text element i as a C string ("" for NULL or past the end).
 const char* text_at(const ArrayArg& a, int i);
 
+// The elements of a text[] argument as palloc'd C strings ("" for NULL elements); `count`
+// receives their number (0 for an SQL NULL argument).
+const char** text_elements(FunctionCallInfo fcinfo, int arg, int* count);
+
 // Float8 element i, NaN for NULL or past the end.
 double float8_at(const ArrayArg& a, int i);
 

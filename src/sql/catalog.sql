@@ -25,32 +25,6 @@ CREATE FUNCTION recsys._embedding_centroids(org uuid, ns text, lists int, sample
     RETURNS real[]
     AS 'MODULE_PATHNAME', 'recsys_embedding_centroids' LANGUAGE C STRICT VOLATILE;
 
--- Available items nearest by embedding cosine to the mean embedding of `anchors` (left out).
-CREATE FUNCTION recsys._catalog_nearest(org uuid, ns text, anchors text[], n int)
-    RETURNS TABLE (item_id text, similarity float8)
-    AS 'MODULE_PATHNAME', 'recsys_catalog_nearest' LANGUAGE C STABLE STRICT;
-
--- The n most popular available items at `at` (decayed popularity, as _popularity_of).
-CREATE FUNCTION recsys._catalog_popular(org uuid, ns text, n int, at timestamptz)
-    RETURNS TABLE (item_id text, score float8)
-    AS 'MODULE_PATHNAME', 'recsys_catalog_popular' LANGUAGE C STABLE STRICT;
-
--- The first n available items by item_id carrying any of `tags`.
-CREATE FUNCTION recsys._catalog_tagged(org uuid, ns text, tags text[], n int)
-    RETURNS TABLE (item_id text, score float8)
-    AS 'MODULE_PATHNAME', 'recsys_catalog_tagged' LANGUAGE C STABLE STRICT;
-
--- The n available items with the highest ALS score for `user_factors`.
-CREATE FUNCTION recsys._catalog_factor_top(org uuid, ns text, user_factors real[], n int)
-    RETURNS TABLE (item_id text, score float8)
-    AS 'MODULE_PATHNAME', 'recsys_catalog_factor_top' LANGUAGE C STABLE STRICT;
-
--- The n available items most co-visited with `items` (summed pair counts), best first, ties by
--- item_id; only items of `within` unless it is NULL.
-CREATE FUNCTION recsys._catalog_covisited(org uuid, ns text, items text[], n int, within text[])
-    RETURNS TABLE (item_id text, pairs float8)
-    AS 'MODULE_PATHNAME', 'recsys_catalog_covisited' LANGUAGE C STABLE;
-
 -- Every item (available ones only, if asked) a rule target names, by item_id.
 CREATE FUNCTION recsys._catalog_matching(org uuid, ns text, item_ids text[], tag text, brand text, category text,
                                          available_only boolean)

@@ -87,6 +87,13 @@ $$;
 -- The ranking after candidate gathering (src/pg/pipeline.cpp): attributes and embeddings come
 -- from the cached catalogue; candidates it lacks drop out. popularity: the catalogue's at `at`
 -- when empty (given on the as_of path). idx is 1-based into item_ids.
+-- The candidate pool of a request, ordered by item_id (src/pg/candidates.cpp).
+CREATE FUNCTION recsys._rank_candidates(org uuid, ns text, fanout int, recent text[], anchors text[], profile_tags text[],
+        user_factors real[], at timestamptz, pool_ids text[], pin_ids text[], boost_ids text[], seen_ids text[],
+        purchased text[], excluded text[], given_popular text[], given_covis_ids text[], given_covis float8[],
+        OUT ids text[], OUT sources int[], OUT covis float8[], OUT flags int[])
+    AS 'MODULE_PATHNAME', 'recsys_rank_candidates' LANGUAGE C STABLE;
+
 CREATE FUNCTION recsys._rank_pipeline(org uuid, ns text, item_ids text[], popularity float8[], covisitation float8[],
         sources int[], flags int[], anchors text[], user_factors real[], k int, alpha float8, beta float8,
         gamma float8, profile_boost float8, mmr_lambda float8, brand_cap int, category_cap int, exclude_seen boolean,
@@ -212,6 +219,10 @@ DECLARE
     as_of boolean;
     seen_ids text[];
     seen_weights float8[];
+    boosted_ids text[];
+    given_popular text[];
+    given_covis_ids text[];
+    given_covis float8[];
 BEGIN
     IF options ? 'context' AND jsonb_typeof(options -> 'context') <> 'object' THEN
         RAISE EXCEPTION 'option "context" must be a JSON object' USING ERRCODE = '22023';
@@ -263,53 +274,30 @@ BEGIN
                       ORDER BY p.pin);
 
     -- Candidates from every source (bit 1 popularity, 2 co-visitation, 4 embedding neighbours of
-    -- the recent items, 8 content, 64 collaborative).
-    WITH sources AS (
-        SELECT p.item_id, 1 AS source, NULL::float8 AS covis FROM recsys._catalog_popular(org, ns, fanout, at) p
-         WHERE pool_ids IS NULL AND NOT as_of
-        UNION ALL
-        (SELECT p.item_id, 1, NULL::float8 FROM recsys._popularity_from_events(org, ns, at, NULL) p
-          WHERE pool_ids IS NULL AND as_of ORDER BY p.score DESC, p.item_id LIMIT fanout)
-        UNION ALL
-        SELECT c.item_id, 2, c.pairs FROM recsys._catalog_covisited(org, ns, recent, fanout, pool_ids) c
-         WHERE NOT as_of
-        UNION ALL
-        (SELECT y.neighbour_id, 2, sum(y.pairs)::float8
-           FROM recsys._neighbours_from_events(org, ns, coalesce(recent, '{}'), at) y
-          WHERE as_of AND (pool_ids IS NULL OR y.neighbour_id = ANY (pool_ids))
-          GROUP BY 1 ORDER BY 3 DESC, 1 LIMIT fanout)
-        UNION ALL
-        SELECT t.item_id, 8, NULL::float8 FROM recsys._catalog_tagged(org, ns, coalesce(profile_tags[1:3], '{}'), fanout) t
-         WHERE pool_ids IS NULL
-        UNION ALL
-        SELECT e.item_id, 4, NULL::float8 FROM recsys._catalog_nearest(org, ns, coalesce(recent[1:10], '{}'), fanout) e
-         WHERE pool_ids IS NULL AND recent IS NOT NULL
-        UNION ALL
-        SELECT f.item_id, 64, NULL::float8 FROM recsys._catalog_factor_top(org, ns, user_factors, fanout) f
-         WHERE pool_ids IS NULL AND user_factors IS NOT NULL
-        UNION ALL
-        SELECT DISTINCT x.item_id, 0, NULL::float8 FROM unnest(pool_ids) AS x(item_id)
-        UNION ALL
-        SELECT x.item_id, 16, NULL::float8 FROM unnest(pin_ids) AS x(item_id)
-        UNION ALL
-        -- Items that an active boost names by id join the pool, so a boost can give exposure
-        -- to an item no other source finds (a new item is then scored by its similarity).
-        SELECT DISTINCT jsonb_array_elements_text(a.target -> 'item_ids'), 32, NULL::float8
-          FROM recsys._active_rules(org, ns, surface, segment.segment_id, at) a
-         WHERE pool_ids IS NULL AND a.action = 'boost' AND a.boost > 0 AND a.target ? 'item_ids'),
-    merged AS (
-        SELECT s.item_id, bit_or(s.source) AS sources, max(s.covis) AS covis FROM sources s GROUP BY s.item_id),
-    seen AS (SELECT x.item_id FROM unnest(seen_ids) AS x(item_id)),
-    flagged AS (
-        SELECT m.item_id, m.sources, m.covis,
-               (CASE WHEN m.item_id IN (SELECT seen.item_id FROM seen) THEN 1 ELSE 0 END
-                | CASE WHEN m.item_id = ANY (coalesce(purchased, '{}')) THEN 2 ELSE 0 END
-                | CASE WHEN m.item_id = ANY (excluded) THEN 4 ELSE 0 END) AS flags
-          FROM merged m)
+    -- the recent items, 8 content, 16 pins, 32 items an active boost names, 64 collaborative),
+    -- gathered from the cached catalogue by _rank_candidates; with as_of, popularity and
+    -- co-visitation come from the events up to `at` instead.
+    IF as_of THEN
+        given_popular := ARRAY(SELECT p.item_id FROM recsys._popularity_from_events(org, ns, at, NULL) p
+                                ORDER BY p.score DESC, p.item_id LIMIT fanout);
+        SELECT coalesce(array_agg(c.item_id ORDER BY c.pairs DESC, c.item_id), '{}'),
+               coalesce(array_agg(c.pairs ORDER BY c.pairs DESC, c.item_id), '{}')
+          INTO given_covis_ids, given_covis
+          FROM (SELECT y.neighbour_id AS item_id, sum(y.pairs)::float8 AS pairs
+                  FROM recsys._neighbours_from_events(org, ns, coalesce(recent, '{}'), at) y
+                 WHERE pool_ids IS NULL OR y.neighbour_id = ANY (pool_ids)
+                 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT fanout) c;
+    END IF;
+    -- Items that an active boost names by id join the pool, so a boost can give exposure to an
+    -- item no other source finds (a new item is then scored by its similarity).
+    boosted_ids := ARRAY(SELECT DISTINCT jsonb_array_elements_text(a.target -> 'item_ids')
+                           FROM recsys._active_rules(org, ns, surface, segment.segment_id, at) a
+                          WHERE a.action = 'boost' AND a.boost > 0 AND a.target ? 'item_ids');
     SELECT p.* INTO pool
-      FROM (SELECT array_agg(f.item_id) AS ids, array_agg(f.sources) AS srcs, array_agg(f.covis) AS cov,
-                   array_agg(f.flags) AS flg FROM flagged f) a,
-           recsys._candidate_pool(org, ns, surface, segment.segment_id, at, a.ids, a.srcs, a.cov, a.flg, pin_ids,
+      FROM recsys._rank_candidates(org, ns, fanout, recent, recent[1:10], profile_tags[1:3], user_factors, at, pool_ids,
+                                   pin_ids, boosted_ids, seen_ids, purchased, excluded, given_popular, given_covis_ids,
+                                   given_covis) c,
+           recsys._candidate_pool(org, ns, surface, segment.segment_id, at, c.ids, c.sources, c.covis, c.flags, pin_ids,
                                   as_of) p;
 
     RETURN QUERY
@@ -536,20 +524,13 @@ BEGIN
     END IF;
     fanout := (o ->> 'fanout')::int;
     explain := coalesce(o ->> 'explain', 'tags');
-    WITH sources AS (
-        SELECT e.item_id, 4 AS source, NULL::float8 AS covis FROM recsys._catalog_nearest(org, ns, ARRAY[anchor_id], fanout) e
-        UNION ALL
-        SELECT c.item_id, 2, c.pairs FROM recsys._catalog_covisited(org, ns, ARRAY[anchor_id], fanout, NULL) c
-        UNION ALL
-        SELECT t.item_id, 8, NULL::float8 FROM recsys._catalog_tagged(org, ns, anchor_tags, fanout) t),
-    merged AS (
-        SELECT s.item_id, bit_or(s.source) AS sources, max(s.covis) AS covis FROM sources s GROUP BY s.item_id)
+    -- Candidates: the anchor's embedding neighbours and co-visited items, and items sharing its
+    -- tags (no popularity source); the anchor itself and excluded items are flagged out.
     SELECT p.* INTO pool
-      FROM (SELECT array_agg(m.item_id) AS ids, array_agg(m.sources) AS srcs, array_agg(m.covis) AS cov,
-                   array_agg(CASE WHEN m.item_id = anchor_id OR m.item_id = ANY (ARRAY(SELECT jsonb_array_elements_text(
-                                      coalesce(o -> 'exclude_item_ids', '[]')))) THEN 4 ELSE 0 END) AS flg
-              FROM merged m) a,
-           recsys._candidate_pool(org, ns, 'similar_items', NULL, at, a.ids, a.srcs, a.cov, a.flg, '{}', false) p;
+      FROM recsys._rank_candidates(org, ns, fanout, ARRAY[anchor_id], ARRAY[anchor_id], anchor_tags, NULL, at, NULL, '{}',
+               '{}', '{}', '{}', anchor_id || ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'exclude_item_ids', '[]'))),
+               '{}', NULL, NULL) c,
+           recsys._candidate_pool(org, ns, 'similar_items', NULL, at, c.ids, c.sources, c.covis, c.flags, '{}', false) p;
 
     RETURN QUERY
     SELECT r.pick::int, pool.ids[r.idx], r.score,

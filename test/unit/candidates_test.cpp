@@ -1,0 +1,39 @@
+// Unit tests of the candidate pool: merged sources, the highest co-visitation, flags, id order.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/candidates.hpp"
+
+TEST(CandidatePool, MergesSourcesAndKeepsTheHighestCoVisitation) {
+    recsys::CandidatePool pool;
+    pool.add("b", 1);
+    pool.add("a", 2, 3.0);
+    pool.add("b", 2, 5.0);
+    pool.add("b", 2, 4.0);
+    pool.add("a", 16);
+    auto items = pool.sorted();
+    ASSERT_EQ(items.size(), 2u);
+    EXPECT_EQ(items[0].item_id, "a");
+    EXPECT_EQ(items[0].sources, 18u);
+    EXPECT_DOUBLE_EQ(items[0].covisitation, 3.0);
+    EXPECT_EQ(items[1].item_id, "b");
+    EXPECT_EQ(items[1].sources, 3u);
+    EXPECT_DOUBLE_EQ(items[1].covisitation, 5.0);
+}
+
+TEST(CandidatePool, FlagsOnlyPooledItemsAndOrdersByBytes) {
+    recsys::CandidatePool pool;
+    for (const char* id : {"item_10", "item_9", "Item_2"}) pool.add(id, 1);
+    pool.flag({"item_9", "elsewhere"}, 1);
+    pool.flag({"item_9", "item_10"}, 4);
+    auto items = pool.sorted();
+    ASSERT_EQ(items.size(), 3u);
+    EXPECT_EQ(items[0].item_id, "Item_2");  // upper case sorts first in byte order
+    EXPECT_EQ(items[1].item_id, "item_10");
+    EXPECT_EQ(items[1].flags, 4u);
+    EXPECT_EQ(items[2].flags, 5u);
+    EXPECT_TRUE(std::isnan(items[0].covisitation));
+}
