@@ -19,5 +19,5 @@ exec pg_virtualenv -v 15 -o shared_buffers=1GB bash -c '
                                     '"'"'baseline_ndcg'"'"', r -> '"'"'baseline'"'"' -> '"'"'ndcg'"'"',
                                     '"'"'lift_ndcg'"'"', r -> '"'"'lift'"'"' -> '"'"'ndcg'"'"')
             FROM recsys.recsys_evaluate('"'"'ml'"'"', '"'"'{\"config\": {\"alpha\": 0.05, \"beta\": 0.5, \"gamma\": 1,
-                 \"mmr_lambda\": 1, \"profile_boost\": 0.5}}'"'"') r" | sed "s/^/recsys_evaluate: /"
+                 \"mmr_lambda\": 1, \"profile_boost\": 0.5, \"covis_penalty\": 0.6}}'"'"') r" | sed "s/^/recsys_evaluate: /"
 '

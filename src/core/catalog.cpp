@@ -379,12 +379,13 @@ std::vector<ScoredSlot> Catalog::top_popular(size_t n, double days) const {
 }
 
 std::vector<ScoredSlot> Catalog::top_covisited(const std::vector<std::string>& items, size_t n,
-                                               const std::unordered_set<std::string>* within) const {
+                                               const std::unordered_set<std::string>* within, double penalty) const {
     std::vector<ScoredSlot> out;
-    for (const CoVisited& c : covis_.top_neighbours(items, n, [this, within](const std::string& id) {
-             int slot = find(id);
-             return slot >= 0 && available(slot) && (within == nullptr || within->count(id) > 0);
-         }))
+    auto keep = [this, within](const std::string& id) {
+        int slot = find(id);
+        return slot >= 0 && available(slot) && (within == nullptr || within->count(id) > 0);
+    };
+    for (const CoVisited& c : covis_.top_neighbours(items, n, keep, penalty))
         out.push_back({find(c.item_id), c.pairs});
     return out;
 }

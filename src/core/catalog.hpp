@@ -117,10 +117,12 @@ public:
     CoVisitation& covisitation() { return covis_; }
     const CoVisitation& covisitation() const { return covis_; }
 
-    // The n available items most co-visited with `items` (summed pair counts), best first, ties
-    // by item_id; only items of `within` when given.
+    // The n available items most co-visited with `items` (summed pair counts, popularity
+    // penalised as CoVisitation::top_neighbours), best first, ties by item_id; only items of
+    // `within` when given.
     std::vector<ScoredSlot> top_covisited(const std::vector<std::string>& items, size_t n,
-                                          const std::unordered_set<std::string>* within = nullptr) const;
+                                          const std::unordered_set<std::string>* within = nullptr,
+                                          double penalty = 0.0) const;
 
 private:
     struct ById {

@@ -2,6 +2,7 @@
 #include "core/covisitation.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "core/error.hpp"
@@ -83,6 +84,7 @@ int CoVisitation::index_of(const std::string& id) {
     index_.emplace(id, index);
     ids_.push_back(id);
     lists_.emplace_back();
+    totals_.push_back(0.0);
     return index;
 }
 
@@ -105,6 +107,8 @@ void CoVisitation::add_pair(const std::string& a, const std::string& b, int64_t 
     int x = index_of(a), y = index_of(b);
     lists_[static_cast<size_t>(x)].push_back({y, count});
     lists_[static_cast<size_t>(y)].push_back({x, count});
+    totals_[static_cast<size_t>(x)] += count;
+    totals_[static_cast<size_t>(y)] += count;
     entries_ += 2;
 }
 
@@ -116,6 +120,9 @@ void CoVisitation::set_entry(int owner, int item, uint32_t count) {
     List& list = lists_[static_cast<size_t>(owner)];
     auto at = std::lower_bound(list.begin(), list.end(), Neighbour{item, 0}, ByItem());
     bool present = at != list.end() && at->item == item;
+    double& total = totals_[static_cast<size_t>(owner)];
+    if (present) total -= at->pairs;
+    total += count;
     if (count == 0) {
         if (present) {
             list.erase(at);
@@ -153,6 +160,9 @@ void CoVisitation::replace(const std::string& item, const std::vector<std::pair<
         }
     }
     entries_ = entries_ - lists_[static_cast<size_t>(x)].size() + fresh.size();
+    double total = 0.0;
+    for (const Neighbour& nb : fresh) total += nb.pairs;
+    totals_[static_cast<size_t>(x)] = total;
     lists_[static_cast<size_t>(x)] = std::move(fresh);
 }
 
@@ -164,8 +174,15 @@ int64_t CoVisitation::pairs(const std::string& a, const std::string& b) const {
     return at != list.end() && at->item == y ? at->pairs : 0;
 }
 
+double CoVisitation::total(const std::string& item) const {
+    int x = find(item);
+    return x < 0 ? 0.0 : totals_[static_cast<size_t>(x)];
+}
+
 std::vector<CoVisited> CoVisitation::top_neighbours(const std::vector<std::string>& items, size_t n,
-                                                    const std::function<bool(const std::string&)>& keep) const {
+                                                    const std::function<bool(const std::string&)>& keep,
+                                                    double penalty) const {
+    if (!(penalty >= 0.0 && penalty <= 1.0)) throw_invalid("covis_penalty must be between 0 and 1");
     sums_.resize(ids_.size(), 0.0);
     std::vector<int> sources, touched;
     // Zeroes the sums again however this ends.
@@ -188,7 +205,10 @@ std::vector<CoVisited> CoVisitation::top_neighbours(const std::vector<std::strin
         }
     std::vector<std::pair<double, int>> scored;
     scored.reserve(touched.size());
-    for (int t : touched) scored.emplace_back(sums_[static_cast<size_t>(t)], t);
+    for (int t : touched) {
+        double sum = sums_[static_cast<size_t>(t)];
+        scored.emplace_back(penalty > 0.0 ? sum / std::pow(totals_[static_cast<size_t>(t)], penalty) : sum, t);
+    }
     auto better = [this](const std::pair<double, int>& a, const std::pair<double, int>& b) {
         return a.first != b.first ? a.first > b.first
                                   : ids_[static_cast<size_t>(a.second)] < ids_[static_cast<size_t>(b.second)];

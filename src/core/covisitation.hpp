@@ -59,11 +59,17 @@ public:
     // Number of stored pairs (each unordered pair once).
     size_t size() const { return entries_ / 2; }
 
-    // Sums the pair counts of every item with `items`; the n highest sums of the items that
-    // `keep` accepts, highest first, ties by item_id. An item is never its own neighbour, but one
-    // of `items` can be another's.
+    // Sums the pair counts of every item with `items`, each sum divided by the item's total pair
+    // count raised to `penalty` (0: raw counts; towards 1, popular items, which pair with
+    // everything, weigh less); the n highest scores of the items that `keep` accepts, highest
+    // first, ties by item_id. An item is never its own neighbour, but one of `items` can be
+    // another's.
     std::vector<CoVisited> top_neighbours(const std::vector<std::string>& items, size_t n,
-                                          const std::function<bool(const std::string&)>& keep) const;
+                                          const std::function<bool(const std::string&)>& keep,
+                                          double penalty = 0.0) const;
+
+    // The sum of an item's pair counts (0 when none).
+    double total(const std::string& item) const;
 
 private:
     struct Neighbour {
@@ -81,6 +87,7 @@ private:
     std::unordered_map<std::string, int> index_;
     std::vector<std::string> ids_;
     std::vector<List> lists_;
+    std::vector<double> totals_;  // per item: the sum of its pair counts
     size_t entries_ = 0;
     // Per-item sums of top_neighbours, kept zeroed between calls (a backend serves one call at a time).
     mutable std::vector<double> sums_;

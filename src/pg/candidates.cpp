@@ -59,7 +59,8 @@ extern "C" {
 PG_FUNCTION_INFO_V1(recsys_rank_candidates);
 
 // _rank_candidates(org, ns, fanout, recent, anchors, profile_tags, user_factors, at, pool_ids,
-//   pin_ids, boost_ids, seen_ids, purchased, excluded, given_popular, given_covis_ids, given_covis)
+//   pin_ids, boost_ids, seen_ids, purchased, excluded, given_popular, given_covis_ids, given_covis,
+//   covis_penalty)
 //   -> (ids text[], sources int[], covis float8[], flags int[]), ordered by item id.
 // With pool_ids (a rerank), the pool is those ids plus the pins, and co-visitation is counted
 // among them only. given_popular / given_covis_* replace the catalogue's popularity and
@@ -79,6 +80,7 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
     TextList seen = text_list(fcinfo, 11), purchased = text_list(fcinfo, 12), excluded = text_list(fcinfo, 13);
     TextList given_popular = text_list(fcinfo, 14), given_covis_ids = text_list(fcinfo, 15);
     recsys_pg::ArrayArg given_covis = recsys_pg::array_arg(fcinfo, 16, FLOAT8OID);
+    double covis_penalty = PG_ARGISNULL(17) ? 0.0 : PG_GETARG_FLOAT8(17);
     if (given_covis_ids.count != given_covis.count)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("co-visitation arrays differ in length")));
     bool generate = !pool_ids.present;
@@ -105,7 +107,8 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         } else {
             std::vector<std::string> allowed = strings(pool_ids);
             std::unordered_set<std::string> within(allowed.begin(), allowed.end());
-            add_slots(catalog.top_covisited(strings(recent), n, generate ? nullptr : &within), from_covisitation, true);
+            add_slots(catalog.top_covisited(strings(recent), n, generate ? nullptr : &within, covis_penalty),
+                      from_covisitation, true);
         }
         if (generate) {
             for (int slot : catalog.with_any_tag(strings(profile_tags), n)) pool.add(catalog.item_id(slot), from_content);

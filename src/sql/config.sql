@@ -20,6 +20,7 @@ INSERT INTO recsys.config_knobs VALUES
     ('category_cap', 'integer', 0, 1000, '0', 'most items per category in one list (0: no cap)'),
     ('fanout', 'integer', 1, 10000, '500', 'candidates taken from each source'),
     ('novelty', 'number', 0, 1, '0', 'share of the score taken from the most popular candidates (more reach, less accuracy)'),
+    ('covis_penalty', 'number', 0, 1, '0', 'co-visitation counts divided by the neighbour''s total pairs to this power (more reach)'),
     ('recent_items', 'integer', 1, 1000, '20', 'most recent items of the user whose co-visitation neighbours are candidates'),
     ('pin_slots', 'integer', 0, 100, '3', 'most pinned items in one list'),
     ('exclude_purchased_days', 'number', 0, 3650, '30', 'days during which purchased items are not recommended again'),

@@ -67,31 +67,28 @@ BEGIN
 END
 $$;
 
--- Co-visitation neighbours of `items` counted from the events up to `at`: event pairs of one user
--- on an item of `items` and another item within the namespace's window.
-CREATE FUNCTION recsys._neighbours_from_events(org uuid, ns text, items text[], at timestamptz)
-    RETURNS TABLE (neighbour_id text, pairs bigint)
+-- Co-visitation pairs of each of `items` with each neighbour, counted from the events up to `at`:
+-- event pairs of one user on an item of `items` and another item within the namespace's window.
+CREATE FUNCTION recsys._covis_pairs_from_events(org uuid, ns text, items text[], at timestamptz)
+    RETURNS TABLE (item_id text, neighbour_id text, pairs bigint)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT b.item_id, count(*)
+    SELECT a.item_id, b.item_id, count(*)
       FROM recsys.namespaces n
       JOIN recsys.events a ON a.org_id = n.org_id AND a.namespace = n.namespace
       JOIN recsys.events b ON b.org_id = a.org_id AND b.namespace = a.namespace AND b.user_id = a.user_id
                           AND b.item_id <> a.item_id AND b.ts <= at
                           AND b.ts BETWEEN a.ts - n.covis_window AND a.ts + n.covis_window
      WHERE n.org_id = org AND n.namespace = ns AND a.item_id = ANY (items) AND a.ts <= at
-     GROUP BY b.item_id;
+     GROUP BY a.item_id, b.item_id;
 $$;
 
--- The ranking after candidate gathering (src/pg/pipeline.cpp): attributes and embeddings come
--- from the cached catalogue; candidates it lacks drop out. popularity: the catalogue's at `at`
--- when empty (given on the as_of path). idx is 1-based into item_ids.
 -- The candidate pool of a request, ordered by item_id (src/pg/candidates.cpp).
 CREATE FUNCTION recsys._rank_candidates(org uuid, ns text, fanout int, recent text[], anchors text[], profile_tags text[],
         user_factors real[], at timestamptz, pool_ids text[], pin_ids text[], boost_ids text[], seen_ids text[],
         purchased text[], excluded text[], given_popular text[], given_covis_ids text[], given_covis float8[],
-        OUT ids text[], OUT sources int[], OUT covis float8[], OUT flags int[])
+        covis_penalty float8, OUT ids text[], OUT sources int[], OUT covis float8[], OUT flags int[])
     AS 'MODULE_PATHNAME', 'recsys_rank_candidates' LANGUAGE C STABLE;
 
 CREATE FUNCTION recsys._rank_pipeline(org uuid, ns text, item_ids text[], popularity float8[], covisitation float8[],
@@ -280,13 +277,24 @@ BEGIN
     IF as_of THEN
         given_popular := ARRAY(SELECT p.item_id FROM recsys._popularity_from_events(org, ns, at, NULL) p
                                 ORDER BY p.score DESC, p.item_id LIMIT fanout);
-        SELECT coalesce(array_agg(c.item_id ORDER BY c.pairs DESC, c.item_id), '{}'),
-               coalesce(array_agg(c.pairs ORDER BY c.pairs DESC, c.item_id), '{}')
+        -- Summed pairs with the recent items, divided by the neighbour's total pairs to the
+        -- power covis_penalty (as the catalogue does; see CoVisitation::top_neighbours).
+        WITH neighbours AS (
+            SELECT y.neighbour_id AS item_id, sum(y.pairs)::float8 AS pairs
+              FROM recsys._covis_pairs_from_events(org, ns, coalesce(recent, '{}'), at) y
+             WHERE pool_ids IS NULL OR y.neighbour_id = ANY (pool_ids)
+             GROUP BY 1),
+        totals AS (
+            SELECT t.item_id, sum(t.pairs)::float8 AS total
+              FROM recsys._covis_pairs_from_events(org, ns, ARRAY(SELECT nb.item_id FROM neighbours nb), at) t
+             WHERE (o ->> 'covis_penalty')::float8 > 0
+             GROUP BY 1)
+        SELECT coalesce(array_agg(c.item_id ORDER BY c.score DESC, c.item_id), '{}'),
+               coalesce(array_agg(c.score ORDER BY c.score DESC, c.item_id), '{}')
           INTO given_covis_ids, given_covis
-          FROM (SELECT y.neighbour_id AS item_id, sum(y.pairs)::float8 AS pairs
-                  FROM recsys._neighbours_from_events(org, ns, coalesce(recent, '{}'), at) y
-                 WHERE pool_ids IS NULL OR y.neighbour_id = ANY (pool_ids)
-                 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT fanout) c;
+          FROM (SELECT nb.item_id, nb.pairs / coalesce(power(t.total, (o ->> 'covis_penalty')::float8), 1) AS score
+                  FROM neighbours nb LEFT JOIN totals t USING (item_id)
+                 ORDER BY 2 DESC, 1 LIMIT fanout) c;
     END IF;
     -- Items that an active boost names by id join the pool, so a boost can give exposure to an
     -- item no other source finds (a new item is then scored by its similarity).
@@ -296,7 +304,7 @@ BEGIN
     SELECT p.* INTO pool
       FROM recsys._rank_candidates(org, ns, fanout, recent, recent[1:10], profile_tags[1:3], user_factors, at, pool_ids,
                                    pin_ids, boosted_ids, seen_ids, purchased, excluded, given_popular, given_covis_ids,
-                                   given_covis) c,
+                                   given_covis, (o ->> 'covis_penalty')::float8) c,
            recsys._candidate_pool(org, ns, surface, segment.segment_id, at, c.ids, c.sources, c.covis, c.flags, pin_ids,
                                   as_of) p;
 
@@ -529,7 +537,7 @@ BEGIN
     SELECT p.* INTO pool
       FROM recsys._rank_candidates(org, ns, fanout, ARRAY[anchor_id], ARRAY[anchor_id], anchor_tags, NULL, at, NULL, '{}',
                '{}', '{}', '{}', anchor_id || ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'exclude_item_ids', '[]'))),
-               '{}', NULL, NULL) c,
+               '{}', NULL, NULL, (o ->> 'covis_penalty')::float8) c,
            recsys._candidate_pool(org, ns, 'similar_items', NULL, at, c.ids, c.sources, c.covis, c.flags, '{}', false) p;
 
     RETURN QUERY

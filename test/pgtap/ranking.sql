@@ -1,7 +1,7 @@
 -- recsys_rank: determinism, filters that never leak, caps, reasons, read-only serving.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(42);
+SELECT plan(44);
 SET recsys.org_id = 'ffffffff-0000-0000-0000-000000000006';
 SELECT recsys.recsys_seed_synthetic('rk', '{"items": 3000, "users": 300, "events": 40000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -133,6 +133,21 @@ SELECT throws_ok($$SELECT * FROM recsys.recsys_rank('rk', 'user_11', 5, 'default
                  NULL, 'as_of in the future is refused');
 SELECT throws_ok($$SELECT * FROM recsys.recsys_rank('rk', 'user_11', 5, 'default', '{"as_of": "yesterday-ish"}')$$, '22007',
                  NULL, 'as_of must be a timestamp');
+
+-- Co-visitation from the cached catalogue and from the events (as_of now) rank alike, raw and
+-- with the popularity penalty.
+SELECT results_eq($$SELECT rank, item_id FROM recsys.recsys_rank('rk', 'user_11', 20, 'default',
+                      '{"alpha": 0, "beta": 1, "gamma": 0, "profile_boost": 0, "mmr_lambda": 1}') ORDER BY rank$$,
+                  $$SELECT rank, item_id FROM recsys.recsys_rank('rk', 'user_11', 20, 'default',
+                      jsonb_build_object('alpha', 0, 'beta', 1, 'gamma', 0, 'profile_boost', 0, 'mmr_lambda', 1, 'as_of', now()))
+                     ORDER BY rank$$,
+                  'co-visitation: the catalogue and the events agree');
+SELECT results_eq($$SELECT rank, item_id FROM recsys.recsys_rank('rk', 'user_11', 20, 'default',
+                      '{"alpha": 0, "beta": 1, "gamma": 0, "profile_boost": 0, "mmr_lambda": 1, "covis_penalty": 0.7}') ORDER BY rank$$,
+                  $$SELECT rank, item_id FROM recsys.recsys_rank('rk', 'user_11', 20, 'default',
+                      jsonb_build_object('alpha', 0, 'beta', 1, 'gamma', 0, 'profile_boost', 0, 'mmr_lambda', 1,
+                                         'covis_penalty', 0.7, 'as_of', now())) ORDER BY rank$$,
+                  'co-visitation with covis_penalty: the catalogue and the events agree');
 
 -- Serving works in a read-only transaction.
 SET TRANSACTION READ ONLY;

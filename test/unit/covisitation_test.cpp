@@ -122,3 +122,22 @@ TEST(CoVisitation, CountPairsRejectsUnsortedEvents) {
     EXPECT_THROW(recsys::count_pairs({{0, 1, 5}, {0, 2, 4}}, 10), recsys::Error);
     EXPECT_THROW(recsys::count_pairs({{1, 1, 5}, {0, 2, 6}}, 10), recsys::Error);
 }
+
+TEST(CoVisitation, PenaltyDividesByTheNeighboursTotalPairs) {
+    recsys::CoVisitation c;
+    // q pairs 4 times with the hub h (which pairs 96 more times elsewhere) and twice with the niche x.
+    c.add_pair("q", "h", 4);
+    c.add_pair("h", "z", 96);
+    c.add_pair("q", "x", 2);
+    c.finish_load();
+    EXPECT_DOUBLE_EQ(c.total("h"), 100.0);
+    EXPECT_EQ(ids(c.top_neighbours({"q"}, 2, keep_all)), (std::vector<std::string>{"h", "x"}));
+    auto penalised = c.top_neighbours({"q"}, 2, keep_all, 0.5);  // h: 4 / 10, x: 2 / sqrt(2)
+    EXPECT_EQ(ids(penalised), (std::vector<std::string>{"x", "h"}));
+    EXPECT_NEAR(penalised[1].pairs, 0.4, 1e-12);
+    // Totals follow replaced lists.
+    c.replace("z", {});
+    EXPECT_DOUBLE_EQ(c.total("h"), 4.0);
+    EXPECT_DOUBLE_EQ(c.total("z"), 0.0);
+    EXPECT_THROW(c.top_neighbours({"q"}, 2, keep_all, 1.5), recsys::Error);
+}
