@@ -112,6 +112,34 @@ void CoVisitation::add_pair(const std::string& a, const std::string& b, int64_t 
     entries_ += 2;
 }
 
+void CoVisitation::load_counts(const std::vector<std::string>& ids, const std::vector<PairCount>& counts) {
+    if (!ids_.empty()) throw_invalid("co-visitation counts can only be loaded into an empty set");
+    std::vector<int> index(ids.size(), -1);
+    std::vector<size_t> degree(ids.size(), 0);
+    for (const PairCount& c : counts) {
+        if (c.a < 0 || c.b < 0 || static_cast<size_t>(c.a) >= ids.size() || static_cast<size_t>(c.b) >= ids.size() || c.a == c.b)
+            throw_invalid("co-visitation counts name items outside the id list");
+        ++degree[static_cast<size_t>(c.a)];
+        ++degree[static_cast<size_t>(c.b)];
+    }
+    for (size_t i = 0; i < ids.size(); ++i)
+        if (degree[i] > 0) {
+            index[i] = index_of(ids[i]);
+            lists_[static_cast<size_t>(index[i])].reserve(degree[i]);
+        }
+    for (const PairCount& c : counts) {
+        uint32_t count = saturated(c.pairs);
+        if (count == 0) continue;
+        int x = index[static_cast<size_t>(c.a)], y = index[static_cast<size_t>(c.b)];
+        lists_[static_cast<size_t>(x)].push_back({y, count});
+        lists_[static_cast<size_t>(y)].push_back({x, count});
+        totals_[static_cast<size_t>(x)] += count;
+        totals_[static_cast<size_t>(y)] += count;
+        entries_ += 2;
+    }
+    finish_load();
+}
+
 void CoVisitation::finish_load() {
     for (List& list : lists_) std::sort(list.begin(), list.end(), ByItem());
 }

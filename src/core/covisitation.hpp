@@ -45,6 +45,10 @@ std::vector<PairCount> count_pairs(const std::vector<VisitEvent>& events, int64_
 
 class CoVisitation {
 public:
+    // Adds every pair of `counts` (as count_pairs returns them; items index `ids`) in one go; the
+    // lists are ready without finish_load(). For an empty CoVisitation only.
+    void load_counts(const std::vector<std::string>& ids, const std::vector<PairCount>& counts);
+
     // Adds one pair row (a full load); lists are unsorted until finish_load().
     void add_pair(const std::string& a, const std::string& b, int64_t pairs);
     // Sorts the lists after the last add_pair().

@@ -21,10 +21,12 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "pg/boundary.hpp"
+#include "pg/covisitation.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -78,6 +80,11 @@ uint64 catalogue_writes = 0;
 
 // Entries by "org/namespace"; heap-allocated once, never destroyed before the backend exits.
 std::map<std::string, Entry>* entries = nullptr;
+
+// Namespaces whose co-visitation this transaction takes from their events rather than from
+// recsys.covis (an evaluation's scratch namespace, which is private to the transaction and never
+// stores its pairs); emptied, and their entries dropped, when the transaction ends.
+std::set<std::string>* covis_from_events = nullptr;
 bool callbacks_registered = false;
 
 SPIPlanPtr state_plan = nullptr;
@@ -352,13 +359,25 @@ void load_index(recsys::Catalog* catalog, Datum* args) {
 
 // Drops the catalogues that hold rows of an aborted transaction or subtransaction (the rows of
 // the transaction itself may go with a subtransaction: over-eager, never stale); clears the mark.
-void on_transaction_end(bool aborted) {
+void drop_tainted(bool aborted) {
     if (entries == nullptr) return;
     for (auto& named : *entries) {
         Entry& e = named.second;
         if (e.tainted && aborted) e.valid = false;
         e.tainted = false;
     }
+}
+
+// At the end of a transaction: also forgets the namespaces whose co-visitation came from events.
+void on_transaction_end(bool aborted) {
+    if (entries != nullptr && covis_from_events != nullptr) {
+        for (const std::string& key : *covis_from_events) {
+            auto found = entries->find(key);
+            if (found != entries->end()) found->second.valid = false;
+        }
+        covis_from_events->clear();
+    }
+    drop_tainted(aborted);
 }
 
 void xact_callback(XactEvent event, void*) {
@@ -369,7 +388,7 @@ void xact_callback(XactEvent event, void*) {
 }
 
 void subxact_callback(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
-    if (event == SUBXACT_EVENT_ABORT_SUB) on_transaction_end(true);
+    if (event == SUBXACT_EVENT_ABORT_SUB) drop_tainted(true);
 }
 
 }  // namespace
@@ -377,6 +396,14 @@ void subxact_callback(SubXactEvent event, SubTransactionId, SubTransactionId, vo
 extern "C" {
 
 PG_FUNCTION_INFO_V1(recsys_note_catalogue_write);
+PG_FUNCTION_INFO_V1(recsys_catalog_covis_from_events);
+
+// _catalog_covis_from_events(org, ns): until the transaction ends, the namespace's cached
+// co-visitation is counted from its events instead of read from recsys.covis.
+Datum recsys_catalog_covis_from_events(PG_FUNCTION_ARGS) {
+    recsys_pg::take_covis_from_events(PG_GETARG_DATUM(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
+    PG_RETURN_VOID();
+}
 
 // AFTER INSERT/UPDATE statement trigger on items and item_popularity: counts the write.
 Datum recsys_note_catalogue_write(PG_FUNCTION_ARGS) {
@@ -388,6 +415,17 @@ Datum recsys_note_catalogue_write(PG_FUNCTION_ARGS) {
 }  // extern "C"
 
 namespace recsys_pg {
+
+void take_covis_from_events(Datum org, const char* ns) {
+    char* key = psprintf("%s/%s", DatumGetCString(DirectFunctionCall1(uuid_out, org)), ns);
+    core_call([&] {
+        if (covis_from_events == nullptr) covis_from_events = new std::set<std::string>();
+        covis_from_events->insert(key);
+        if (entries == nullptr) return;
+        auto found = entries->find(key);
+        if (found != entries->end()) found->second.valid = false;
+    });
+}
 
 void register_catalog_callbacks() {
     if (callbacks_registered) return;
@@ -484,7 +522,20 @@ const recsys::Catalog& current_catalog(Datum org, const char* ns) {
         args, nullptr, true);
     if (load_popularity(entry->catalog.get(), cursor)) entry->tainted = true;
     SPI_cursor_close(cursor);
-    if (refresh_covis(&entry->catalog->covisitation(), args, full)) entry->tainted = true;
+    bool from_events = false;
+    core_call([&] { from_events = covis_from_events != nullptr && covis_from_events->count(key) > 0; });
+    if (!from_events) {
+        if (refresh_covis(&entry->catalog->covisitation(), args, full)) entry->tainted = true;
+    } else if (full) {
+        NamespacePairs counted = count_namespace_pairs(org, args[1], CurrentMemoryContext);
+        recsys::CoVisitation* covis = &entry->catalog->covisitation();
+        core_call([&] {
+            std::vector<std::string> ids(counted.item_ids, counted.item_ids + counted.item_count);
+            covis->load_counts(ids, *counted.pairs);
+        });
+        release_namespace_pairs();
+        entry->tainted = true;  // events of this transaction
+    }
     core_call([&] {
         std::vector<std::pair<int, double>> half_lives;
         for (int t = 0; t < type_count && t < half_life_count; ++t)

@@ -200,7 +200,9 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
                       funnel.purchased, funnel.tags, funnel.price, funnel.freshness, funnel.eligible, funnel.pinned,
                       funnel.returned);
     });
-    // The catalogue stays unchanged until its next refresh: read the brands and categories now.
+    // Memory allocated while SPI is connected is freed by SPI_finish; the catalogue's strings stay
+    // valid until its next refresh, so the brands and categories are copied after it.
+    SPI_finish();
     Datum* brand_datum = static_cast<Datum*>(palloc(sizeof(Datum) * (returned + 1)));
     Datum* category_datum = static_cast<Datum*>(palloc(sizeof(Datum) * (returned + 1)));
     bool* brand_null = static_cast<bool*>(palloc(sizeof(bool) * (returned + 1)));
@@ -213,7 +215,6 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
         brand_datum[r] = brand_null[r] ? 0 : CStringGetTextDatum(brand);
         category_datum[r] = category_null[r] ? 0 : CStringGetTextDatum(category);
     }
-    SPI_finish();
 
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     InitMaterializedSRF(fcinfo, 0);

@@ -25,6 +25,12 @@ CREATE FUNCTION recsys._embedding_centroids(org uuid, ns text, lists int, sample
     RETURNS real[]
     AS 'MODULE_PATHNAME', 'recsys_embedding_centroids' LANGUAGE C STRICT VOLATILE;
 
+-- Until the transaction ends, this backend's catalogue of the namespace counts its co-visitation
+-- from its events instead of reading recsys.covis: for recsys_evaluate's scratch namespace, which
+-- only this transaction can see and which is dropped before it ends, so its pairs need no storing.
+CREATE FUNCTION recsys._catalog_covis_from_events(org uuid, ns text) RETURNS void
+    AS 'MODULE_PATHNAME', 'recsys_catalog_covis_from_events' LANGUAGE C STRICT VOLATILE;
+
 -- Every item (available ones only, if asked) a rule target names, by item_id.
 CREATE FUNCTION recsys._catalog_matching(org uuid, ns text, item_ids text[], tag text, brand text, category text,
                                          available_only boolean)

@@ -127,8 +127,9 @@ CREATE FUNCTION recsys._covis_from_events(org uuid, ns text)
     RETURNS TABLE (item_a text, item_b text, pairs bigint)
     AS 'MODULE_PATHNAME', 'recsys_covis_from_events' LANGUAGE C STABLE STRICT;
 
--- Rebuilds a namespace's derived tables from its events; the caller has emptied them.
-CREATE FUNCTION recsys._rebuild_derived(org uuid, ns text) RETURNS void
+-- Rebuilds a namespace's derived tables from its events; the caller has emptied them. Without
+-- store_covis the co-visitation pairs are not stored (see recsys._catalog_covis_from_events).
+CREATE FUNCTION recsys._rebuild_derived(org uuid, ns text, store_covis boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET work_mem = '256MB'
@@ -139,12 +140,13 @@ DECLARE
 BEGIN
     EXECUTE recsys._sql_add_popularity(src);
     EXECUTE recsys._sql_add_user_items(src);
-    INSERT INTO recsys.covis (org_id, namespace, item_a, item_b, pairs)
-    SELECT org, ns, c.item_a, c.item_b, c.pairs FROM recsys._covis_from_events(org, ns) c;
-    EXECUTE recsys._sql_mark_covis_changes(src);
+    IF store_covis THEN
+        INSERT INTO recsys.covis (org_id, namespace, item_a, item_b, pairs)
+        SELECT org, ns, c.item_a, c.item_b, c.pairs FROM recsys._covis_from_events(org, ns) c;
+        EXECUTE recsys._sql_mark_covis_changes(src);
+    END IF;
 END
 $$;
-
 -- The statements that withdraw deleted events (src, no longer in recsys.events) from every
 -- derived table: popularity and interacted items of the touched keys are rebuilt from the
 -- remaining events; tag profiles and co-visitation are decremented.

@@ -136,13 +136,16 @@ BEGIN
     INSERT INTO recsys.users (org_id, namespace, user_id, traits)
     SELECT org, scratch, u.user_id, u.traits FROM recsys.users u WHERE u.org_id = org AND u.namespace = ns;
     -- The events go in without the ingestion triggers (nothing here needs their checks), and the
-    -- derived tables are built from all of them at once: far faster than batch upkeep.
+    -- derived tables are built from all of them at once: far faster than batch upkeep. The
+    -- scratch namespace is private to this transaction and dropped before it ends, so its
+    -- co-visitation pairs are not stored: this backend's catalogue counts them from the events.
     SET LOCAL session_replication_role = replica;
     INSERT INTO recsys.events (org_id, namespace, user_id, item_id, type, value, ts, meta)
     SELECT org, scratch, t.user_id, t.item_id, t.type, t.value, t.ts, t.meta FROM eval_train t ORDER BY t.ts;
     SET LOCAL session_replication_role = origin;
-    PERFORM recsys._rebuild_derived(org, scratch);
-    ANALYZE recsys.item_popularity, recsys.user_items, recsys.covis;
+    PERFORM recsys._rebuild_derived(org, scratch, false);
+    PERFORM recsys._catalog_covis_from_events(org, scratch);
+    ANALYZE recsys.item_popularity, recsys.user_items;
 
     -- A model trained on the train part only.
     SELECT m.options INTO model FROM recsys.factor_models m WHERE m.org_id = org AND m.namespace = ns;

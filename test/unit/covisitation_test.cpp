@@ -141,3 +141,18 @@ TEST(CoVisitation, PenaltyDividesByTheNeighboursTotalPairs) {
     EXPECT_DOUBLE_EQ(c.total("z"), 0.0);
     EXPECT_THROW(c.top_neighbours({"q"}, 2, keep_all, 1.5), recsys::Error);
 }
+
+TEST(CoVisitation, LoadCountsEqualsPairByPairLoading) {
+    std::vector<std::string> items = {"a", "b", "c", "d"};
+    std::vector<recsys::PairCount> counts = {{0, 1, 5}, {0, 2, 2}, {1, 2, 3}, {2, 3, 7}};
+    recsys::CoVisitation bulk;
+    bulk.load_counts(items, counts);
+    recsys::CoVisitation c = loaded();
+    for (const char* x : {"a", "b", "c", "d"})
+        for (const char* y : {"a", "b", "c", "d"}) EXPECT_EQ(bulk.pairs(x, y), c.pairs(x, y)) << x << y;
+    EXPECT_EQ(ids(bulk.top_neighbours({"c"}, 10, keep_all)), ids(c.top_neighbours({"c"}, 10, keep_all)));
+    EXPECT_DOUBLE_EQ(bulk.total("c"), 12.0);
+    EXPECT_THROW(bulk.load_counts(items, counts), recsys::Error);
+    recsys::CoVisitation bad;
+    EXPECT_THROW(bad.load_counts(items, {{0, 4, 1}}), recsys::Error);
+}
