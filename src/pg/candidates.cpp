@@ -1,9 +1,11 @@
 // recsys._rank_candidates: the candidate pool of a ranking request gathered in one call from the
 // cached catalogue (popularity, co-visitation of the recent items, the tag profile, embedding
-// neighbours, ALS factors) plus the request's own lists (a rerank pool, pins, boosted items),
-// with the seen / purchased / excluded flags; src/sql/serving.sql adds the rules.
+// neighbours, ALS factors) plus the request's own lists (a rerank pool, pins) and the items
+// positive boosts name, with the seen / purchased / excluded flags and the effect of the active
+// rules (block, boost factor, the matching rules) on every candidate.
 #include <cmath>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -11,6 +13,7 @@
 #include "pg/arrays.hpp"
 #include "pg/boundary.hpp"
 #include "pg/catalog_cache.hpp"
+#include "pg/rules.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -21,6 +24,8 @@ extern "C" {
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/json.h"
 #include "utils/timestamp.h"
 }
 
@@ -30,7 +35,7 @@ namespace {
 constexpr uint32_t from_popularity = 1, from_covisitation = 2, from_embedding = 4, from_content = 8, pinned = 16,
                    boosted = 32, from_factors = 64;
 // Flag bits (as _rank_pipeline's flags).
-constexpr uint32_t flag_seen = 1, flag_purchased = 2, flag_excluded = 4;
+constexpr uint32_t flag_seen = 1, flag_purchased = 2, flag_excluded = 4, flag_blocked = 8;
 
 // A text[] argument as palloc'd C strings; `present` is false for SQL NULL.
 struct TextList {
@@ -48,9 +53,15 @@ TextList text_list(FunctionCallInfo fcinfo, int arg) {
 
 std::vector<std::string> strings(const TextList& list) { return std::vector<std::string>(list.items, list.items + list.count); }
 
-// The pool of the current call, on the heap behind a static pointer: copying it into datums
-// can raise (longjmp), which must not skip a destructor.
-std::vector<recsys::PooledItem>* pooled = nullptr;
+// The pool of the current call with its rule effects and popularity, on the heap behind a static
+// pointer: copying it into datums can raise (longjmp), which must not skip a destructor.
+struct Gathered {
+    std::vector<recsys::PooledItem> items;
+    std::vector<recsys::RuleEffect> effects;
+    std::vector<double> popularity;  // empty unless given
+    std::vector<int> pins;
+};
+Gathered* gathered = nullptr;
 
 }  // namespace
 
@@ -58,36 +69,46 @@ extern "C" {
 
 PG_FUNCTION_INFO_V1(recsys_rank_candidates);
 
-// _rank_candidates(org, ns, fanout, recent, anchors, profile_tags, user_factors, at, pool_ids,
-//   pin_ids, boost_ids, seen_ids, purchased, excluded, given_popular, given_covis_ids, given_covis,
-//   covis_penalty)
-//   -> (ids text[], sources int[], covis float8[], flags int[]), ordered by item id.
-// With pool_ids (a rerank), the pool is those ids plus the pins, and co-visitation is counted
-// among them only. given_popular / given_covis_* replace the catalogue's popularity and
-// co-visitation (the as_of path computes them from the events).
+// _rank_candidates(org, ns, fanout, popular_fanout, recent, anchors, profile_tags, user_factors, at, pool_ids,
+//   pin_ids, seen_ids, purchased, excluded, given_popularity_ids, given_popularity,
+//   given_covis_ids, given_covis, covis_penalty, <rule arrays, see pg/rules.hpp>)
+//   -> (ids text[], popularity float8[], covis float8[], sources int[], flags int[],
+//       factors float8[], pins int[], rules jsonb), ordered by item id.
+// Each source proposes `fanout` items, popularity `popular_fanout`. With pool_ids (a rerank), the
+// pool is those ids plus the pins, and co-visitation is counted among them only. given_popularity_* (every item's popularity at `at`) and given_covis_*
+// replace the catalogue's popularity and co-visitation (the as_of path computes them from the
+// events); popularity is returned only then. pins: position in pin_ids, -1 when not pinned.
+// rules: {item_id: [{rule_id, action, priority}]} of the candidates some rule names.
 Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
-    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(7))
-        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("org, namespace, fanout and at must not be null")));
-    int fanout = PG_GETARG_INT32(2);
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(8))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("org, namespace, fanout, popular_fanout and at must not be null")));
+    int fanout = PG_GETARG_INT32(2), popular_fanout = PG_GETARG_INT32(3);
     size_t n = fanout < 0 ? 0 : static_cast<size_t>(fanout);
-    TextList recent = text_list(fcinfo, 3), anchors = text_list(fcinfo, 4), profile_tags = text_list(fcinfo, 5);
-    bool has_factors = !PG_ARGISNULL(6);
-    recsys_pg::ArrayArg factor_arg = recsys_pg::array_arg(fcinfo, 6, FLOAT4OID);
+    size_t n_popular = popular_fanout < 0 ? 0 : static_cast<size_t>(popular_fanout);
+    TextList recent = text_list(fcinfo, 4), anchors = text_list(fcinfo, 5), profile_tags = text_list(fcinfo, 6);
+    bool has_factors = !PG_ARGISNULL(7);
+    recsys_pg::ArrayArg factor_arg = recsys_pg::array_arg(fcinfo, 7, FLOAT4OID);
     float* factors = static_cast<float*>(palloc(sizeof(float) * (factor_arg.count + 1)));
     for (int d = 0; d < factor_arg.count; ++d) factors[d] = factor_arg.nulls[d] ? 0.0f : DatumGetFloat4(factor_arg.values[d]);
-    double days = recsys_pg::decay_days(PG_GETARG_TIMESTAMPTZ(7));
-    TextList pool_ids = text_list(fcinfo, 8), pin_ids = text_list(fcinfo, 9), boost_ids = text_list(fcinfo, 10);
+    double days = recsys_pg::decay_days(PG_GETARG_TIMESTAMPTZ(8));
+    TextList pool_ids = text_list(fcinfo, 9), pin_ids = text_list(fcinfo, 10);
     TextList seen = text_list(fcinfo, 11), purchased = text_list(fcinfo, 12), excluded = text_list(fcinfo, 13);
-    TextList given_popular = text_list(fcinfo, 14), given_covis_ids = text_list(fcinfo, 15);
-    recsys_pg::ArrayArg given_covis = recsys_pg::array_arg(fcinfo, 16, FLOAT8OID);
-    double covis_penalty = PG_ARGISNULL(17) ? 0.0 : PG_GETARG_FLOAT8(17);
-    if (given_covis_ids.count != given_covis.count)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("co-visitation arrays differ in length")));
+    TextList given_popularity_ids = text_list(fcinfo, 14);
+    recsys_pg::ArrayArg given_popularity = recsys_pg::array_arg(fcinfo, 15, FLOAT8OID);
+    TextList given_covis_ids = text_list(fcinfo, 16);
+    recsys_pg::ArrayArg given_covis = recsys_pg::array_arg(fcinfo, 17, FLOAT8OID);
+    double covis_penalty = PG_ARGISNULL(18) ? 0.0 : PG_GETARG_FLOAT8(18);
+    recsys_pg::RuleArgs rule_args = recsys_pg::rule_args(fcinfo, 19);
+    if (given_covis_ids.count != given_covis.count || given_popularity_ids.count != given_popularity.count)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("given signal arrays differ in length")));
     bool generate = !pool_ids.present;
 
     SPI_connect();
     const recsys::Catalog& catalog = recsys_pg::current_catalog(PG_GETARG_DATUM(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
     recsys_pg::core_call([&] {
+        if (gathered == nullptr) gathered = new Gathered();
+        std::vector<recsys::Rule> rules = recsys_pg::to_rules(rule_args);
         recsys::CandidatePool pool;
         auto add_slots = [&](const std::vector<recsys::ScoredSlot>& found, uint32_t source, bool with_score) {
             for (const recsys::ScoredSlot& f : found) pool.add(catalog.item_id(f.slot), source, with_score ? f.score : NAN);
@@ -95,11 +116,21 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         auto add_ids = [&](const TextList& list, uint32_t source) {
             for (int i = 0; i < list.count; ++i) pool.add(list.items[i], source);
         };
+        // Popularity given for the as_of path: every item's score at `at`.
+        std::unordered_map<std::string, double> popularity_of;
+        for (int i = 0; i < given_popularity_ids.count; ++i)
+            popularity_of[given_popularity_ids.items[i]] = recsys_pg::float8_at(given_popularity, i);
         if (generate) {
-            if (given_popular.present)
-                add_ids(given_popular, from_popularity);
-            else
-                add_slots(catalog.top_popular(n, days), from_popularity, false);
+            if (given_popularity_ids.present) {
+                std::vector<std::pair<double, std::string>> best;
+                for (const auto& p : popularity_of) best.emplace_back(p.second, p.first);
+                size_t top = std::min(n_popular, best.size());
+                std::partial_sort(best.begin(), best.begin() + static_cast<long>(top), best.end(),
+                                  [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+                for (size_t i = 0; i < top; ++i) pool.add(best[i].second, from_popularity);
+            } else {
+                add_slots(catalog.top_popular(n_popular, days), from_popularity, false);
+            }
         }
         if (given_covis_ids.present) {
             for (int i = 0; i < given_covis_ids.count; ++i)
@@ -123,7 +154,11 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
             if (has_factors)
                 add_slots(catalog.top_by_factors(std::vector<float>(factors, factors + factor_arg.count), n), from_factors,
                           false);
-            add_ids(boost_ids, boosted);
+            // Items a positive boost names join the pool, so a boost can give exposure to an
+            // item no other source finds (a new item is then scored by its similarity).
+            for (const recsys::Rule& r : rules)
+                if (r.action == "boost" && r.boost > 0)
+                    for (const std::string& id : r.target.item_ids) pool.add(id, boosted);
         } else {
             add_ids(pool_ids, 0);
         }
@@ -131,37 +166,85 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         pool.flag(strings(seen), flag_seen);
         pool.flag(strings(purchased), flag_purchased);
         pool.flag(strings(excluded), flag_excluded);
-        if (pooled == nullptr) pooled = new std::vector<recsys::PooledItem>();
-        *pooled = pool.sorted();
+
+        Gathered& g = *gathered;
+        g.items = pool.sorted();
+        std::vector<std::string> ids;
+        ids.reserve(g.items.size());
+        for (const recsys::PooledItem& item : g.items) ids.push_back(item.item_id);
+        g.effects = recsys::rule_effects(catalog, ids, rules);
+        g.popularity.clear();
+        if (given_popularity_ids.present)
+            for (const std::string& id : ids) {
+                auto found = popularity_of.find(id);
+                g.popularity.push_back(found == popularity_of.end() ? NAN : found->second);
+            }
+        std::unordered_map<std::string, int> pin_position;
+        for (int p = pin_ids.count - 1; p >= 0; --p) pin_position[pin_ids.items[p]] = p;  // first position wins
+        g.pins.clear();
+        for (size_t i = 0; i < ids.size(); ++i) {
+            auto found = pin_position.find(ids[i]);
+            g.pins.push_back(found == pin_position.end() ? -1 : found->second);
+            if (g.effects[i].blocked) g.items[i].flags |= flag_blocked;
+        }
     });
     SPI_finish();
 
-    int count = static_cast<int>(pooled->size());
+    const Gathered& g = *gathered;
+    int count = static_cast<int>(g.items.size());
+    bool with_popularity = !g.popularity.empty();
     Datum* id_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
-    Datum* source_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
-    Datum* flag_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
+    Datum* popularity_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
+    bool* popularity_nulls = static_cast<bool*>(palloc(sizeof(bool) * (count + 1)));
     Datum* covis_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
     bool* covis_nulls = static_cast<bool*>(palloc(sizeof(bool) * (count + 1)));
+    Datum* source_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
+    Datum* flag_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
+    Datum* factor_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
+    Datum* pin_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
+    StringInfoData rules;
+    initStringInfo(&rules);
+    appendStringInfoChar(&rules, '{');
+    bool first_rule = true;
     for (int i = 0; i < count; ++i) {
-        const recsys::PooledItem& item = (*pooled)[static_cast<size_t>(i)];
+        const recsys::PooledItem& item = g.items[static_cast<size_t>(i)];
+        const recsys::RuleEffect& effect = g.effects[static_cast<size_t>(i)];
         id_datums[i] = CStringGetTextDatum(item.item_id.c_str());
-        source_datums[i] = Int32GetDatum(static_cast<int32>(item.sources));
-        flag_datums[i] = Int32GetDatum(static_cast<int32>(item.flags));
+        double popularity = with_popularity ? g.popularity[static_cast<size_t>(i)] : NAN;
+        popularity_nulls[i] = std::isnan(popularity);
+        popularity_datums[i] = Float8GetDatum(popularity_nulls[i] ? 0.0 : popularity);
         covis_nulls[i] = std::isnan(item.covisitation);
         covis_datums[i] = Float8GetDatum(covis_nulls[i] ? 0.0 : item.covisitation);
+        source_datums[i] = Int32GetDatum(static_cast<int32>(item.sources));
+        flag_datums[i] = Int32GetDatum(static_cast<int32>(item.flags));
+        factor_datums[i] = Float8GetDatum(effect.factor);
+        pin_datums[i] = Int32GetDatum(g.pins[static_cast<size_t>(i)]);
+        if (effect.rules.empty()) continue;
+        if (!first_rule) appendStringInfoString(&rules, ", ");
+        first_rule = false;
+        escape_json(&rules, item.item_id.c_str());
+        appendStringInfoString(&rules, ": ");
+        recsys_pg::append_matching_rules(&rules, rule_args, effect.rules);
     }
+    appendStringInfoChar(&rules, '}');
     int dims[1] = {count};
     int lbs[1] = {1};
     TupleDesc desc;
     if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE) elog(ERROR, "return type must be a row type");
     desc = BlessTupleDesc(desc);
-    Datum values[4] = {
+    Datum values[8] = {
         PointerGetDatum(construct_array(id_datums, count, TEXTOID, -1, false, TYPALIGN_INT)),
-        PointerGetDatum(construct_array(source_datums, count, INT4OID, 4, true, TYPALIGN_INT)),
+        PointerGetDatum(with_popularity ? construct_md_array(popularity_datums, popularity_nulls, 1, dims, lbs, FLOAT8OID, 8,
+                                                             FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)
+                                        : construct_empty_array(FLOAT8OID)),
         PointerGetDatum(construct_md_array(covis_datums, covis_nulls, 1, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL,
                                            TYPALIGN_DOUBLE)),
-        PointerGetDatum(construct_array(flag_datums, count, INT4OID, 4, true, TYPALIGN_INT))};
-    bool nulls[4] = {false, false, false, false};
+        PointerGetDatum(construct_array(source_datums, count, INT4OID, 4, true, TYPALIGN_INT)),
+        PointerGetDatum(construct_array(flag_datums, count, INT4OID, 4, true, TYPALIGN_INT)),
+        PointerGetDatum(construct_array(factor_datums, count, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
+        PointerGetDatum(construct_array(pin_datums, count, INT4OID, 4, true, TYPALIGN_INT)),
+        DirectFunctionCall1(jsonb_in, CStringGetDatum(rules.data))};
+    bool nulls[8] = {false, false, false, false, false, false, false, false};
     PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 

@@ -150,23 +150,46 @@ AS $$
        AND (m.surface IS NULL OR m.surface = $3) AND (m.expires_at IS NULL OR m.expires_at > $5);
 $$;
 
+-- The active rules as the parallel arrays the C functions take (see src/pg/rules.hpp): one
+-- element per rule, and the ids the targets name with the (1-based) rule naming each.
+CREATE FUNCTION recsys._active_rule_arrays(org uuid, ns text, surface text, segment text, at timestamptz,
+        OUT rule_ids text[], OUT actions text[], OUT boosts float8[], OUT priorities int[], OUT tags text[],
+        OUT brands text[], OUT categories text[], OUT target_rules int[], OUT target_ids text[])
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH active AS (
+        SELECT row_number() OVER (ORDER BY a.priority DESC, a.rule_id)::int AS n, a.*
+          FROM recsys._active_rules($1, $2, $3, $4, $5) a)
+    SELECT coalesce(array_agg(a.rule_id::text ORDER BY a.n), '{}'), coalesce(array_agg(a.action ORDER BY a.n), '{}'),
+           coalesce(array_agg(coalesce(a.boost, 0) ORDER BY a.n), '{}'), coalesce(array_agg(a.priority ORDER BY a.n), '{}'),
+           coalesce(array_agg(a.target ->> 'tag' ORDER BY a.n), '{}'), coalesce(array_agg(a.target ->> 'brand' ORDER BY a.n), '{}'),
+           coalesce(array_agg(a.target ->> 'category' ORDER BY a.n), '{}'),
+           ARRAY(SELECT t.n FROM active t, jsonb_array_elements_text(coalesce(t.target -> 'item_ids', '[]'))
+                                           WITH ORDINALITY x(id, k) ORDER BY t.n, x.k),
+           ARRAY(SELECT x.id FROM active t, jsonb_array_elements_text(coalesce(t.target -> 'item_ids', '[]'))
+                                            WITH ORDINALITY x(id, k) ORDER BY t.n, x.k)
+      FROM active a;
+$$;
+
+-- The effect of the rule arrays on the given items (src/pg/rules.cpp): the items some rule names,
+-- each once, with blocked, the boost factor and the matching rules.
+CREATE FUNCTION recsys._apply_rules(org uuid, ns text, item_ids text[], rule_ids text[], actions text[], boosts float8[],
+        priorities int[], tags text[], brands text[], categories text[], target_rules int[], target_ids text[])
+    RETURNS TABLE (item_id text, blocked boolean, factor float8, rules jsonb)
+    AS 'MODULE_PATHNAME', 'recsys_apply_rules' LANGUAGE C STABLE;
+
 -- Effects of the active rules on those of the given items that some rule names: blocked, boost
--- factor, and the matching rules (an id missing from the catalogue can still match a rule that
--- names it in item_ids).
+-- factor, and the matching rules by priority (an id missing from the catalogue can still match a
+-- rule that names it in item_ids).
 CREATE FUNCTION recsys._rule_hits(org uuid, ns text, surface text, segment text, at timestamptz, item_ids text[])
     RETURNS TABLE (item_id text, blocked boolean, factor float8, rules jsonb)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT h.item_id,
-           bool_or(h.action = 'block'),
-           coalesce(exp(sum(ln(1 + h.boost)) FILTER (WHERE h.action = 'boost')), 1),
-           jsonb_agg(jsonb_build_object('rule_id', h.rule_id, 'action', h.action, 'priority', h.priority)
-                     ORDER BY h.priority DESC, h.rule_id)
-      FROM (SELECT DISTINCT a.rule_id, a.action, a.priority, a.boost, t.item_id
-              FROM recsys._active_rules($1, $2, $3, $4, $5) a
-             CROSS JOIN LATERAL recsys._rule_targets($1, $2, a.target, $6, false) t(item_id)) h
-     GROUP BY h.item_id;
+    SELECT h.* FROM recsys._active_rule_arrays($1, $2, $3, $4, $5) a,
+           recsys._apply_rules($1, $2, $6, a.rule_ids, a.actions, a.boosts, a.priorities, a.tags, a.brands, a.categories,
+                               a.target_rules, a.target_ids) h;
 $$;
 
 -- Effects of the active rules on every given item (see _rule_hits; no rule: not blocked, factor 1).

@@ -84,11 +84,15 @@ AS $$
      GROUP BY a.item_id, b.item_id;
 $$;
 
--- The candidate pool of a request, ordered by item_id (src/pg/candidates.cpp).
-CREATE FUNCTION recsys._rank_candidates(org uuid, ns text, fanout int, recent text[], anchors text[], profile_tags text[],
-        user_factors real[], at timestamptz, pool_ids text[], pin_ids text[], boost_ids text[], seen_ids text[],
-        purchased text[], excluded text[], given_popular text[], given_covis_ids text[], given_covis float8[],
-        covis_penalty float8, OUT ids text[], OUT sources int[], OUT covis float8[], OUT flags int[])
+-- The candidate pool of a request, ordered by item_id, with the rules' effects on it
+-- (src/pg/candidates.cpp).
+CREATE FUNCTION recsys._rank_candidates(org uuid, ns text, fanout int, popular_fanout int, recent text[], anchors text[], profile_tags text[],
+        user_factors real[], at timestamptz, pool_ids text[], pin_ids text[], seen_ids text[], purchased text[],
+        excluded text[], given_popularity_ids text[], given_popularity float8[], given_covis_ids text[],
+        given_covis float8[], covis_penalty float8, rule_ids text[], actions text[], boosts float8[], priorities int[],
+        tags text[], brands text[], categories text[], target_rules int[], target_ids text[],
+        OUT ids text[], OUT popularity float8[], OUT covis float8[], OUT sources int[], OUT flags int[],
+        OUT factors float8[], OUT pins int[], OUT rules jsonb)
     AS 'MODULE_PATHNAME', 'recsys_rank_candidates' LANGUAGE C STABLE;
 
 CREATE FUNCTION recsys._rank_pipeline(org uuid, ns text, item_ids text[], popularity float8[], covisitation float8[],
@@ -154,34 +158,6 @@ BEGIN
 END
 $$;
 
--- The candidate pool as the parallel arrays _rank_pipeline takes, ordered by item_id: the given
--- candidates (with their source bits, co-visitation and seen/purchased/excluded flags), the
--- active rules' effects (block flag 8, boost factor, the matching rules {item_id: [rules]}) and
--- pin positions; popularity only with as_of (from the events up to `at`; otherwise
--- _rank_pipeline takes it from the catalogue).
-CREATE FUNCTION recsys._candidate_pool(org uuid, ns text, surface text, segment text, at timestamptz,
-        item_ids text[], item_sources int[], item_covis float8[], item_flags int[], pin_ids text[], as_of boolean,
-        OUT ids text[], OUT popularity float8[], OUT covis float8[], OUT sources int[], OUT flags int[],
-        OUT factors float8[], OUT pins int[], OUT rules jsonb)
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH candidates AS (
-        SELECT m.item_id, m.sources, m.covis, pop.score AS popularity,
-               m.flags | CASE WHEN eff.blocked THEN 8 ELSE 0 END AS flags,
-               coalesce(eff.factor, 1) AS factor, eff.rules,
-               coalesce(array_position(pin_ids, m.item_id) - 1, -1) AS pin
-          FROM unnest(item_ids, item_sources, item_covis, item_flags) AS m(item_id, sources, covis, flags)
-          LEFT JOIN (SELECT * FROM recsys._popularity_from_events(org, ns, at, item_ids) WHERE as_of) pop
-                 ON pop.item_id = m.item_id
-          LEFT JOIN recsys._rule_hits(org, ns, surface, segment, at, item_ids) eff ON eff.item_id = m.item_id
-         ORDER BY m.item_id)
-    SELECT array_agg(c.item_id), CASE WHEN as_of THEN array_agg(c.popularity) ELSE '{}' END,
-           array_agg(c.covis), array_agg(c.sources), array_agg(c.flags), array_agg(c.factor), array_agg(c.pin),
-           coalesce(jsonb_object_agg(c.item_id, c.rules) FILTER (WHERE c.rules IS NOT NULL), '{}')
-      FROM candidates c;
-$$;
-
 -- The ranking of recsys_rank, recsys_rerank and recsys_recommend for org's namespace: with
 -- `pool` NULL, candidates come from decayed popularity, co-visitation of the user's recent items,
 -- the user's tag profile, pins and positive boosts that name items; otherwise the pool is the
@@ -216,8 +192,8 @@ DECLARE
     as_of boolean;
     seen_ids text[];
     seen_weights float8[];
-    boosted_ids text[];
-    given_popular text[];
+    given_popularity_ids text[];
+    given_popularity float8[];
     given_covis_ids text[];
     given_covis float8[];
 BEGIN
@@ -272,11 +248,12 @@ BEGIN
 
     -- Candidates from every source (bit 1 popularity, 2 co-visitation, 4 embedding neighbours of
     -- the recent items, 8 content, 16 pins, 32 items an active boost names, 64 collaborative),
-    -- gathered from the cached catalogue by _rank_candidates; with as_of, popularity and
-    -- co-visitation come from the events up to `at` instead.
+    -- gathered from the cached catalogue by _rank_candidates with the active rules' effects; with
+    -- as_of, popularity and co-visitation come from the events up to `at` instead.
     IF as_of THEN
-        given_popular := ARRAY(SELECT p.item_id FROM recsys._popularity_from_events(org, ns, at, NULL) p
-                                ORDER BY p.score DESC, p.item_id LIMIT fanout);
+        SELECT coalesce(array_agg(p.item_id), '{}'), coalesce(array_agg(p.score), '{}')
+          INTO given_popularity_ids, given_popularity
+          FROM recsys._popularity_from_events(org, ns, at, NULL) p;
         -- Summed pairs with the recent items, divided by the neighbour's total pairs to the
         -- power covis_penalty (as the catalogue does; see CoVisitation::top_neighbours).
         WITH neighbours AS (
@@ -296,17 +273,12 @@ BEGIN
                   FROM neighbours nb LEFT JOIN totals t USING (item_id)
                  ORDER BY 2 DESC, 1 LIMIT fanout) c;
     END IF;
-    -- Items that an active boost names by id join the pool, so a boost can give exposure to an
-    -- item no other source finds (a new item is then scored by its similarity).
-    boosted_ids := ARRAY(SELECT DISTINCT jsonb_array_elements_text(a.target -> 'item_ids')
-                           FROM recsys._active_rules(org, ns, surface, segment.segment_id, at) a
-                          WHERE a.action = 'boost' AND a.boost > 0 AND a.target ? 'item_ids');
-    SELECT p.* INTO pool
-      FROM recsys._rank_candidates(org, ns, fanout, recent, recent[1:10], profile_tags[1:3], user_factors, at, pool_ids,
-                                   pin_ids, boosted_ids, seen_ids, purchased, excluded, given_popular, given_covis_ids,
-                                   given_covis, (o ->> 'covis_penalty')::float8) c,
-           recsys._candidate_pool(org, ns, surface, segment.segment_id, at, c.ids, c.sources, c.covis, c.flags, pin_ids,
-                                  as_of) p;
+    SELECT c.* INTO pool
+      FROM recsys._active_rule_arrays(org, ns, surface, segment.segment_id, at) r,
+           recsys._rank_candidates(org, ns, fanout, fanout, recent, recent[1:10], profile_tags[1:3], user_factors, at, pool_ids,
+                                   pin_ids, seen_ids, purchased, excluded, given_popularity_ids, given_popularity,
+                                   given_covis_ids, given_covis, (o ->> 'covis_penalty')::float8, r.rule_ids, r.actions,
+                                   r.boosts, r.priorities, r.tags, r.brands, r.categories, r.target_rules, r.target_ids) c;
 
     RETURN QUERY
     SELECT CASE WHEN r.idx IS NOT NULL THEN r.pick::int END, pool.ids[r.idx], r.score,
@@ -533,12 +505,14 @@ BEGIN
     fanout := (o ->> 'fanout')::int;
     explain := coalesce(o ->> 'explain', 'tags');
     -- Candidates: the anchor's embedding neighbours and co-visited items, and items sharing its
-    -- tags (no popularity source); the anchor itself and excluded items are flagged out.
-    SELECT p.* INTO pool
-      FROM recsys._rank_candidates(org, ns, fanout, ARRAY[anchor_id], ARRAY[anchor_id], anchor_tags, NULL, at, NULL, '{}',
-               '{}', '{}', '{}', anchor_id || ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'exclude_item_ids', '[]'))),
-               '{}', NULL, NULL, (o ->> 'covis_penalty')::float8) c,
-           recsys._candidate_pool(org, ns, 'similar_items', NULL, at, c.ids, c.sources, c.covis, c.flags, '{}', false) p;
+    -- tags (no popularity source); the anchor itself and excluded items are flagged out; the
+    -- rules of the surface "similar_items" apply.
+    SELECT c.* INTO pool
+      FROM recsys._active_rule_arrays(org, ns, 'similar_items', NULL, at) r,
+           recsys._rank_candidates(org, ns, fanout, 0, ARRAY[anchor_id], ARRAY[anchor_id], anchor_tags, NULL, at, NULL, '{}',
+               '{}', '{}', anchor_id || ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'exclude_item_ids', '[]'))),
+               NULL, NULL, NULL, NULL, (o ->> 'covis_penalty')::float8, r.rule_ids, r.actions, r.boosts, r.priorities, r.tags,
+               r.brands, r.categories, r.target_rules, r.target_ids) c;
 
     RETURN QUERY
     SELECT r.pick::int, pool.ids[r.idx], r.score,

@@ -1,0 +1,131 @@
+// Active rules as C function arguments, and recsys._apply_rules: the effect of the rules on a
+// list of items (src/core/rules.cpp), behind recsys._rule_hits and the rule primitives.
+#include "pg/rules.hpp"
+
+#include <unordered_set>
+
+#include "pg/arrays.hpp"
+#include "pg/boundary.hpp"
+#include "pg/catalog_cache.hpp"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+}
+
+namespace recsys_pg {
+
+RuleArgs rule_args(FunctionCallInfo fcinfo, int first) {
+    RuleArgs r;
+    r.ids = text_elements(fcinfo, first, &r.count);
+    int actions = 0, tags = 0, brands = 0, categories = 0, target_ids = 0;
+    r.actions = text_elements(fcinfo, first + 1, &actions);
+    ArrayArg boosts = array_arg(fcinfo, first + 2, FLOAT8OID);
+    ArrayArg priorities = array_arg(fcinfo, first + 3, INT4OID);
+    r.tags = text_elements(fcinfo, first + 4, &tags);
+    r.brands = text_elements(fcinfo, first + 5, &brands);
+    r.categories = text_elements(fcinfo, first + 6, &categories);
+    ArrayArg target_rules = array_arg(fcinfo, first + 7, INT4OID);
+    r.target_ids = text_elements(fcinfo, first + 8, &target_ids);
+    if (actions != r.count || boosts.count != r.count || priorities.count != r.count || tags != r.count ||
+        brands != r.count || categories != r.count || target_rules.count != target_ids)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("rule arrays differ in length")));
+    r.boosts = static_cast<double*>(palloc(sizeof(double) * (r.count + 1)));
+    r.priorities = static_cast<int*>(palloc(sizeof(int) * (r.count + 1)));
+    for (int i = 0; i < r.count; ++i) {
+        r.boosts[i] = boosts.nulls[i] ? 0.0 : DatumGetFloat8(boosts.values[i]);
+        r.priorities[i] = priorities.nulls[i] ? 0 : DatumGetInt32(priorities.values[i]);
+    }
+    r.target_count = target_ids;
+    r.target_rules = static_cast<int*>(palloc(sizeof(int) * (target_ids + 1)));
+    for (int i = 0; i < target_ids; ++i) {
+        r.target_rules[i] = target_rules.nulls[i] ? 0 : DatumGetInt32(target_rules.values[i]);
+        if (r.target_rules[i] < 1 || r.target_rules[i] > r.count)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("target id %d names no rule", i + 1)));
+    }
+    return r;
+}
+
+std::vector<recsys::Rule> to_rules(const RuleArgs& args) {
+    std::vector<recsys::Rule> rules(static_cast<size_t>(args.count));
+    for (int i = 0; i < args.count; ++i) {
+        recsys::Rule& r = rules[static_cast<size_t>(i)];
+        r.rule_id = args.ids[i];
+        r.action = args.actions[i];
+        r.boost = args.boosts[i];
+        r.priority = args.priorities[i];
+        if (args.tags[i][0] != '\0') r.target.tags.emplace_back(args.tags[i]);
+        if (args.brands[i][0] != '\0') r.target.brands.emplace_back(args.brands[i]);
+        if (args.categories[i][0] != '\0') r.target.categories.emplace_back(args.categories[i]);
+    }
+    for (int t = 0; t < args.target_count; ++t)
+        rules[static_cast<size_t>(args.target_rules[t] - 1)].target.item_ids.emplace_back(args.target_ids[t]);
+    return rules;
+}
+
+void append_matching_rules(StringInfo out, const RuleArgs& args, const std::vector<size_t>& rules) {
+    appendStringInfoChar(out, '[');
+    for (size_t m = 0; m < rules.size(); ++m) {
+        size_t r = rules[m];
+        if (m > 0) appendStringInfoString(out, ", ");
+        appendStringInfoString(out, "{\"rule_id\": ");
+        escape_json(out, args.ids[r]);
+        appendStringInfoString(out, ", \"action\": ");
+        escape_json(out, args.actions[r]);
+        appendStringInfo(out, ", \"priority\": %d}", args.priorities[r]);
+    }
+    appendStringInfoChar(out, ']');
+}
+
+}  // namespace recsys_pg
+
+namespace {
+
+// Effects of the last _apply_rules call, on the heap behind a static pointer (reading them into
+// datums can raise).
+std::vector<recsys::RuleEffect>* applied = nullptr;
+
+}  // namespace
+
+extern "C" {
+
+PG_FUNCTION_INFO_V1(recsys_apply_rules);
+
+// _apply_rules(org, ns, item_ids text[], rule arrays...) -> (item_id, blocked, factor, rules):
+// the items (each once, in their first order) that some rule names, with the effect.
+Datum recsys_apply_rules(PG_FUNCTION_ARGS) {
+    int count;
+    const char** ids = recsys_pg::text_elements(fcinfo, 2, &count);
+    recsys_pg::RuleArgs args = recsys_pg::rule_args(fcinfo, 3);
+    bool* first = static_cast<bool*>(palloc(sizeof(bool) * (count + 1)));
+    SPI_connect();
+    const recsys::Catalog& catalog = recsys_pg::current_catalog(PG_GETARG_DATUM(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
+    recsys_pg::core_call([&] {
+        std::vector<std::string> items(ids, ids + count);
+        std::unordered_set<std::string> seen;
+        for (int i = 0; i < count; ++i) first[i] = seen.insert(items[static_cast<size_t>(i)]).second;
+        if (applied == nullptr) applied = new std::vector<recsys::RuleEffect>();
+        *applied = recsys::rule_effects(catalog, items, recsys_pg::to_rules(args));
+    });
+    SPI_finish();
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    InitMaterializedSRF(fcinfo, 0);
+    for (int i = 0; i < count; ++i) {
+        const recsys::RuleEffect& e = (*applied)[static_cast<size_t>(i)];
+        if (!first[i] || e.rules.empty()) continue;
+        StringInfoData rules;
+        initStringInfo(&rules);
+        recsys_pg::append_matching_rules(&rules, args, e.rules);
+        Datum values[4] = {CStringGetTextDatum(ids[i]), BoolGetDatum(e.blocked), Float8GetDatum(e.factor),
+                           DirectFunctionCall1(jsonb_in, CStringGetDatum(rules.data))};
+        bool nulls[4] = {false, false, false, false};
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+    return static_cast<Datum>(0);
+}
+
+}  // extern "C"

@@ -1,0 +1,44 @@
+// Active rules passed to C functions as parallel arrays, and their effects as JSON (rules.cpp).
+#pragma once
+
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+}
+
+#include "core/rules.hpp"
+
+namespace recsys_pg {
+
+// The rule arguments first .. first + 8 of a function: rule_ids text[], actions text[],
+// boosts float8[], priorities int[], tags text[], brands text[], categories text[] (one per
+// rule; NULL or '' when the target has none), target_rules int[] and target_ids text[] (the
+// ids targets name: 1-based rule of each id, and the id). Plain palloc'd copies.
+struct RuleArgs {
+    int count;
+    const char** ids;
+    const char** actions;
+    double* boosts;
+    int* priorities;
+    const char** tags;
+    const char** brands;
+    const char** categories;
+    int target_count;
+    int* target_rules;
+    const char** target_ids;
+};
+
+RuleArgs rule_args(FunctionCallInfo fcinfo, int first);
+
+// The core's rules of `args`; call inside core_call.
+std::vector<recsys::Rule> to_rules(const RuleArgs& args);
+
+// Appends the matching rules of an effect as a JSON array [{rule_id, action, priority}, ...].
+void append_matching_rules(StringInfo out, const RuleArgs& args, const std::vector<size_t>& rules);
+
+}  // namespace recsys_pg

@@ -1,0 +1,69 @@
+// Unit tests of rule application: targets by id, tag, brand and category; block; compounding
+// boosts; priority order of the matching rules.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/rules.hpp"
+
+namespace {
+
+// Fills `c` with three items.
+void fill(recsys::Catalog& c) {
+    auto add = [&](const std::string& id, std::vector<std::string> tags, const std::string& brand, const std::string& category) {
+        recsys::CatalogRecord r;
+        r.item_id = id;
+        r.tags = std::move(tags);
+        r.brand = brand;
+        r.category = category;
+        c.upsert(r);
+    };
+    add("a", {"eco"}, "acme", "shoes");
+    add("b", {"gift"}, "zeta", "shoes");
+    add("c", {}, "acme", "hats");
+}
+
+recsys::Rule rule(const std::string& id, const std::string& action, double boost, int priority, recsys::ItemTarget t) {
+    recsys::Rule r;
+    r.rule_id = id;
+    r.action = action;
+    r.boost = boost;
+    r.priority = priority;
+    r.target = std::move(t);
+    return r;
+}
+
+}  // namespace
+
+TEST(Rules, BoostsCompoundAndBlocksWin) {
+    recsys::Catalog c(0);
+    fill(c);
+    recsys::ItemTarget acme, shoes, named;
+    acme.brands = {"acme"};
+    shoes.categories = {"shoes"};
+    named.item_ids = {"b", "new_item"};
+    std::vector<recsys::Rule> rules = {rule("r1", "boost", 0.5, 1, acme), rule("r2", "boost", -0.5, 5, shoes),
+                                       rule("r3", "block", 0, 0, named)};
+    auto e = recsys::rule_effects(c, {"a", "b", "c", "new_item", "zz"}, rules);
+    EXPECT_DOUBLE_EQ(e[0].factor, 1.5 * 0.5);  // acme and shoes
+    EXPECT_FALSE(e[0].blocked);
+    EXPECT_EQ(e[0].rules, (std::vector<size_t>{1, 0}));  // priority 5 first
+    EXPECT_TRUE(e[1].blocked);                          // named by id
+    EXPECT_EQ(e[1].rules, (std::vector<size_t>{1, 2}));
+    EXPECT_DOUBLE_EQ(e[2].factor, 1.5);
+    EXPECT_TRUE(e[3].blocked);  // an id not in the catalogue can still be named
+    EXPECT_TRUE(e[4].rules.empty());
+    EXPECT_DOUBLE_EQ(e[4].factor, 1.0);
+}
+
+TEST(Rules, EqualPrioritiesGoByRuleIdAndUnknownActionsAreErrors) {
+    recsys::Catalog c(0);
+    fill(c);
+    recsys::ItemTarget eco;
+    eco.tags = {"eco"};
+    auto e = recsys::rule_effects(c, {"a"}, {rule("zz", "boost", 0.1, 2, eco), rule("aa", "pin", 0, 2, eco)});
+    EXPECT_EQ(e[0].rules, (std::vector<size_t>{1, 0}));
+    EXPECT_THROW(recsys::rule_effects(c, {"a"}, {rule("x", "promote", 0, 0, eco)}), recsys::Error);
+}
