@@ -6,13 +6,22 @@ chmod 777 "$work"
 org="SET recsys.org_id = '00000000-0000-0000-0000-0000000be4c1';"
 q() { psql -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 q -c "CREATE EXTENSION recsys"
-q -c "$org" -c "SELECT recsys.recsys_seed_synthetic('bench', '{\"items\": $RECSYS_BENCH_ITEMS, \"users\": $RECSYS_BENCH_USERS, \"events\": $RECSYS_BENCH_EVENTS}')" >/dev/null
+# Two namespaces with the same synthetic data (the generator is seeded): "bench" gets 20 rules and
+# 5 segments below, "bare" none, so that the cost of rules and segments is measured on the same
+# work; "bare" has one bandit policy equal to the defaults, so that bandit_recommend ranks exactly
+# as recsys_rank does and the difference is the bandit's own cost.
+for ns in bench bare; do
+    q -c "$org" -c "SELECT recsys.recsys_seed_synthetic('$ns', '{\"items\": $RECSYS_BENCH_ITEMS, \"users\": $RECSYS_BENCH_USERS, \"events\": $RECSYS_BENCH_EVENTS}')" >/dev/null
+done
+q -c "$org" -c "SELECT recsys.recsys_upsert_policies('bare', '[{\"policy_id\": \"defaults\", \"settings\": {\"mmr_lambda\": 0.7}}]')" >/dev/null
 q -c "$org" -c "SELECT recsys.recsys_upsert_policies('bench', '[{\"policy_id\": \"p1\", \"settings\": {\"mmr_lambda\": 0.9}},
                    {\"policy_id\": \"p2\", \"settings\": {\"mmr_lambda\": 0.5}}, {\"policy_id\": \"p3\", \"settings\": {\"alpha\": 2}}]')" >/dev/null
 q -c "ANALYZE"
 # Every signal: an IVF embedding index and trained ALS factors (64 factors, 15 iterations).
 index=$(q -c "$org" -c "SELECT recsys.recsys_build_embedding_index('bench')")
 factors=$(q -c "$org" -c "SET client_min_messages = warning" -c "SELECT recsys.recsys_train_factors('bench') ->> 'seconds'")
+q -c "$org" -c "SET client_min_messages = warning" -c "SELECT recsys.recsys_build_embedding_index('bare')" \
+  -c "SELECT recsys.recsys_train_factors('bare')" >/dev/null
 # First call of a fresh session: loads the catalogue cache (items, embeddings, popularity, factors).
 cold=$(q -c "$org" -c "SELECT count(*) FROM recsys.recsys_rank('bench', 'user_1', 20)" -c "\\timing on" \
          -c "SELECT count(*) FROM recsys.recsys_rank('bench', 'user_2', 20)" | sed -n 's/^Time: \([0-9.]*\).*/\1/p')
@@ -29,9 +38,40 @@ measure() {
     cat "$work"/"$name".* | awk '{print $3 / 1000.0}' | sort -n |
         awk '{a[NR]=$1} END {printf "%.3f %.3f %d", a[int(NR*0.5)+1], a[int(NR*0.99)+1], NR}'
 }
-rank_bare=$(measure rank_bare "SELECT * FROM recsys.recsys_rank('bench', 'user_' || :u, 20);")
+# Paired timing in one session: each round calls `a` and `b` for the same user, alternating
+# which goes first; prints "median a, median b, median of (b - a)" in ms over the rounds.
+paired() {
+    local a=$1 b=$2 rounds=${RECSYS_BENCH_PAIRS:-1000}
+    q -c "$org" -F ' ' -f - <<SQL
+CREATE TEMP TABLE paired (a float8, b float8);
+DO \$\$
+DECLARE
+    t0 timestamptz; t1 timestamptz; t2 timestamptz; ta float8; tb float8;
+    first text; second text; u text;
+BEGIN
+    FOR i IN -9..$rounds LOOP  -- ten warm-up rounds first
+        u := 'user_' || (1 + (i * 7919) % $RECSYS_BENCH_USERS);
+        first := CASE WHEN i % 2 = 0 THEN \$q\$$a\$q\$ ELSE \$q\$$b\$q\$ END;
+        second := CASE WHEN i % 2 = 0 THEN \$q\$$b\$q\$ ELSE \$q\$$a\$q\$ END;
+        t0 := clock_timestamp();
+        EXECUTE format('SELECT count(*) FROM (%s) x', first) USING u;
+        t1 := clock_timestamp();
+        EXECUTE format('SELECT count(*) FROM (%s) x', second) USING u;
+        t2 := clock_timestamp();
+        ta := extract(epoch FROM CASE WHEN i % 2 = 0 THEN t1 - t0 ELSE t2 - t1 END) * 1000;
+        tb := extract(epoch FROM CASE WHEN i % 2 = 0 THEN t2 - t1 ELSE t1 - t0 END) * 1000;
+        IF i > 0 THEN
+            INSERT INTO paired VALUES (ta, tb);
+        END IF;
+    END LOOP;
+END
+\$\$;
+SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY a)::numeric, 3), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY b)::numeric, 3),
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY b - a)::numeric, 3) FROM paired;
+SQL
+}
 # 20 active rules (boosts and demotions by tag and brand, blocks, pins) and 5 segments on traits.
-q -c "$org" >/dev/null <<'SQL'
+q -c "$org" -f - >/dev/null <<'SQL'
 SELECT recsys.recsys_upsert_rule('bench', jsonb_build_object('action', 'boost', 'target', jsonb_build_object('tag', t), 'boost', b))
   FROM (VALUES ('eco', 0.5), ('premium', 0.3), ('budget', -0.3), ('bestseller', 0.2), ('gift', 0.4), ('limited', 0.6),
                ('classic', -0.2), ('handmade', 0.5), ('compact', 0.1), ('vintage', -0.4), ('smart', 0.3), ('kids', 0.2)) v(t, b);
@@ -47,6 +87,8 @@ SELECT recsys.recsys_upsert_segment('bench', jsonb_build_object('segment_id', s,
 SQL
 rules=$(q -c "$org" -c "SELECT count(*) FROM recsys.rules_list WHERE namespace = 'bench' AND enabled")
 decide=$(measure decide "SELECT recsys.recsys_bandit_decide('bench', 'home', '{\"device\": \"mobile\"}');")
+rules_paired=$(paired "SELECT * FROM recsys.recsys_rank('bare', \$1, 20)" "SELECT * FROM recsys.recsys_rank('bench', \$1, 20)")
+bandit_paired=$(paired "SELECT * FROM recsys.recsys_rank('bare', \$1, 20, 'home')" "SELECT recsys.recsys_bandit_recommend('bare', \$1, 20, 'home')")
 rank=$(measure rank "SELECT * FROM recsys.recsys_rank('bench', 'user_' || :u, 20);")
 recommend=$(measure recommend "SELECT recsys.recsys_bandit_recommend('bench', 'user_' || :u, 20, 'home');")
 similar=$(measure similar "SELECT * FROM recsys.recsys_similar_items('bench', 'item_' || :u, 20);")
@@ -79,16 +121,20 @@ echo "first call of a fresh session (loads the catalogue cache): $first ms; a wa
 echo
 echo "| call (one client, ${RECSYS_BENCH_SECONDS} s each; $RECSYS_BENCH_ITEMS items / $RECSYS_BENCH_USERS users / $RECSYS_BENCH_EVENTS events) | p50 ms | p99 ms | calls |"
 echo "|---|---:|---:|---:|"
-for pair in "recsys_bandit_decide:$decide" "recsys_rank k=20, no rules or segments:$rank_bare" "recsys_rank k=20, 20 rules and 5 segments:$rank" "recsys_bandit_recommend k=20:$recommend" \
+for pair in "recsys_bandit_decide:$decide" "recsys_rank k=20, 20 rules and 5 segments:$rank" "recsys_bandit_recommend k=20:$recommend" \
             "recsys_similar_items k=20:$similar" "plain SQL top 20 by popularity (one event type, index):$popular"; do
     name=${pair%%:*}; set -- ${pair#*:}
     echo "| $name | $1 | $2 | $3 |"
 done
 echo
 echo "recsys_rank with 2 clients ($rules enabled rules, 5 segments): $throughput calls/s"
-set -- $rank; r50=$1; set -- $rank_bare; b50=$1; set -- $popular; p50=$1; set -- $recommend; m50=$1
-echo "rules and segments add $(awk -v a="$r50" -v b="$b50" 'BEGIN {printf "%.3f", a - b}') ms at the median;" \
-     "bandit_recommend adds $(awk -v a="$m50" -v b="$r50" 'BEGIN {printf "%.3f", a - b}') ms;" \
-     "recsys_rank / plain popularity query: $(awk -v a="$r50" -v b="$p50" 'BEGIN {printf "%.1f", a / b}')x"
+set -- $rank; r50=$1; set -- $popular; p50=$1
+echo "recsys_rank / plain popularity query: $(awk -v a="$r50" -v b="$p50" 'BEGIN {printf "%.1f", a / b}')x"
+set -- $rules_paired
+echo "paired, ${RECSYS_BENCH_PAIRS:-1000} rounds: recsys_rank without rules p50 $1 ms, with 20 rules and 5 segments $2 ms," \
+     "median difference $3 ms"
+set -- $bandit_paired
+echo "paired, ${RECSYS_BENCH_PAIRS:-1000} rounds: recsys_rank p50 $1 ms, recsys_bandit_recommend (same knobs) $2 ms," \
+     "median difference $3 ms"
 echo "backend private memory (RssAnon): $anon_before kB after one call, $anon_after kB after $calls more calls (growth $(( (anon_after - anon_before) / 1024 )) MB)"
 echo "shared buffers touched (RssShmem): $shmem_before kB -> $shmem_after kB"

@@ -103,12 +103,11 @@ void Catalog::fill(int slot, PipelineItem& item) const {
     item.candidate.item_id = ids_[s];
     item.candidate.brand = brand_[s];
     item.candidate.category = category_[s];
-    item.candidate.tags = tags_[s];
-    if (has_vector_[s])
-        item.candidate.embedding.assign(vectors_.begin() + static_cast<long>(s * dim_),
-                                        vectors_.begin() + static_cast<long>((s + 1) * dim_));
-    else
-        item.candidate.embedding.clear();
+    item.candidate.tags.clear();
+    item.candidate.embedding.clear();
+    item.candidate.borrowed_tags = &tags_[s];
+    item.candidate.borrowed_embedding = has_vector_[s] ? vectors_.data() + s * dim_ : nullptr;
+    item.candidate.borrowed_dim = has_vector_[s] ? dim_ : 0;
     item.available = available_[s] != 0;
     item.price = price_[s];
     item.created_at = created_at_[s];

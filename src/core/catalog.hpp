@@ -62,7 +62,8 @@ public:
     const std::string& brand(int slot) const { return brand_[static_cast<size_t>(slot)]; }
     const std::string& category(int slot) const { return category_[static_cast<size_t>(slot)]; }
 
-    // Copies the slot's attributes and embedding into a pipeline item (signals untouched).
+    // Fills a pipeline item with the slot's attributes; its tags and embedding are borrowed
+    // (valid until the catalogue next changes). Signals are left untouched.
     void fill(int slot, PipelineItem& item) const;
 
     // Cosine of the slot's embedding to a unit-length query; NaN without an embedding.

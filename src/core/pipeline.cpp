@@ -28,7 +28,8 @@ const FilterStage* failed_filter(const PipelineItem& item, const PipelineOptions
     if (!o.include_tags_any.empty()) {
         bool any = false;
         for (const std::string& t : o.include_tags_any)
-            any |= std::find(item.candidate.tags.begin(), item.candidate.tags.end(), t) != item.candidate.tags.end();
+            any |= std::find(item.candidate.tag_list().begin(), item.candidate.tag_list().end(), t) !=
+                   item.candidate.tag_list().end();
         if (!any) return &tags;
     }
     if ((!std::isnan(o.price_min) || !std::isnan(o.price_max)) &&
@@ -43,7 +44,7 @@ const FilterStage* failed_filter(const PipelineItem& item, const PipelineOptions
 double profile_overlap(const PipelineItem& item, const std::map<std::string, double>& profile, double total) {
     if (total <= 0.0) return 0.0;
     double carried = 0.0;
-    for (const std::string& t : item.candidate.tags) {
+    for (const std::string& t : item.candidate.tag_list()) {
         auto it = profile.find(t);
         if (it != profile.end()) carried += it->second;
     }

@@ -65,15 +65,15 @@ std::vector<double> blend(const std::vector<double>& signals, size_t rows, const
 }
 
 double similarity(const Candidate& a, const Candidate& b) {
-    if (!a.embedding.empty() && a.embedding.size() == b.embedding.size()) {
-        Eigen::Map<const Eigen::VectorXf> x(a.embedding.data(), static_cast<Eigen::Index>(a.embedding.size()));
-        Eigen::Map<const Eigen::VectorXf> y(b.embedding.data(), static_cast<Eigen::Index>(b.embedding.size()));
+    if (a.vector_size() > 0 && a.vector_size() == b.vector_size()) {
+        Eigen::Map<const Eigen::VectorXf> x(a.vector_data(), static_cast<Eigen::Index>(a.vector_size()));
+        Eigen::Map<const Eigen::VectorXf> y(b.vector_data(), static_cast<Eigen::Index>(b.vector_size()));
         double norms = static_cast<double>(x.norm()) * static_cast<double>(y.norm());
         if (norms <= 0.0) return 0.0;
         return std::clamp(static_cast<double>(x.dot(y)) / norms, 0.0, 1.0);
     }
-    std::set<std::string> left(a.tags.begin(), a.tags.end());
-    std::set<std::string> right(b.tags.begin(), b.tags.end());
+    std::set<std::string> left(a.tag_list().begin(), a.tag_list().end());
+    std::set<std::string> right(b.tag_list().begin(), b.tag_list().end());
     if (!a.brand.empty()) left.insert("brand:" + a.brand);
     if (!b.brand.empty()) right.insert("brand:" + b.brand);
     if (!a.category.empty()) left.insert("category:" + a.category);
@@ -96,7 +96,7 @@ public:
     double operator()(size_t a, size_t b) const {
         const Candidate& x = candidates_[a];
         const Candidate& y = candidates_[b];
-        if (!x.embedding.empty() && x.embedding.size() == y.embedding.size()) {
+        if (x.vector_size() > 0 && x.vector_size() == y.vector_size()) {
             double norms = norm(a) * norm(b);
             if (norms <= 0.0) return 0.0;
             return std::clamp(static_cast<double>(vector(x).dot(vector(y))) / norms, 0.0, 1.0);
@@ -115,7 +115,7 @@ public:
 
 private:
     static Eigen::Map<const Eigen::VectorXf> vector(const Candidate& c) {
-        return Eigen::Map<const Eigen::VectorXf>(c.embedding.data(), static_cast<Eigen::Index>(c.embedding.size()));
+        return Eigen::Map<const Eigen::VectorXf>(c.vector_data(), static_cast<Eigen::Index>(c.vector_size()));
     }
 
     // The norm of the candidate's embedding, computed on first use.
@@ -132,7 +132,7 @@ private:
             auto intern = [this](const std::string& token) {
                 return token_ids_.emplace(token, static_cast<int>(token_ids_.size())).first->second;
             };
-            for (const std::string& tag : c.tags) t.push_back(intern(tag));
+            for (const std::string& tag : c.tag_list()) t.push_back(intern(tag));
             if (!c.brand.empty()) t.push_back(intern("brand:" + c.brand));
             if (!c.category.empty()) t.push_back(intern("category:" + c.category));
             std::sort(t.begin(), t.end());

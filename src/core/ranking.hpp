@@ -15,6 +15,15 @@ struct Candidate {
     std::string category;           // empty: none
     std::vector<std::string> tags;
     std::vector<float> embedding;   // empty: none
+    // Attributes borrowed from the cached catalogue (valid for the call), used instead of tags and
+    // embedding when set: serving does not copy them for every candidate.
+    const std::vector<std::string>* borrowed_tags = nullptr;
+    const float* borrowed_embedding = nullptr;
+    size_t borrowed_dim = 0;
+
+    const std::vector<std::string>& tag_list() const { return borrowed_tags != nullptr ? *borrowed_tags : tags; }
+    const float* vector_data() const { return borrowed_embedding != nullptr ? borrowed_embedding : embedding.data(); }
+    size_t vector_size() const { return borrowed_embedding != nullptr ? borrowed_dim : embedding.size(); }
 };
 
 // Splits `text` at `separator`, dropping empty parts (tag lists travel as one joined string).
