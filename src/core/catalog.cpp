@@ -191,8 +191,11 @@ std::vector<int> Catalog::matching(const ItemTarget& target, bool available_only
 }
 
 bool Catalog::matches(const ItemTarget& target, const std::string& item_id) const {
+    return matches(target, item_id, find(item_id));
+}
+
+bool Catalog::matches(const ItemTarget& target, const std::string& item_id, int slot) const {
     if (std::find(target.item_ids.begin(), target.item_ids.end(), item_id) != target.item_ids.end()) return true;
-    int slot = find(item_id);
     if (slot < 0) return false;
     size_t s = static_cast<size_t>(slot);
     auto named = [](const std::vector<std::string>& keys, const std::string& value) {

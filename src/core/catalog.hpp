@@ -80,6 +80,8 @@ public:
 
     // Whether the target names the item (an id missing from the catalogue can still be listed).
     bool matches(const ItemTarget& target, const std::string& item_id) const;
+    // The same for an item whose slot is known (-1: not in the catalogue).
+    bool matches(const ItemTarget& target, const std::string& item_id, int slot) const;
 
     // The IVF index: `centroids` (lists x dim, row-major) and how many lists a search probes;
     // every embedding is assigned to its nearest centroid. Empty centroids: exact search.

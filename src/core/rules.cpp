@@ -22,8 +22,9 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
     std::vector<RuleEffect> effects(item_ids.size());
     for (size_t i = 0; i < item_ids.size(); ++i) {
         RuleEffect& e = effects[i];
+        int slot = catalog.find(item_ids[i]);
         for (size_t r : order) {
-            if (!catalog.matches(rules[r].target, item_ids[i])) continue;
+            if (!catalog.matches(rules[r].target, item_ids[i], slot)) continue;
             e.rules.push_back(r);
             if (rules[r].action == "block") e.blocked = true;
             if (rules[r].action == "boost") e.factor *= 1.0 + rules[r].boost;
