@@ -8,14 +8,24 @@
 
 namespace recsys {
 
-std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<std::string>& item_ids,
-                                     const std::vector<Rule>& rules) {
+namespace {
+
+// Rule indexes by priority (highest first), then rule_id.
+std::vector<size_t> by_priority(const std::vector<Rule>& rules) {
     std::vector<size_t> order(rules.size());
     std::iota(order.begin(), order.end(), size_t{0});
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
         return rules[a].priority != rules[b].priority ? rules[a].priority > rules[b].priority
                                                       : rules[a].rule_id < rules[b].rule_id;
     });
+    return order;
+}
+
+}  // namespace
+
+std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<std::string>& item_ids,
+                                     const std::vector<Rule>& rules) {
+    std::vector<size_t> order = by_priority(rules);
     for (const Rule& r : rules)
         if (r.action != "block" && r.action != "pin" && r.action != "boost")
             throw_invalid("rule \"" + r.rule_id + "\" has an unknown action \"" + r.action + "\"");
@@ -31,6 +41,42 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
         }
     }
     return effects;
+}
+
+std::vector<std::string> pinned_items(const Catalog& catalog, const std::vector<Rule>& rules, size_t slots) {
+    std::vector<std::string> pins;
+    auto blocked = [&](int slot) {
+        for (const Rule& r : rules)
+            if (r.action == "block" && catalog.matches(r.target, catalog.item_id(slot), slot)) return true;
+        return false;
+    };
+    for (size_t r : by_priority(rules)) {
+        const Rule& rule = rules[r];
+        if (rule.action != "pin") continue;
+        // Named by tag, brand or category first (by item_id), then in the order item_ids lists them.
+        std::vector<int> named = catalog.matching(rule.target, true);
+        std::vector<int> listed, others;
+        for (int slot : named) {
+            auto at = std::find(rule.target.item_ids.begin(), rule.target.item_ids.end(), catalog.item_id(slot));
+            (at == rule.target.item_ids.end() ? others : listed).push_back(slot);
+        }
+        auto position = [&](int slot) {
+            return std::find(rule.target.item_ids.begin(), rule.target.item_ids.end(), catalog.item_id(slot)) -
+                   rule.target.item_ids.begin();
+        };
+        std::stable_sort(listed.begin(), listed.end(), [&](int a, int b) { return position(a) < position(b); });
+        others.insert(others.end(), listed.begin(), listed.end());
+        int taken = 0;
+        for (int slot : others) {
+            if (taken >= rule.max_pins) break;
+            if (blocked(slot)) continue;
+            ++taken;
+            const std::string& id = catalog.item_id(slot);
+            if (std::find(pins.begin(), pins.end(), id) == pins.end()) pins.push_back(id);
+        }
+    }
+    if (pins.size() > slots) pins.resize(slots);
+    return pins;
 }
 
 }  // namespace recsys

@@ -16,6 +16,7 @@ struct Rule {
     std::string action;
     double boost = 0.0;
     int priority = 0;
+    int max_pins = 1;  // pin rules: most items pinned by this rule
     ItemTarget target;
 };
 
@@ -30,5 +31,12 @@ struct RuleEffect {
 // Catalog::matches). Matching rules are listed by priority, highest first, then by rule_id.
 std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<std::string>& item_ids,
                                      const std::vector<Rule>& rules);
+
+// The pinned items of a request, in pin order: pin rules by priority (highest first, then
+// rule_id); each rule's items in the order its item_ids list them, items it names otherwise
+// (tag, brand, category) before those and by item_id; at most max_pins per rule; only available
+// catalogue items that no block rule names; an item two rules pin keeps its first place; at most
+// `slots` in all.
+std::vector<std::string> pinned_items(const Catalog& catalog, const std::vector<Rule>& rules, size_t slots);
 
 }  // namespace recsys

@@ -1,7 +1,7 @@
 // recsys._rank_candidates: the candidate pool of a ranking request gathered in one call from the
 // cached catalogue (popularity, co-visitation of the recent items, the tag profile, embedding
-// neighbours, ALS factors) plus the request's own lists (a rerank pool, pins) and the items
-// positive boosts name, with the seen / purchased / excluded flags and the effect of the active
+// neighbours, ALS factors) plus a rerank's own list, the pinned items and the items positive
+// boosts name, with the seen / purchased / excluded flags and the effect of the active
 // rules (block, boost factor, the matching rules) on every candidate.
 #include <cmath>
 #include <string>
@@ -70,14 +70,15 @@ extern "C" {
 PG_FUNCTION_INFO_V1(recsys_rank_candidates);
 
 // _rank_candidates(org, ns, fanout, popular_fanout, recent, anchors, profile_tags, user_factors, at, pool_ids,
-//   pin_ids, seen_ids, purchased, excluded, given_popularity_ids, given_popularity,
+//   pin_slots, seen_ids, purchased, excluded, given_popularity_ids, given_popularity,
 //   given_covis_ids, given_covis, covis_penalty, <rule arrays, see pg/rules.hpp>)
 //   -> (ids text[], popularity float8[], covis float8[], sources int[], flags int[],
 //       factors float8[], pins int[], rules jsonb), ordered by item id.
 // Each source proposes `fanout` items, popularity `popular_fanout`. With pool_ids (a rerank), the
 // pool is those ids plus the pins, and co-visitation is counted among them only. given_popularity_* (every item's popularity at `at`) and given_covis_*
 // replace the catalogue's popularity and co-visitation (the as_of path computes them from the
-// events); popularity is returned only then. pins: position in pin_ids, -1 when not pinned.
+// events); popularity is returned only then. The pin rules' items (recsys::pinned_items, at most
+// pin_slots) join the pool; pins: their pin position, -1 for the others.
 // rules: {item_id: [{rule_id, action, priority}]} of the candidates some rule names.
 Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
     if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(8))
@@ -92,7 +93,8 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
     float* factors = static_cast<float*>(palloc(sizeof(float) * (factor_arg.count + 1)));
     for (int d = 0; d < factor_arg.count; ++d) factors[d] = factor_arg.nulls[d] ? 0.0f : DatumGetFloat4(factor_arg.values[d]);
     double days = recsys_pg::decay_days(PG_GETARG_TIMESTAMPTZ(8));
-    TextList pool_ids = text_list(fcinfo, 9), pin_ids = text_list(fcinfo, 10);
+    TextList pool_ids = text_list(fcinfo, 9);
+    int pin_slots = PG_ARGISNULL(10) ? 0 : PG_GETARG_INT32(10);
     TextList seen = text_list(fcinfo, 11), purchased = text_list(fcinfo, 12), excluded = text_list(fcinfo, 13);
     TextList given_popularity_ids = text_list(fcinfo, 14);
     recsys_pg::ArrayArg given_popularity = recsys_pg::array_arg(fcinfo, 15, FLOAT8OID);
@@ -109,6 +111,7 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
     recsys_pg::core_call([&] {
         if (gathered == nullptr) gathered = new Gathered();
         std::vector<recsys::Rule> rules = recsys_pg::to_rules(rule_args);
+        std::vector<std::string> pin_ids = recsys::pinned_items(catalog, rules, pin_slots < 0 ? 0 : static_cast<size_t>(pin_slots));
         recsys::CandidatePool pool;
         auto add_slots = [&](const std::vector<recsys::ScoredSlot>& found, uint32_t source, bool with_score) {
             for (const recsys::ScoredSlot& f : found) pool.add(catalog.item_id(f.slot), source, with_score ? f.score : NAN);
@@ -162,7 +165,7 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         } else {
             add_ids(pool_ids, 0);
         }
-        add_ids(pin_ids, pinned);
+        for (const std::string& id : pin_ids) pool.add(id, pinned);
         pool.flag(strings(seen), flag_seen);
         pool.flag(strings(purchased), flag_purchased);
         pool.flag(strings(excluded), flag_excluded);
@@ -180,7 +183,7 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
                 g.popularity.push_back(found == popularity_of.end() ? NAN : found->second);
             }
         std::unordered_map<std::string, int> pin_position;
-        for (int p = pin_ids.count - 1; p >= 0; --p) pin_position[pin_ids.items[p]] = p;  // first position wins
+        for (size_t p = 0; p < pin_ids.size(); ++p) pin_position.emplace(pin_ids[p], static_cast<int>(p));
         g.pins.clear();
         for (size_t i = 0; i < ids.size(); ++i) {
             auto found = pin_position.find(ids[i]);

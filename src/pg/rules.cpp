@@ -26,19 +26,22 @@ RuleArgs rule_args(FunctionCallInfo fcinfo, int first) {
     r.actions = text_elements(fcinfo, first + 1, &actions);
     ArrayArg boosts = array_arg(fcinfo, first + 2, FLOAT8OID);
     ArrayArg priorities = array_arg(fcinfo, first + 3, INT4OID);
-    r.tags = text_elements(fcinfo, first + 4, &tags);
-    r.brands = text_elements(fcinfo, first + 5, &brands);
-    r.categories = text_elements(fcinfo, first + 6, &categories);
-    ArrayArg target_rules = array_arg(fcinfo, first + 7, INT4OID);
-    r.target_ids = text_elements(fcinfo, first + 8, &target_ids);
-    if (actions != r.count || boosts.count != r.count || priorities.count != r.count || tags != r.count ||
-        brands != r.count || categories != r.count || target_rules.count != target_ids)
+    ArrayArg max_pins = array_arg(fcinfo, first + 4, INT4OID);
+    r.tags = text_elements(fcinfo, first + 5, &tags);
+    r.brands = text_elements(fcinfo, first + 6, &brands);
+    r.categories = text_elements(fcinfo, first + 7, &categories);
+    ArrayArg target_rules = array_arg(fcinfo, first + 8, INT4OID);
+    r.target_ids = text_elements(fcinfo, first + 9, &target_ids);
+    if (actions != r.count || boosts.count != r.count || priorities.count != r.count || max_pins.count != r.count ||
+        tags != r.count || brands != r.count || categories != r.count || target_rules.count != target_ids)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("rule arrays differ in length")));
     r.boosts = static_cast<double*>(palloc(sizeof(double) * (r.count + 1)));
     r.priorities = static_cast<int*>(palloc(sizeof(int) * (r.count + 1)));
+    r.max_pins = static_cast<int*>(palloc(sizeof(int) * (r.count + 1)));
     for (int i = 0; i < r.count; ++i) {
         r.boosts[i] = boosts.nulls[i] ? 0.0 : DatumGetFloat8(boosts.values[i]);
         r.priorities[i] = priorities.nulls[i] ? 0 : DatumGetInt32(priorities.values[i]);
+        r.max_pins[i] = max_pins.nulls[i] ? 1 : DatumGetInt32(max_pins.values[i]);
     }
     r.target_count = target_ids;
     r.target_rules = static_cast<int*>(palloc(sizeof(int) * (target_ids + 1)));
@@ -58,6 +61,7 @@ std::vector<recsys::Rule> to_rules(const RuleArgs& args) {
         r.action = args.actions[i];
         r.boost = args.boosts[i];
         r.priority = args.priorities[i];
+        r.max_pins = args.max_pins[i];
         if (args.tags[i][0] != '\0') r.target.tags.emplace_back(args.tags[i]);
         if (args.brands[i][0] != '\0') r.target.brands.emplace_back(args.brands[i]);
         if (args.categories[i][0] != '\0') r.target.categories.emplace_back(args.categories[i]);
@@ -88,12 +92,37 @@ namespace {
 // Effects of the last _apply_rules call, on the heap behind a static pointer (reading them into
 // datums can raise).
 std::vector<recsys::RuleEffect>* applied = nullptr;
+// Pins of the last _pin_rule_items call (same reason).
+std::vector<std::string>* pinned = nullptr;
 
 }  // namespace
 
 extern "C" {
 
 PG_FUNCTION_INFO_V1(recsys_apply_rules);
+PG_FUNCTION_INFO_V1(recsys_pin_rule_items);
+
+// _pin_rule_items(org, ns, slots, rule arrays...) -> (item_id, pin): the items the pin rules pin,
+// in pin order (see recsys::pinned_items), pin counting from 0.
+Datum recsys_pin_rule_items(PG_FUNCTION_ARGS) {
+    int slots = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
+    recsys_pg::RuleArgs args = recsys_pg::rule_args(fcinfo, 3);
+    SPI_connect();
+    const recsys::Catalog& catalog = recsys_pg::current_catalog(PG_GETARG_DATUM(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
+    recsys_pg::core_call([&] {
+        if (pinned == nullptr) pinned = new std::vector<std::string>();
+        *pinned = recsys::pinned_items(catalog, recsys_pg::to_rules(args), slots < 0 ? 0 : static_cast<size_t>(slots));
+    });
+    SPI_finish();
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    InitMaterializedSRF(fcinfo, 0);
+    for (size_t p = 0; p < pinned->size(); ++p) {
+        Datum values[2] = {CStringGetTextDatum((*pinned)[p].c_str()), Int32GetDatum(static_cast<int32>(p))};
+        bool nulls[2] = {false, false};
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+    return static_cast<Datum>(0);
+}
 
 // _apply_rules(org, ns, item_ids text[], rule arrays...) -> (item_id, blocked, factor, rules):
 // the items (each once, in their first order) that some rule names, with the effect.

@@ -15,16 +15,18 @@ extern "C" {
 
 namespace recsys_pg {
 
-// The rule arguments first .. first + 8 of a function: rule_ids text[], actions text[],
-// boosts float8[], priorities int[], tags text[], brands text[], categories text[] (one per
-// rule; NULL or '' when the target has none), target_rules int[] and target_ids text[] (the
-// ids targets name: 1-based rule of each id, and the id). Plain palloc'd copies.
+// The rule arguments first .. first + 9 of a function: rule_ids text[], actions text[],
+// boosts float8[], priorities int[], max_pins int[], tags text[], brands text[], categories
+// text[] (one per rule; NULL or '' when the target has none), target_rules int[] and
+// target_ids text[] (the ids targets name: 1-based rule of each id, and the id). Plain
+// palloc'd copies.
 struct RuleArgs {
     int count;
     const char** ids;
     const char** actions;
     double* boosts;
     int* priorities;
+    int* max_pins;
     const char** tags;
     const char** brands;
     const char** categories;

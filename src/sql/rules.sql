@@ -153,7 +153,7 @@ $$;
 -- The active rules as the parallel arrays the C functions take (see src/pg/rules.hpp): one
 -- element per rule, and the ids the targets name with the (1-based) rule naming each.
 CREATE FUNCTION recsys._active_rule_arrays(org uuid, ns text, surface text, segment text, at timestamptz,
-        OUT rule_ids text[], OUT actions text[], OUT boosts float8[], OUT priorities int[], OUT tags text[],
+        OUT rule_ids text[], OUT actions text[], OUT boosts float8[], OUT priorities int[], OUT max_pins int[], OUT tags text[],
         OUT brands text[], OUT categories text[], OUT target_rules int[], OUT target_ids text[])
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -163,6 +163,7 @@ AS $$
           FROM recsys._active_rules($1, $2, $3, $4, $5) a)
     SELECT coalesce(array_agg(a.rule_id::text ORDER BY a.n), '{}'), coalesce(array_agg(a.action ORDER BY a.n), '{}'),
            coalesce(array_agg(coalesce(a.boost, 0) ORDER BY a.n), '{}'), coalesce(array_agg(a.priority ORDER BY a.n), '{}'),
+           coalesce(array_agg(coalesce(a.max_pins, 1) ORDER BY a.n), '{}'),
            coalesce(array_agg(a.target ->> 'tag' ORDER BY a.n), '{}'), coalesce(array_agg(a.target ->> 'brand' ORDER BY a.n), '{}'),
            coalesce(array_agg(a.target ->> 'category' ORDER BY a.n), '{}'),
            ARRAY(SELECT t.n FROM active t, jsonb_array_elements_text(coalesce(t.target -> 'item_ids', '[]'))
@@ -175,9 +176,17 @@ $$;
 -- The effect of the rule arrays on the given items (src/pg/rules.cpp): the items some rule names,
 -- each once, with blocked, the boost factor and the matching rules.
 CREATE FUNCTION recsys._apply_rules(org uuid, ns text, item_ids text[], rule_ids text[], actions text[], boosts float8[],
-        priorities int[], tags text[], brands text[], categories text[], target_rules int[], target_ids text[])
+        priorities int[], max_pins int[], tags text[], brands text[], categories text[], target_rules int[], target_ids text[])
     RETURNS TABLE (item_id text, blocked boolean, factor float8, rules jsonb)
     AS 'MODULE_PATHNAME', 'recsys_apply_rules' LANGUAGE C STABLE;
+
+-- The items the pin rules of the rule arrays pin, in pin order (pin from 0), at most `slots`
+-- (src/core/rules.cpp: pinned_items).
+CREATE FUNCTION recsys._pin_rule_items(org uuid, ns text, slots int, rule_ids text[], actions text[], boosts float8[],
+        priorities int[], max_pins int[], tags text[], brands text[], categories text[], target_rules int[],
+        target_ids text[])
+    RETURNS TABLE (item_id text, pin int)
+    AS 'MODULE_PATHNAME', 'recsys_pin_rule_items' LANGUAGE C STABLE;
 
 -- Effects of the active rules on those of the given items that some rule names: blocked, boost
 -- factor, and the matching rules by priority (an id missing from the catalogue can still match a
@@ -188,8 +197,8 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT h.* FROM recsys._active_rule_arrays($1, $2, $3, $4, $5) a,
-           recsys._apply_rules($1, $2, $6, a.rule_ids, a.actions, a.boosts, a.priorities, a.tags, a.brands, a.categories,
-                               a.target_rules, a.target_ids) h;
+           recsys._apply_rules($1, $2, $6, a.rule_ids, a.actions, a.boosts, a.priorities, a.max_pins, a.tags, a.brands,
+                               a.categories, a.target_rules, a.target_ids) h;
 $$;
 
 -- Effects of the active rules on every given item (see _rule_hits; no rule: not blocked, factor 1).
@@ -211,29 +220,9 @@ CREATE FUNCTION recsys._pinned_items(org uuid, ns text, surface text, segment te
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH active AS (SELECT * FROM recsys._active_rules($1, $2, $3, $4, $5)),
-    blocked AS (
-        SELECT t.item_id FROM active a CROSS JOIN LATERAL recsys._rule_targets($1, $2, a.target, NULL, false) t(item_id)
-         WHERE a.action = 'block'),
-    per_rule AS (
-        SELECT p.priority, p.rule_id, m.item_id, m.position
-          FROM active p
-         CROSS JOIN LATERAL (
-               SELECT t.item_id, row_number() OVER (ORDER BY coalesce(x.position, 0), t.item_id) AS position
-                 FROM recsys._rule_targets($1, $2, p.target, NULL, true) t(item_id)
-                 LEFT JOIN LATERAL (SELECT ord AS position FROM jsonb_array_elements_text(p.target -> 'item_ids')
-                                      WITH ORDINALITY AS j(id, ord) WHERE j.id = t.item_id LIMIT 1) x ON true
-                WHERE t.item_id NOT IN (SELECT b.item_id FROM blocked b)
-                ORDER BY coalesce(x.position, 0), t.item_id
-                LIMIT p.max_pins) m
-         WHERE p.action = 'pin'),
-    firsts AS (
-        SELECT DISTINCT ON (r.item_id) r.item_id, r.priority, r.rule_id, r.position
-          FROM per_rule r ORDER BY r.item_id, r.priority DESC, r.rule_id, r.position)
-    SELECT f.item_id, (row_number() OVER (ORDER BY f.priority DESC, f.rule_id, f.position) - 1)::int
-      FROM firsts f
-     ORDER BY f.priority DESC, f.rule_id, f.position
-     LIMIT greatest($6, 0);
+    SELECT p.* FROM recsys._active_rule_arrays($1, $2, $3, $4, $5) a,
+           recsys._pin_rule_items($1, $2, $6, a.rule_ids, a.actions, a.boosts, a.priorities, a.max_pins, a.tags, a.brands,
+                                  a.categories, a.target_rules, a.target_ids) p;
 $$;
 
 -- What the active rules of a surface (and segment) do to the given items:

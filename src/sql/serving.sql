@@ -87,10 +87,10 @@ $$;
 -- The candidate pool of a request, ordered by item_id, with the rules' effects on it
 -- (src/pg/candidates.cpp).
 CREATE FUNCTION recsys._rank_candidates(org uuid, ns text, fanout int, popular_fanout int, recent text[], anchors text[], profile_tags text[],
-        user_factors real[], at timestamptz, pool_ids text[], pin_ids text[], seen_ids text[], purchased text[],
+        user_factors real[], at timestamptz, pool_ids text[], pin_slots int, seen_ids text[], purchased text[],
         excluded text[], given_popularity_ids text[], given_popularity float8[], given_covis_ids text[],
         given_covis float8[], covis_penalty float8, rule_ids text[], actions text[], boosts float8[], priorities int[],
-        tags text[], brands text[], categories text[], target_rules int[], target_ids text[],
+        max_pins int[], tags text[], brands text[], categories text[], target_rules int[], target_ids text[],
         OUT ids text[], OUT popularity float8[], OUT covis float8[], OUT sources int[], OUT flags int[],
         OUT factors float8[], OUT pins int[], OUT rules jsonb)
     AS 'MODULE_PATHNAME', 'recsys_rank_candidates' LANGUAGE C STABLE;
@@ -186,7 +186,6 @@ DECLARE
     excluded text[];
     pool record;
     explain text;
-    pin_ids text[];
     segment record;
     user_factors real[];
     as_of boolean;
@@ -241,14 +240,10 @@ BEGIN
     IF history = 0 AND (o ->> 'category_cap')::int = 0 THEN
         o := o || jsonb_build_object('category_cap', o -> 'cold_start_category_cap');
     END IF;
-    -- Pinned items (rules), in pin order; they join the candidates even when no source found them.
-    pin_ids := ARRAY(SELECT p.item_id FROM recsys._pinned_items(org, ns, surface, segment.segment_id, at,
-                                                                 (o ->> 'pin_slots')::int) p
-                      ORDER BY p.pin);
-
     -- Candidates from every source (bit 1 popularity, 2 co-visitation, 4 embedding neighbours of
-    -- the recent items, 8 content, 16 pins, 32 items an active boost names, 64 collaborative),
-    -- gathered from the cached catalogue by _rank_candidates with the active rules' effects; with
+    -- the recent items, 8 content, 16 pinned items (at most pin_slots; they join even when no
+    -- source found them), 32 items an active boost names, 64 collaborative), gathered from the
+    -- cached catalogue by _rank_candidates with the active rules' effects; with
     -- as_of, popularity and co-visitation come from the events up to `at` instead.
     IF as_of THEN
         SELECT coalesce(array_agg(p.item_id), '{}'), coalesce(array_agg(p.score), '{}')
@@ -276,9 +271,10 @@ BEGIN
     SELECT c.* INTO pool
       FROM recsys._active_rule_arrays(org, ns, surface, segment.segment_id, at) r,
            recsys._rank_candidates(org, ns, fanout, fanout, recent, recent[1:10], profile_tags[1:3], user_factors, at, pool_ids,
-                                   pin_ids, seen_ids, purchased, excluded, given_popularity_ids, given_popularity,
-                                   given_covis_ids, given_covis, (o ->> 'covis_penalty')::float8, r.rule_ids, r.actions,
-                                   r.boosts, r.priorities, r.tags, r.brands, r.categories, r.target_rules, r.target_ids) c;
+                                   (o ->> 'pin_slots')::int, seen_ids, purchased, excluded, given_popularity_ids,
+                                   given_popularity, given_covis_ids, given_covis, (o ->> 'covis_penalty')::float8,
+                                   r.rule_ids, r.actions, r.boosts, r.priorities, r.max_pins, r.tags, r.brands, r.categories,
+                                   r.target_rules, r.target_ids) c;
 
     RETURN QUERY
     SELECT CASE WHEN r.idx IS NOT NULL THEN r.pick::int END, pool.ids[r.idx], r.score,
@@ -509,10 +505,10 @@ BEGIN
     -- rules of the surface "similar_items" apply.
     SELECT c.* INTO pool
       FROM recsys._active_rule_arrays(org, ns, 'similar_items', NULL, at) r,
-           recsys._rank_candidates(org, ns, fanout, 0, ARRAY[anchor_id], ARRAY[anchor_id], anchor_tags, NULL, at, NULL, '{}',
+           recsys._rank_candidates(org, ns, fanout, 0, ARRAY[anchor_id], ARRAY[anchor_id], anchor_tags, NULL, at, NULL, 0,
                '{}', '{}', anchor_id || ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'exclude_item_ids', '[]'))),
-               NULL, NULL, NULL, NULL, (o ->> 'covis_penalty')::float8, r.rule_ids, r.actions, r.boosts, r.priorities, r.tags,
-               r.brands, r.categories, r.target_rules, r.target_ids) c;
+               NULL, NULL, NULL, NULL, (o ->> 'covis_penalty')::float8, r.rule_ids, r.actions, r.boosts, r.priorities,
+               r.max_pins, r.tags, r.brands, r.categories, r.target_rules, r.target_ids) c;
 
     RETURN QUERY
     SELECT r.pick::int, pool.ids[r.idx], r.score,

@@ -67,3 +67,30 @@ TEST(Rules, EqualPrioritiesGoByRuleIdAndUnknownActionsAreErrors) {
     EXPECT_EQ(e[0].rules, (std::vector<size_t>{1, 0}));
     EXPECT_THROW(recsys::rule_effects(c, {"a"}, {rule("x", "promote", 0, 0, eco)}), recsys::Error);
 }
+
+TEST(Rules, PinsFollowPriorityListOrderAndLimits) {
+    recsys::Catalog c(0);
+    fill(c);
+    recsys::CatalogRecord gone;
+    gone.item_id = "d";
+    gone.available = false;
+    c.upsert(gone);
+    recsys::ItemTarget listed, acme, blocked;
+    listed.item_ids = {"c", "missing", "d", "b"};  // d is unavailable, missing is unknown
+    acme.brands = {"acme"};                        // a and c
+    blocked.item_ids = {"a"};
+    recsys::Rule first = rule("r1", "pin", 0, 9, listed);
+    first.max_pins = 5;
+    recsys::Rule second = rule("r2", "pin", 0, 1, acme);
+    second.max_pins = 2;
+    // r1 (priority 9): c, b in list order; r2: a, then c (already pinned; it counts for r2).
+    EXPECT_EQ(recsys::pinned_items(c, {second, first}, 10), (std::vector<std::string>{"c", "b", "a"}));
+    // A block rule removes a from r2's pins; c still uses r2's second place.
+    EXPECT_EQ(recsys::pinned_items(c, {second, first, rule("r3", "block", 0, 0, blocked)}, 10),
+              (std::vector<std::string>{"c", "b"}));
+    // Without the block, r2 pins a (by item_id, after c which r1 took first).
+    EXPECT_EQ(recsys::pinned_items(c, {second}, 10), (std::vector<std::string>{"a", "c"}));
+    EXPECT_EQ(recsys::pinned_items(c, {first, second}, 1), (std::vector<std::string>{"c"}));
+    first.max_pins = 1;
+    EXPECT_EQ(recsys::pinned_items(c, {first}, 10), (std::vector<std::string>{"c"}));
+}
