@@ -8,10 +8,7 @@
 
 namespace recsys {
 
-namespace {
-
-// Rule indexes by priority (highest first), then rule_id.
-std::vector<size_t> by_priority(const std::vector<Rule>& rules) {
+std::vector<size_t> rules_by_priority(const std::vector<Rule>& rules) {
     std::vector<size_t> order(rules.size());
     std::iota(order.begin(), order.end(), size_t{0});
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -21,11 +18,9 @@ std::vector<size_t> by_priority(const std::vector<Rule>& rules) {
     return order;
 }
 
-}  // namespace
-
 std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<std::string>& item_ids,
                                      const std::vector<Rule>& rules) {
-    std::vector<size_t> order = by_priority(rules);
+    std::vector<size_t> order = rules_by_priority(rules);
     for (const Rule& r : rules)
         if (r.action != "block" && r.action != "pin" && r.action != "boost")
             throw_invalid("rule \"" + r.rule_id + "\" has an unknown action \"" + r.action + "\"");
@@ -50,7 +45,7 @@ std::vector<std::string> pinned_items(const Catalog& catalog, const std::vector<
             if (r.action == "block" && catalog.matches(r.target, catalog.item_id(slot), slot)) return true;
         return false;
     };
-    for (size_t r : by_priority(rules)) {
+    for (size_t r : rules_by_priority(rules)) {
         const Rule& rule = rules[r];
         if (rule.action != "pin") continue;
         // Named by tag, brand or category first (by item_id), then in the order item_ids lists them.

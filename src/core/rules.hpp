@@ -27,6 +27,9 @@ struct RuleEffect {
     std::vector<size_t> rules;  // matching rules (indexes into the rule list), priority order
 };
 
+// Indexes of `rules` by priority, highest first, then by rule_id.
+std::vector<size_t> rules_by_priority(const std::vector<Rule>& rules);
+
 // The effect of `rules` on each of `item_ids`: a rule matches an item its target names (see
 // Catalog::matches). Matching rules are listed by priority, highest first, then by rule_id.
 std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<std::string>& item_ids,

@@ -3,6 +3,7 @@
 // neighbours, ALS factors) plus a rerank's own list, the pinned items and the items positive
 // boosts name, with the seen / purchased / excluded flags and the effect of the active
 // rules (block, boost factor, the matching rules) on every candidate.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <unordered_map>
@@ -60,6 +61,7 @@ struct Gathered {
     std::vector<recsys::RuleEffect> effects;
     std::vector<double> popularity;  // empty unless given
     std::vector<int> pins;
+    std::vector<size_t> rule_order;  // rule indexes by priority, then rule_id
 };
 Gathered* gathered = nullptr;
 
@@ -79,7 +81,7 @@ PG_FUNCTION_INFO_V1(recsys_rank_candidates);
 // replace the catalogue's popularity and co-visitation (the as_of path computes them from the
 // events); popularity is returned only then. The pin rules' items (recsys::pinned_items, at most
 // pin_slots) join the pool; pins: their pin position, -1 for the others.
-// rules: {item_id: [{rule_id, action, priority}]} of the candidates some rule names.
+// rules: {rule_id: {action, priority, items: [item_id]}} of the rules that name some candidate.
 Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
     if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(8))
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -176,6 +178,7 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         ids.reserve(g.items.size());
         for (const recsys::PooledItem& item : g.items) ids.push_back(item.item_id);
         g.effects = recsys::rule_effects(catalog, ids, rules);
+        g.rule_order = recsys::rules_by_priority(rules);
         g.popularity.clear();
         if (given_popularity_ids.present)
             for (const std::string& id : ids) {
@@ -205,13 +208,8 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
     Datum* flag_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
     Datum* factor_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
     Datum* pin_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
-    StringInfoData rules;
-    initStringInfo(&rules);
-    appendStringInfoChar(&rules, '{');
-    bool first_rule = true;
     for (int i = 0; i < count; ++i) {
         const recsys::PooledItem& item = g.items[static_cast<size_t>(i)];
-        const recsys::RuleEffect& effect = g.effects[static_cast<size_t>(i)];
         id_datums[i] = CStringGetTextDatum(item.item_id.c_str());
         double popularity = with_popularity ? g.popularity[static_cast<size_t>(i)] : NAN;
         popularity_nulls[i] = std::isnan(popularity);
@@ -220,14 +218,33 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         covis_datums[i] = Float8GetDatum(covis_nulls[i] ? 0.0 : item.covisitation);
         source_datums[i] = Int32GetDatum(static_cast<int32>(item.sources));
         flag_datums[i] = Int32GetDatum(static_cast<int32>(item.flags));
-        factor_datums[i] = Float8GetDatum(effect.factor);
+        factor_datums[i] = Float8GetDatum(g.effects[static_cast<size_t>(i)].factor);
         pin_datums[i] = Int32GetDatum(g.pins[static_cast<size_t>(i)]);
-        if (effect.rules.empty()) continue;
-        if (!first_rule) appendStringInfoString(&rules, ", ");
-        first_rule = false;
-        escape_json(&rules, item.item_id.c_str());
-        appendStringInfoString(&rules, ": ");
-        recsys_pg::append_matching_rules(&rules, rule_args, effect.rules);
+    }
+    // {rule_id: {action, priority, items: [candidates it names, by item_id]}}, rules by priority.
+    StringInfoData rules;
+    initStringInfo(&rules);
+    appendStringInfoChar(&rules, '{');
+    bool first_rule = true;
+    for (size_t r : g.rule_order) {
+        bool named = false;
+        for (int i = 0; i < count; ++i) {
+            const std::vector<size_t>& matching = g.effects[static_cast<size_t>(i)].rules;
+            if (std::find(matching.begin(), matching.end(), r) == matching.end()) continue;
+            if (!named) {
+                if (!first_rule) appendStringInfoString(&rules, ", ");
+                first_rule = false;
+                escape_json(&rules, rule_args.ids[r]);
+                appendStringInfoString(&rules, ": {\"action\": ");
+                escape_json(&rules, rule_args.actions[r]);
+                appendStringInfo(&rules, ", \"priority\": %d, \"items\": [", rule_args.priorities[r]);
+                named = true;
+            } else {
+                appendStringInfoString(&rules, ", ");
+            }
+            escape_json(&rules, g.items[static_cast<size_t>(i)].item_id.c_str());
+        }
+        if (named) appendStringInfoString(&rules, "]}");
     }
     appendStringInfoChar(&rules, '}');
     int dims[1] = {count};

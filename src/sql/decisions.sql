@@ -39,7 +39,7 @@ CREATE TABLE recsys.rec_decisions (
     candidates text[] COLLATE "C" NOT NULL,
     items jsonb NOT NULL,               -- [{rank, item_id, score, reasons, rules?}]
     item_ids text[] COLLATE "C" NOT NULL,
-    rules jsonb NOT NULL,               -- {item_id: [{rule_id, action, priority}]} of the candidates
+    rules jsonb NOT NULL,               -- {rule_id: {action, priority, items: [item_id]}}: the candidates each rule named
     rule_ids text[] COLLATE "C" NOT NULL,
     segment text,
     bandit jsonb,
@@ -166,12 +166,16 @@ BEGIN
            CASE WHEN (config -> 'decision_log_user_ids')::boolean THEN uid END, k, coalesce(options, '{}'),
            config, md5(config::text), coalesce(trace -> 'funnel', '{}'), coalesce(trace -> 'dropped', '{}'),
            coalesce(candidates, '{}'),
-           coalesce((SELECT jsonb_agg(CASE WHEN rules ? (i ->> 'item_id') THEN i || jsonb_build_object('rules', rules -> (i ->> 'item_id'))
-                                           ELSE i END ORDER BY (i ->> 'rank')::int)
+           coalesce((SELECT jsonb_agg(i || coalesce((
+                                 SELECT jsonb_build_object('rules', jsonb_agg(jsonb_build_object(
+                                            'rule_id', r.key, 'action', r.value -> 'action', 'priority', r.value -> 'priority')
+                                            ORDER BY (r.value ->> 'priority')::int DESC, r.key))
+                                   FROM jsonb_each(rules) r WHERE (r.value -> 'items') ? (i ->> 'item_id')
+                                 HAVING count(*) > 0), '{}') ORDER BY (i ->> 'rank')::int)
                        FROM jsonb_array_elements(items) i), '[]'),
            ARRAY(SELECT i ->> 'item_id' FROM jsonb_array_elements(items) i ORDER BY (i ->> 'rank')::int),
            rules,
-           ARRAY(SELECT DISTINCT r ->> 'rule_id' FROM jsonb_each(rules) e, jsonb_array_elements(e.value) r ORDER BY 1),
+           ARRAY(SELECT r FROM jsonb_object_keys(rules) r ORDER BY 1),
            trace ->> 'segment', bandit, extract(epoch FROM clock_timestamp() - started) * 1000;
     RETURN true;
 END

@@ -166,8 +166,9 @@ $$;
 -- user's recent items); a gentle tag-profile boost attenuated for short histories; MMR with
 -- brand/category caps. Rows in rank order; with explain "full", `explain` holds each item's
 -- blend, personalization, mmr, caps and rules blocks. The first row also carries `trace`
--- ({funnel, segment, config: effective knobs, dropped: {item_id: filter stage}, rules: {item_id:
--- matching rules}}) and the candidate ids; without results that row has rank NULL.
+-- ({funnel, segment, config: effective knobs, dropped: {item_id: filter stage}, rules: {rule_id:
+-- {action, priority, items: the candidates it named}}}) and the candidate ids; without results
+-- that row has rank NULL.
 CREATE FUNCTION recsys._rank_core(org uuid, ns text, uid text, k int, surface text, options jsonb, pool_ids text[])
     RETURNS TABLE (rank int, item_id text, score float8, reasons text[], explain jsonb, trace jsonb, candidates text[])
 LANGUAGE plpgsql STABLE
