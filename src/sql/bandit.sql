@@ -351,8 +351,10 @@ BEGIN
     segment := served -> 'trace' ->> 'segment';
     RETURN jsonb_build_object(
         'decision', decision,
-        'items', (SELECT coalesce(jsonb_agg(i - 'explain' ORDER BY (i ->> 'rank')::int), '[]')
-                    FROM jsonb_array_elements(served -> 'items') i),
+        'items', CASE WHEN jsonb_path_exists(served -> 'items', '$[*].explain')
+                      THEN (SELECT coalesce(jsonb_agg(i - 'explain' ORDER BY (i ->> 'rank')::int), '[]')
+                              FROM jsonb_array_elements(served -> 'items') i)
+                      ELSE served -> 'items' END,
         'audit_decision_id', served -> 'decision_id',
         'segment', segment,
         'config', recsys._config_sources(org, ns, opts, (SELECT sg.profile FROM recsys.segments sg
