@@ -59,6 +59,9 @@ void Catalog::upsert(const CatalogRecord& record) {
         brand_.emplace_back();
         category_.emplace_back();
         tags_.emplace_back();
+        tag_tokens_.emplace_back();
+        brand_token_.push_back(-1);
+        category_token_.push_back(-1);
         vectors_.resize(vectors_.size() + dim_, 0.0f);
         has_vector_.push_back(0);
         list_of_.push_back(-1);
@@ -84,6 +87,10 @@ void Catalog::upsert(const CatalogRecord& record) {
     brand_[s] = record.brand;
     category_[s] = record.category;
     tags_[s] = record.tags;
+    tag_tokens_[s].clear();
+    for (const std::string& tag : record.tags) tag_tokens_[s].push_back(token('t', tag));
+    brand_token_[s] = record.brand.empty() ? -1 : token('b', record.brand);
+    category_token_[s] = record.category.empty() ? -1 : token('c', record.category);
     post(brand_postings_, record.brand, slot);
     post(category_postings_, record.category, slot);
     for (const std::string& tag : record.tags) post(tag_postings_, tag, slot);
@@ -204,6 +211,47 @@ bool Catalog::matches(const ItemTarget& target, const std::string& item_id, int 
     if (named(target.brands, brand_[s]) || named(target.categories, category_[s])) return true;
     for (const std::string& tag : tags_[s])
         if (named(target.tags, tag)) return true;
+    return false;
+}
+
+// The number of an attribute value ("kind:value"), made on first sight.
+int Catalog::token(char kind, const std::string& value) {
+    std::string key = std::string(1, kind) + ':' + value;
+    return tokens_.emplace(key, static_cast<int>(tokens_.size())).first->second;
+}
+
+// The number of an attribute value, -1 when no item ever had it.
+int Catalog::find_token(char kind, const std::string& value) const {
+    auto found = tokens_.find(std::string(1, kind) + ':' + value);
+    return found == tokens_.end() ? -1 : found->second;
+}
+
+CompiledTarget Catalog::compile(const ItemTarget& target) const {
+    CompiledTarget c;
+    c.item_ids.insert(target.item_ids.begin(), target.item_ids.end());
+    auto resolve = [this](char kind, const std::vector<std::string>& values, std::vector<int>& out) {
+        for (const std::string& v : values) {
+            int t = v.empty() ? -1 : find_token(kind, v);
+            if (t >= 0) out.push_back(t);
+        }
+    };
+    resolve('t', target.tags, c.tags);
+    resolve('b', target.brands, c.brands);
+    resolve('c', target.categories, c.categories);
+    return c;
+}
+
+bool Catalog::matches(const CompiledTarget& target, const std::string& item_id, int slot) const {
+    if (!target.item_ids.empty() && target.item_ids.count(item_id) > 0) return true;
+    if (slot < 0) return false;
+    size_t s = static_cast<size_t>(slot);
+    auto named = [](const std::vector<int>& tokens, int t) {
+        return t >= 0 && std::find(tokens.begin(), tokens.end(), t) != tokens.end();
+    };
+    if (named(target.brands, brand_token_[s]) || named(target.categories, category_token_[s])) return true;
+    if (target.tags.empty()) return false;
+    for (int t : tag_tokens_[s])
+        if (named(target.tags, t)) return true;
     return false;
 }
 

@@ -37,6 +37,13 @@ struct ItemTarget {
     std::vector<std::string> item_ids, tags, brands, categories;
 };
 
+// A target resolved against one catalogue for fast matching (see Catalog::compile): attribute
+// values as the catalogue's token numbers (values no item has are dropped).
+struct CompiledTarget {
+    std::unordered_set<std::string> item_ids;
+    std::vector<int> tags, brands, categories;
+};
+
 // A scored item slot.
 struct ScoredSlot {
     int slot;
@@ -82,6 +89,9 @@ public:
     bool matches(const ItemTarget& target, const std::string& item_id) const;
     // The same for an item whose slot is known (-1: not in the catalogue).
     bool matches(const ItemTarget& target, const std::string& item_id, int slot) const;
+    // A target compiled for matching many items; valid until the catalogue changes.
+    CompiledTarget compile(const ItemTarget& target) const;
+    bool matches(const CompiledTarget& target, const std::string& item_id, int slot) const;
 
     // The IVF index: `centroids` (lists x dim, row-major) and how many lists a search probes;
     // every embedding is assigned to its nearest centroid. Empty centroids: exact search.
@@ -136,6 +146,8 @@ private:
     using Postings = std::unordered_map<std::string, Posting>;
 
     void post(Postings& postings, const std::string& key, int slot);
+    int token(char kind, const std::string& value);
+    int find_token(char kind, const std::string& value) const;
     void unpost(Postings& postings, const std::string& key, int slot);
     void assign_to_list(int slot);
     std::vector<int> merge(const std::vector<const Posting*>& postings, const std::vector<int>& extra, size_t limit,
@@ -149,6 +161,10 @@ private:
     std::vector<double> price_, created_at_;
     std::vector<std::string> brand_, category_;
     std::vector<std::vector<std::string>> tags_;
+    // The same attributes as token numbers ("kind:value" interned; -1: none), for rule matching.
+    std::unordered_map<std::string, int> tokens_;
+    std::vector<std::vector<int>> tag_tokens_;
+    std::vector<int> brand_token_, category_token_;
     std::vector<float> vectors_;       // dim per slot, unit length
     std::vector<uint8_t> has_vector_;
     Postings tag_postings_, brand_postings_, category_postings_;

@@ -24,12 +24,15 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
     for (const Rule& r : rules)
         if (r.action != "block" && r.action != "pin" && r.action != "boost")
             throw_invalid("rule \"" + r.rule_id + "\" has an unknown action \"" + r.action + "\"");
+    std::vector<CompiledTarget> targets;
+    targets.reserve(rules.size());
+    for (const Rule& r : rules) targets.push_back(catalog.compile(r.target));
     std::vector<RuleEffect> effects(item_ids.size());
     for (size_t i = 0; i < item_ids.size(); ++i) {
         RuleEffect& e = effects[i];
         int slot = catalog.find(item_ids[i]);
         for (size_t r : order) {
-            if (!catalog.matches(rules[r].target, item_ids[i], slot)) continue;
+            if (!catalog.matches(targets[r], item_ids[i], slot)) continue;
             e.rules.push_back(r);
             if (rules[r].action == "block") e.blocked = true;
             if (rules[r].action == "boost") e.factor *= 1.0 + rules[r].boost;

@@ -221,3 +221,24 @@ TEST(Catalog, CoVisitedItemsAreAvailableCatalogueItems) {
     EXPECT_TRUE(c.top_covisited({"c"}, 10, &only_a).size() == 1);
     EXPECT_TRUE(c.top_covisited({"a"}, 10, &only_a).empty());
 }
+
+TEST(Catalog, CompiledTargetsMatchAsPlainOnes) {
+    recsys::Catalog c(0);
+    c.upsert(record("a", {"eco", "red"}, {}, true, "acme", "shoes"));
+    c.upsert(record("b", {"gift"}, {}, true, "zeta", "hats"));
+    std::vector<recsys::ItemTarget> targets(5);
+    targets[0].tags = {"red"};
+    targets[1].brands = {"zeta", "nobody"};
+    targets[2].categories = {"shoes"};
+    targets[3].item_ids = {"b", "ghost"};
+    targets[4].tags = {"unknown"};
+    for (const auto& t : targets) {
+        recsys::CompiledTarget compiled = c.compile(t);
+        for (const char* id : {"a", "b", "ghost", "zz"})
+            EXPECT_EQ(c.matches(compiled, id, c.find(id)), c.matches(t, id)) << id;
+    }
+    // Attributes follow an update of the item.
+    c.upsert(record("a", {"gift"}, {}, true, "zeta", "hats"));
+    EXPECT_TRUE(c.matches(c.compile(targets[1]), "a", c.find("a")));
+    EXPECT_FALSE(c.matches(c.compile(targets[0]), "a", c.find("a")));
+}
