@@ -319,10 +319,12 @@ END;
 -- knobs. Precedence of knobs: default < namespace < segment profile < bandit policy < request
 -- options, so a segment never overwrites the policy. The ranking is logged to rec_decisions with
 -- the bandit decision as its bandit block. Returns {decision: {...}, items: [...],
--- audit_decision_id, segment, config: {knob: {value, source}}}.
+-- audit_decision_id, segment}, and with trace also config: {knob: {value, source}}, which shows
+-- where each effective knob came from.
 CREATE FUNCTION recsys.recsys_bandit_recommend(namespace text, user_id text, k int, surface text,
                                                context jsonb DEFAULT '{}', options jsonb DEFAULT '{}',
-                                               policy_ids text[] DEFAULT NULL, algorithm text DEFAULT 'thompson')
+                                               policy_ids text[] DEFAULT NULL, algorithm text DEFAULT 'thompson',
+                                               trace boolean DEFAULT false)
     RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -356,10 +358,12 @@ BEGIN
                               FROM jsonb_array_elements(served -> 'items') i)
                       ELSE served -> 'items' END,
         'audit_decision_id', served -> 'decision_id',
-        'segment', segment,
-        'config', recsys._config_sources(org, ns, opts, (SELECT sg.profile FROM recsys.segments sg
-                                                           WHERE sg.org_id = org AND sg.namespace = ns
-                                                             AND sg.segment_id = segment), policy));
+        'segment', segment)
+        || CASE WHEN coalesce($9, false) THEN jsonb_build_object(
+               'config', recsys._config_sources(org, ns, opts, (SELECT sg.profile FROM recsys.segments sg
+                                                                  WHERE sg.org_id = org AND sg.namespace = ns
+                                                                    AND sg.segment_id = segment), policy))
+           ELSE '{}' END;
 END
 $$;
 

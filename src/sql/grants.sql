@@ -39,7 +39,7 @@ GRANT SELECT ON recsys.config_knobs TO recsys_reader, recsys_auditor;
 
 -- Bandits: applications decide, recommend and reward; admins manage policies and holdouts.
 GRANT EXECUTE ON FUNCTION recsys.recsys_bandit_decide(text, text, jsonb, text[], text),
-    recsys.recsys_bandit_recommend(text, text, int, text, jsonb, jsonb, text[], text),
+    recsys.recsys_bandit_recommend(text, text, int, text, jsonb, jsonb, text[], text, boolean),
     recsys.recsys_bandit_select(jsonb, text, jsonb) TO recsys_reader;
 GRANT EXECUTE ON FUNCTION recsys.recsys_bandit_reward(text, text, float8) TO recsys_writer;
 GRANT EXECUTE ON FUNCTION recsys.recsys_upsert_policies(text, jsonb), recsys.recsys_bandit_holdout(text, text, float8)

@@ -2,7 +2,7 @@
 -- policy, and a simulation with known reward rates through the SQL functions.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(31);
+SELECT plan(32);
 SET recsys.org_id = 'abababab-0000-0000-0000-000000000007';
 SET recsys.bandit_seed = 11;
 
@@ -61,11 +61,13 @@ SELECT throws_ok($$SELECT * FROM recsys.recsys_bandit_select('[{"arm_id": "a", "
 
 -- Recommend with the chosen policy: the policy's knobs apply, request options win.
 SELECT recsys.recsys_seed_synthetic('bd', '{"items": 500, "users": 50, "events": 4000, "dim": 16, "categories": 10}');
-CREATE TEMP TABLE rec AS SELECT recsys.recsys_bandit_recommend('bd', 'user_3', 10, 'home', '{}', '{"fanout": 200}', ARRAY['diverse']) AS r;
+CREATE TEMP TABLE rec AS SELECT recsys.recsys_bandit_recommend('bd', 'user_3', 10, 'home', '{}', '{"fanout": 200}', ARRAY['diverse'], trace => true) AS r;
 SELECT is((SELECT r -> 'decision' ->> 'policy_id' FROM rec), 'diverse', 'the named policy is decided');
 SELECT is((SELECT jsonb_array_length(r -> 'items') FROM rec), 10, 'k items come back');
 SELECT is((SELECT r -> 'config' -> 'mmr_lambda' FROM rec), '{"value": 0.3, "source": "bandit_policy"}', 'the policy knob applies, with its source');
 SELECT is((SELECT r -> 'config' -> 'fanout' FROM rec), '{"value": 200, "source": "request"}', 'request options win over the policy');
+SELECT ok(NOT (recsys.recsys_bandit_recommend('bd', 'user_3', 10, 'home') ? 'config'),
+          'the knob sources come only with trace');
 SELECT ok((SELECT max(n) <= 2 FROM (SELECT count(*) AS n FROM rec, jsonb_array_elements(r -> 'items') it
              JOIN recsys.items i ON i.namespace = 'bd' AND i.item_id = it ->> 'item_id' GROUP BY i.category) c),
           'the policy''s category_cap shapes the list');

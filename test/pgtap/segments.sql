@@ -78,7 +78,7 @@ SELECT recsys.recsys_delete_rule('sg', (SELECT id FROM hot));
 
 -- A bandit policy is not silently overwritten by the segment.
 SELECT recsys.recsys_upsert_policies('sg', '[{"policy_id": "wide", "settings": {"brand_cap": 3}}]');
-SELECT is((SELECT r -> 'config' -> 'brand_cap' FROM (SELECT recsys.recsys_bandit_recommend('sg', 'gold40', 5, 'home') AS r) x),
+SELECT is((SELECT r -> 'config' -> 'brand_cap' FROM (SELECT recsys.recsys_bandit_recommend('sg', 'gold40', 5, 'home', trace => true) AS r) x),
           '{"value": 3, "source": "bandit_policy"}', 'the policy''s knob beats the segment profile');
 
 SELECT * FROM finish();
