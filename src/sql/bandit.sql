@@ -147,6 +147,81 @@ BEGIN
 END
 $$;
 
+-- The decision of recsys_bandit_decide for org's namespace, with the chosen policy's settings.
+CREATE FUNCTION recsys._bandit_decide(org uuid, ns text, surf text, ctx jsonb, wanted text[], algo text,
+                                      OUT decision jsonb, OUT settings jsonb)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    ctx_bucket text;
+    ids text[];
+    all_settings jsonb[];
+    choice_arm int;
+    choice_explore boolean;
+    choice_best int;
+    choice_u float8;
+    share float8;
+    holdout boolean;
+    chosen text;
+    new_id uuid;
+    arm int;
+BEGIN
+    PERFORM recsys._check_surface(surf);
+    IF algo NOT IN ('thompson', 'ucb1', 'epsilon_greedy') THEN
+        RAISE EXCEPTION 'unknown bandit algorithm "%"', algo USING ERRCODE = '22023', HINT = 'Use thompson, ucb1 or epsilon_greedy.';
+    END IF;
+    IF current_setting('transaction_read_only') = 'on' THEN
+        RAISE EXCEPTION 'a bandit decision is recorded and needs a read-write transaction' USING ERRCODE = '25006';
+    END IF;
+    ctx_bucket := recsys._context_bucket(ctx);
+    -- Candidate policies with their statistics in this bucket, the surface's holdout share and
+    -- the algorithm's choice, in one statement.
+    SELECT a.ids, a.settings, a.share, c.arm, c.explore, c.best, c.u
+      INTO ids, all_settings, share, choice_arm, choice_explore, choice_best, choice_u
+      FROM (SELECT array_agg(p.policy_id ORDER BY p.policy_id) AS ids, array_agg(p.settings ORDER BY p.policy_id) AS settings,
+                   array_agg(coalesce(st.trials, 0)::float8 ORDER BY p.policy_id) AS trials,
+                   array_agg(coalesce(st.reward_sum, 0) ORDER BY p.policy_id) AS rewards,
+                   array_agg(coalesce(st.reward_sq_sum, 0) ORDER BY p.policy_id) AS squares,
+                   (SELECT sf.holdout_share FROM recsys.bandit_surfaces sf
+                     WHERE sf.org_id = org AND sf.namespace = ns AND sf.surface = surf) AS share
+              FROM recsys.bandit_policies p
+              LEFT JOIN recsys.bandit_stats st ON st.org_id = p.org_id AND st.namespace = p.namespace AND st.surface = surf
+                                              AND st.bucket = ctx_bucket AND st.policy_id = p.policy_id
+             WHERE p.org_id = org AND p.namespace = ns AND p.active AND (wanted IS NULL OR p.policy_id = ANY (wanted))) a
+      LEFT JOIN LATERAL recsys._bandit_choose(algo, a.trials, a.rewards, a.squares,
+                    CASE WHEN algo = 'epsilon_greedy' THEN
+                        (SELECT coalesce(st.settings -> 'bandit_epsilon', k.default_value)::text::float8
+                           FROM recsys.config_knobs k, recsys._namespace_settings(org, ns) st WHERE k.name = 'bandit_epsilon')
+                    ELSE 0 END) c ON a.ids IS NOT NULL;
+    IF ids IS NULL THEN
+        RAISE EXCEPTION 'no active policy to choose from in namespace "%"', ns
+            USING ERRCODE = '42704', HINT = 'Create policies with recsys_upsert_policies, or name active ones in policy_ids.';
+    END IF;
+    IF wanted IS NOT NULL AND cardinality(ids) < (SELECT count(DISTINCT w) FROM unnest(wanted) w) THEN
+        RAISE EXCEPTION 'policy "%" does not exist or is not active',
+            (SELECT w FROM unnest(wanted) w WHERE w <> ALL (ids) ORDER BY w LIMIT 1) USING ERRCODE = '42704';
+    END IF;
+    holdout := choice_u < coalesce(share, 0);
+    arm := CASE WHEN holdout THEN choice_best ELSE choice_arm END;
+    chosen := ids[arm];
+    settings := all_settings[arm];
+    -- The decision, and (outside the holdout) its trial, in one statement.
+    WITH made AS (
+        INSERT INTO recsys.bandit_decisions (org_id, namespace, surface, bucket, policy_id, algorithm, explore, holdout, context)
+        VALUES (org, ns, surf, ctx_bucket, chosen, algo, choice_explore AND NOT holdout, holdout, ctx)
+        RETURNING bandit_decisions.decision_id),
+    counted AS (
+        INSERT INTO recsys.bandit_stats AS s (org_id, namespace, surface, bucket, policy_id, trials)
+        SELECT org, ns, surf, ctx_bucket, chosen, 1 WHERE NOT holdout
+        ON CONFLICT (org_id, namespace, surface, bucket, policy_id) DO UPDATE SET trials = s.trials + 1)
+    SELECT m.decision_id INTO new_id FROM made m;
+    decision := jsonb_build_object('decision_id', new_id, 'policy_id', chosen, 'bucket', ctx_bucket,
+                                   'explore', choice_explore AND NOT holdout, 'algorithm', algo, 'holdout', holdout);
+END
+$$;
+
 -- Chooses a policy for (surface, context bucket) among policy_ids (default: every active policy)
 -- with thompson, ucb1 (UCB1-Tuned bound) or epsilon_greedy (knob bandit_epsilon), records the
 -- decision and counts it as a trial. Returns {decision_id, policy_id, bucket, explore,
@@ -157,68 +232,9 @@ CREATE FUNCTION recsys.recsys_bandit_decide(namespace text, surface text, contex
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-#variable_conflict use_column
-DECLARE
-    org uuid := recsys.current_org();
-    ns text := recsys._check_namespace($1);
-    surf text := $2;
-    ctx jsonb := coalesce($3, '{}');
-    wanted text[] := $4;
-    algo text := coalesce($5, 'thompson');
-    bucket text;
-    ids text[];
-    trials float8[];
-    rewards float8[];
-    squares float8[];
-    choice record;
-    share float8;
-    holdout boolean;
-    chosen text;
-    decision uuid;
 BEGIN
-    PERFORM recsys._check_surface(surf);
-    IF algo NOT IN ('thompson', 'ucb1', 'epsilon_greedy') THEN
-        RAISE EXCEPTION 'unknown bandit algorithm "%"', algo USING ERRCODE = '22023', HINT = 'Use thompson, ucb1 or epsilon_greedy.';
-    END IF;
-    IF current_setting('transaction_read_only') = 'on' THEN
-        RAISE EXCEPTION 'a bandit decision is recorded and needs a read-write transaction' USING ERRCODE = '25006';
-    END IF;
-    bucket := recsys._context_bucket(ctx);
-    -- Candidate policies with their statistics in this bucket, and the surface's holdout share.
-    SELECT array_agg(p.policy_id ORDER BY p.policy_id), array_agg(coalesce(st.trials, 0)::float8 ORDER BY p.policy_id),
-           array_agg(coalesce(st.reward_sum, 0) ORDER BY p.policy_id), array_agg(coalesce(st.reward_sq_sum, 0) ORDER BY p.policy_id),
-           (SELECT sf.holdout_share FROM recsys.bandit_surfaces sf
-             WHERE sf.org_id = org AND sf.namespace = ns AND sf.surface = surf)
-      INTO ids, trials, rewards, squares, share
-      FROM recsys.bandit_policies p
-      LEFT JOIN recsys.bandit_stats st ON st.org_id = p.org_id AND st.namespace = p.namespace AND st.surface = surf
-                                      AND st.bucket = bucket AND st.policy_id = p.policy_id
-     WHERE p.org_id = org AND p.namespace = ns AND p.active AND (wanted IS NULL OR p.policy_id = ANY (wanted));
-    IF ids IS NULL THEN
-        RAISE EXCEPTION 'no active policy to choose from in namespace "%"', ns
-            USING ERRCODE = '42704', HINT = 'Create policies with recsys_upsert_policies, or name active ones in policy_ids.';
-    END IF;
-    IF wanted IS NOT NULL AND cardinality(ids) < (SELECT count(DISTINCT w) FROM unnest(wanted) w) THEN
-        RAISE EXCEPTION 'policy "%" does not exist or is not active',
-            (SELECT w FROM unnest(wanted) w WHERE w <> ALL (ids) ORDER BY w LIMIT 1) USING ERRCODE = '42704';
-    END IF;
-    SELECT * INTO choice FROM recsys._bandit_choose(algo, trials, rewards, squares,
-        CASE WHEN algo = 'epsilon_greedy' THEN
-            (SELECT coalesce(st.settings -> 'bandit_epsilon', k.default_value)::text::float8
-               FROM recsys.config_knobs k, recsys._namespace_settings(org, ns) st WHERE k.name = 'bandit_epsilon')
-        ELSE 0 END);
-    holdout := choice.u < coalesce(share, 0);
-    chosen := ids[CASE WHEN holdout THEN choice.best ELSE choice.arm END];
-    INSERT INTO recsys.bandit_decisions (org_id, namespace, surface, bucket, policy_id, algorithm, explore, holdout, context)
-    VALUES (org, ns, surf, bucket, chosen, algo, choice.explore AND NOT holdout, holdout, ctx)
-    RETURNING decision_id INTO decision;
-    IF NOT holdout THEN
-        INSERT INTO recsys.bandit_stats AS s (org_id, namespace, surface, bucket, policy_id, trials)
-        VALUES (org, ns, surf, bucket, chosen, 1)
-        ON CONFLICT (org_id, namespace, surface, bucket, policy_id) DO UPDATE SET trials = s.trials + 1;
-    END IF;
-    RETURN jsonb_build_object('decision_id', decision, 'policy_id', chosen, 'bucket', bucket,
-                              'explore', choice.explore AND NOT holdout, 'algorithm', algo, 'holdout', holdout);
+    RETURN (recsys._bandit_decide(recsys.current_org(), recsys._check_namespace($1), $2, coalesce($3, '{}'), $4,
+                                  coalesce($5, 'thompson'))).decision;
 END
 $$;
 
@@ -343,9 +359,8 @@ BEGIN
     IF jsonb_typeof(opts) <> 'object' THEN
         RAISE EXCEPTION 'options must be a JSON object, not %', jsonb_typeof(opts) USING ERRCODE = '22023';
     END IF;
-    decision := recsys.recsys_bandit_decide(ns, $4, coalesce($5, '{}'), $7, $8);
-    SELECT p.settings INTO policy FROM recsys.bandit_policies p
-     WHERE p.org_id = org AND p.namespace = ns AND p.policy_id = decision ->> 'policy_id';
+    SELECT d.decision, d.settings INTO decision, policy
+      FROM recsys._bandit_decide(org, ns, $4, coalesce($5, '{}'), $7, coalesce($8, 'thompson')) d;
     merged := policy || opts;
     PERFORM recsys._check_request(org, ns, $2, $3, $4);
     served := recsys._serve(org, ns, 'bandit_recommend', $2, $3, $4, merged, NULL, decision, gen_random_uuid());
