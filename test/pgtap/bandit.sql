@@ -2,7 +2,7 @@
 -- policy, and a simulation with known reward rates through the SQL functions.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(32);
+SELECT plan(33);
 SET recsys.org_id = 'abababab-0000-0000-0000-000000000007';
 SET recsys.bandit_seed = 11;
 
@@ -25,6 +25,11 @@ SELECT ok(recsys.recsys_bandit_decide('bd', 'home', jsonb_build_object('note', r
           'a long context is hashed into a bounded bucket');
 SELECT is((SELECT sum(trials)::int FROM recsys.bandit_stats WHERE namespace = 'bd' AND bucket = 'device=mobile&hour=9'), 2,
           'decisions count as trials before any reward');
+
+-- Statistics are per bucket: UCB1 tries every arm once first, so the first two decisions of a
+-- fresh bucket cover both policies, whatever was learned elsewhere.
+SELECT is((SELECT array_agg(DISTINCT recsys.recsys_bandit_decide('bd', 'home', '{"bucket_test": 1}', NULL, 'ucb1') ->> 'policy_id')
+             FROM generate_series(1, 2)), ARRAY['diverse', 'popular'], 'a fresh bucket starts from its own statistics');
 
 -- Rewards credit exactly the decision.
 SELECT is((SELECT recsys.recsys_bandit_reward('bd', d ->> 'decision_id', 1) ->> 'credited' FROM d1), 'true', 'a reward is credited');
