@@ -49,11 +49,12 @@ CREATE VIEW recsys.metrics AS
            sum(cardinality(r.item_ids))
       FROM recent r GROUP BY r.org_id, r.namespace, r.surface
     UNION ALL
-    -- Rules (not overrides) acting on candidates, by action.
-    SELECT 'rule_actions', jsonb_build_object('org', r.org_id, 'namespace', r.namespace, 'action', x ->> 'action'), count(*)
-      FROM recent r, jsonb_each(r.rules) e, jsonb_array_elements(e.value) x
-     WHERE (x ->> 'priority')::bigint <> 2147483647
-     GROUP BY r.org_id, r.namespace, x ->> 'action'
+    -- Rules (not overrides) acting on candidates, by action: candidates named, summed over rules.
+    SELECT 'rule_actions', jsonb_build_object('org', r.org_id, 'namespace', r.namespace, 'action', e.value ->> 'action'),
+           sum(jsonb_array_length(e.value -> 'items'))
+      FROM recent r, jsonb_each(r.rules) e
+     WHERE (e.value ->> 'priority')::bigint <> 2147483647
+     GROUP BY r.org_id, r.namespace, e.value ->> 'action'
     UNION ALL
     -- Served items that a rule (rule_exposure) or a manual override (override_exposure) acted on.
     SELECT CASE WHEN (x ->> 'priority')::bigint = 2147483647 THEN 'override_exposure' ELSE 'rule_exposure' END,

@@ -70,8 +70,9 @@ check 10 "rule exposure by action, as in the view and positive" "$(awk '{printf 
 view_override=$(sql_value override_exposure "{\"org\": \"$org\", \"action\": \"boost\"}")
 check 11 "manual-override exposure, as in the view and positive" "$(awk '{printf "%g", $1}' <<<"$view_override") positive" \
       "$(metric recsys_override_exposure_value "$sel" 'action="boost"') $(positive <<<"${view_override:-0}")"
-check 12 "rule actions on candidates" "$(sql_value rule_actions "{\"org\": \"$org\", \"action\": \"boost\"}" | awk '{printf "%g", $1}')" \
-      "$(metric recsys_rule_actions_value "$sel" 'action="boost"')"
+view_actions=$(sql_value rule_actions "{\"org\": \"$org\", \"action\": \"boost\"}")
+check 12 "rule actions on candidates, as in the view and positive" "$(awk '{printf "%g", $1}' <<<"$view_actions") positive" \
+      "$(metric recsys_rule_actions_value "$sel" 'action="boost"') $(positive <<<"${view_actions:-0}")"
 check 13 "bandit decisions and rewards" "1 1 1" \
       "$(metric recsys_bandit_decisions_value "$sel") $(metric recsys_bandit_rewards_value "$sel") $(metric recsys_bandit_reward_sum_value "$sel")"
 check 14 "long-tail share, as in the view" \
