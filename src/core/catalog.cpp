@@ -198,20 +198,7 @@ std::vector<int> Catalog::matching(const ItemTarget& target, bool available_only
 }
 
 bool Catalog::matches(const ItemTarget& target, const std::string& item_id) const {
-    return matches(target, item_id, find(item_id));
-}
-
-bool Catalog::matches(const ItemTarget& target, const std::string& item_id, int slot) const {
-    if (std::find(target.item_ids.begin(), target.item_ids.end(), item_id) != target.item_ids.end()) return true;
-    if (slot < 0) return false;
-    size_t s = static_cast<size_t>(slot);
-    auto named = [](const std::vector<std::string>& keys, const std::string& value) {
-        return !value.empty() && std::find(keys.begin(), keys.end(), value) != keys.end();
-    };
-    if (named(target.brands, brand_[s]) || named(target.categories, category_[s])) return true;
-    for (const std::string& tag : tags_[s])
-        if (named(target.tags, tag)) return true;
-    return false;
+    return matches(compile(target), item_id, find(item_id));
 }
 
 // The number of an attribute value ("kind:value"), made on first sight.

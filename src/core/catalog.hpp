@@ -87,9 +87,8 @@ public:
 
     // Whether the target names the item (an id missing from the catalogue can still be listed).
     bool matches(const ItemTarget& target, const std::string& item_id) const;
-    // The same for an item whose slot is known (-1: not in the catalogue).
-    bool matches(const ItemTarget& target, const std::string& item_id, int slot) const;
-    // A target compiled for matching many items; valid until the catalogue changes.
+    // A target compiled for matching many items, and the match for an item whose slot is known
+    // (-1: not in the catalogue); valid until the catalogue changes.
     CompiledTarget compile(const ItemTarget& target) const;
     bool matches(const CompiledTarget& target, const std::string& item_id, int slot) const;
 

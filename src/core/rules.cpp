@@ -43,9 +43,12 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
 
 std::vector<std::string> pinned_items(const Catalog& catalog, const std::vector<Rule>& rules, size_t slots) {
     std::vector<std::string> pins;
+    std::vector<CompiledTarget> blocks;
+    for (const Rule& r : rules)
+        if (r.action == "block") blocks.push_back(catalog.compile(r.target));
     auto blocked = [&](int slot) {
-        for (const Rule& r : rules)
-            if (r.action == "block" && catalog.matches(r.target, catalog.item_id(slot), slot)) return true;
+        for (const CompiledTarget& b : blocks)
+            if (catalog.matches(b, catalog.item_id(slot), slot)) return true;
         return false;
     };
     for (size_t r : rules_by_priority(rules)) {

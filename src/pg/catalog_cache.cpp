@@ -223,6 +223,28 @@ bool load_popularity(recsys::Catalog* catalog, Portal cursor) {
 // (an error while reading leaves it for the next use to clear).
 std::map<std::string, std::vector<std::pair<std::string, int64_t>>>* covis_lists = nullptr;
 
+// Pair rows of a batch (item, neighbour, pairs) as palloc'd arrays; a NULL neighbour (an item
+// whose pairs are all gone) reads as nullptr, NULL pairs as 0.
+struct PairRows {
+    const char** items;
+    const char** neighbours;
+    int64* pairs;
+};
+
+PairRows pair_rows(HeapTuple* rows, TupleDesc desc, uint64 n) {
+    PairRows p{static_cast<const char**>(palloc(sizeof(char*) * n)), static_cast<const char**>(palloc(sizeof(char*) * n)),
+               static_cast<int64*>(palloc(sizeof(int64) * n))};
+    for (uint64 r = 0; r < n; ++r) {
+        bool isnull;
+        p.items[r] = text_column(rows[r], desc, 1);
+        Datum neighbour = column(rows[r], desc, 2, &isnull);
+        p.neighbours[r] = isnull ? nullptr : TextDatumGetCString(neighbour);
+        Datum count = column(rows[r], desc, 3, &isnull);
+        p.pairs[r] = isnull ? 0 : DatumGetInt64(count);
+    }
+    return p;
+}
+
 // Brings the co-visitation lists up to date (args: org, namespace, watermark, own xid to skip):
 // every pair on a whole load; otherwise the complete pair lists of the items stamped in
 // covis_changes since the watermark replace theirs. True when rows of the current transaction
@@ -235,17 +257,9 @@ bool refresh_covis(recsys::CoVisitation* covis, Datum* args, bool whole) {
                      2, namespace_types),
             args, nullptr, true);
         read_batches(cursor, 10000, 0, [covis](HeapTuple* rows, TupleDesc desc, uint64 n) {
-            const char** items = static_cast<const char**>(palloc(sizeof(char*) * n));
-            const char** neighbours = static_cast<const char**>(palloc(sizeof(char*) * n));
-            int64* pairs = static_cast<int64*>(palloc(sizeof(int64) * n));
-            for (uint64 r = 0; r < n; ++r) {
-                bool isnull;
-                items[r] = text_column(rows[r], desc, 1);
-                neighbours[r] = text_column(rows[r], desc, 2);
-                pairs[r] = DatumGetInt64(column(rows[r], desc, 3, &isnull));
-            }
+            PairRows p = pair_rows(rows, desc, n);  // no NULLs in recsys.covis
             recsys_pg::core_call([&] {
-                for (uint64 r = 0; r < n; ++r) covis->add_pair(items[r], neighbours[r], pairs[r]);
+                for (uint64 r = 0; r < n; ++r) covis->add_pair(p.items[r], p.neighbours[r], p.pairs[r]);
             });
         });
         SPI_cursor_close(cursor);
@@ -279,21 +293,11 @@ bool refresh_covis(recsys::CoVisitation* covis, Datum* args, bool whole) {
                  4, namespace_types),
         args, nullptr, true);
     bool own_rows = read_batches(cursor, 10000, 4, [](HeapTuple* rows, TupleDesc desc, uint64 n) {
-        const char** items = static_cast<const char**>(palloc(sizeof(char*) * n));
-        const char** neighbours = static_cast<const char**>(palloc(sizeof(char*) * n));
-        int64* pairs = static_cast<int64*>(palloc(sizeof(int64) * n));
-        for (uint64 r = 0; r < n; ++r) {
-            bool isnull;
-            items[r] = text_column(rows[r], desc, 1);
-            Datum neighbour = column(rows[r], desc, 2, &isnull);
-            neighbours[r] = isnull ? nullptr : TextDatumGetCString(neighbour);
-            Datum count = column(rows[r], desc, 3, &isnull);
-            pairs[r] = isnull ? 0 : DatumGetInt64(count);
-        }
+        PairRows p = pair_rows(rows, desc, n);
         recsys_pg::core_call([&] {
             for (uint64 r = 0; r < n; ++r) {
-                auto& list = (*covis_lists)[items[r]];  // an item without pairs gets an empty list
-                if (neighbours[r] != nullptr) list.emplace_back(neighbours[r], pairs[r]);
+                auto& list = (*covis_lists)[p.items[r]];  // an item without pairs gets an empty list
+                if (p.neighbours[r] != nullptr) list.emplace_back(p.neighbours[r], p.pairs[r]);
             }
         });
     });

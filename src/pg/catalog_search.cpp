@@ -101,7 +101,8 @@ Datum recsys_catalog_matches(PG_FUNCTION_ARGS) {
     const recsys::Catalog& catalog = recsys_pg::current_catalog(PG_GETARG_DATUM(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
     recsys_pg::core_call([&] {
         recsys::ItemTarget target = to_target(args);
-        for (int c = 0; c < candidate_count; ++c) hit[c] = catalog.matches(target, candidates[c]);
+        recsys::CompiledTarget compiled = catalog.compile(target);
+        for (int c = 0; c < candidate_count; ++c) hit[c] = catalog.matches(compiled, candidates[c], catalog.find(candidates[c]));
     });
     SPI_finish();
     const char** ids = static_cast<const char**>(palloc(sizeof(char*) * (candidate_count + 1)));

@@ -222,7 +222,7 @@ TEST(Catalog, CoVisitedItemsAreAvailableCatalogueItems) {
     EXPECT_TRUE(c.top_covisited({"a"}, 10, &only_a).empty());
 }
 
-TEST(Catalog, CompiledTargetsMatchAsPlainOnes) {
+TEST(Catalog, CompiledTargetsMatchByIdTagBrandAndCategory) {
     recsys::Catalog c(0);
     c.upsert(record("a", {"eco", "red"}, {}, true, "acme", "shoes"));
     c.upsert(record("b", {"gift"}, {}, true, "zeta", "hats"));
@@ -232,10 +232,17 @@ TEST(Catalog, CompiledTargetsMatchAsPlainOnes) {
     targets[2].categories = {"shoes"};
     targets[3].item_ids = {"b", "ghost"};
     targets[4].tags = {"unknown"};
-    for (const auto& t : targets) {
-        recsys::CompiledTarget compiled = c.compile(t);
-        for (const char* id : {"a", "b", "ghost", "zz"})
-            EXPECT_EQ(c.matches(compiled, id, c.find(id)), c.matches(t, id)) << id;
+    // Which of a, b, ghost, zz each target names.
+    const std::vector<std::vector<bool>> expected = {
+        {true, false, false, false}, {false, true, false, false}, {true, false, false, false},
+        {false, true, true, false}, {false, false, false, false}};
+    const char* items[] = {"a", "b", "ghost", "zz"};
+    for (size_t t = 0; t < targets.size(); ++t) {
+        recsys::CompiledTarget compiled = c.compile(targets[t]);
+        for (size_t i = 0; i < 4; ++i) {
+            EXPECT_EQ(c.matches(compiled, items[i], c.find(items[i])), expected[t][i]) << t << items[i];
+            EXPECT_EQ(c.matches(targets[t], items[i]), expected[t][i]) << t << items[i];
+        }
     }
     // Attributes follow an update of the item.
     c.upsert(record("a", {"gift"}, {}, true, "zeta", "hats"));
