@@ -5,11 +5,12 @@
 
 namespace recsys {
 
-void CandidatePool::add(const std::string& item_id, uint32_t source, double covisitation) {
+void CandidatePool::add(const std::string& item_id, uint32_t source, double covisitation, int slot) {
     auto found = index_.emplace(item_id, items_.size());
-    if (found.second) items_.push_back({item_id, 0, NAN, 0});
+    if (found.second) items_.push_back({item_id, 0, NAN, 0, -1});
     PooledItem& item = items_[found.first->second];
     item.sources |= source;
+    if (slot >= 0) item.slot = slot;
     if (!std::isnan(covisitation) && (std::isnan(item.covisitation) || covisitation > item.covisitation))
         item.covisitation = covisitation;
 }

@@ -18,12 +18,13 @@ struct PooledItem {
     uint32_t sources = 0;
     double covisitation = NAN;  // NaN: not proposed by co-visitation
     uint32_t flags = 0;
+    int slot = -1;  // catalogue slot when the source knew it, else -1
 };
 
 class CandidatePool {
 public:
-    // Adds a proposal: sources are or-ed, the highest co-visitation kept.
-    void add(const std::string& item_id, uint32_t source, double covisitation = NAN);
+    // Adds a proposal: sources are or-ed, the highest co-visitation kept, a known slot recorded.
+    void add(const std::string& item_id, uint32_t source, double covisitation = NAN, int slot = -1);
     // Sets `flag` on every pooled item of `item_ids` (others are ignored).
     void flag(const std::vector<std::string>& item_ids, uint32_t flag);
     size_t size() const { return items_.size(); }

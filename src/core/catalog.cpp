@@ -215,7 +215,14 @@ int Catalog::find_token(char kind, const std::string& value) const {
 
 CompiledTarget Catalog::compile(const ItemTarget& target) const {
     CompiledTarget c;
-    c.item_ids.insert(target.item_ids.begin(), target.item_ids.end());
+    for (const std::string& id : target.item_ids) {
+        int slot = find(id);
+        if (slot >= 0)
+            c.slots.push_back(slot);
+        else
+            c.missing_ids.insert(id);
+    }
+    std::sort(c.slots.begin(), c.slots.end());
     auto resolve = [this](char kind, const std::vector<std::string>& values, std::vector<int>& out) {
         for (const std::string& v : values) {
             int t = v.empty() ? -1 : find_token(kind, v);
@@ -228,9 +235,16 @@ CompiledTarget Catalog::compile(const ItemTarget& target) const {
     return c;
 }
 
+void Catalog::tokens(int slot, std::vector<int>& out) const {
+    size_t s = static_cast<size_t>(slot);
+    if (brand_token_[s] >= 0) out.push_back(brand_token_[s]);
+    if (category_token_[s] >= 0) out.push_back(category_token_[s]);
+    out.insert(out.end(), tag_tokens_[s].begin(), tag_tokens_[s].end());
+}
+
 bool Catalog::matches(const CompiledTarget& target, const std::string& item_id, int slot) const {
-    if (!target.item_ids.empty() && target.item_ids.count(item_id) > 0) return true;
-    if (slot < 0) return false;
+    if (slot < 0) return !target.missing_ids.empty() && target.missing_ids.count(item_id) > 0;
+    if (std::binary_search(target.slots.begin(), target.slots.end(), slot)) return true;
     size_t s = static_cast<size_t>(slot);
     auto named = [](const std::vector<int>& tokens, int t) {
         return t >= 0 && std::find(tokens.begin(), tokens.end(), t) != tokens.end();

@@ -37,10 +37,12 @@ struct ItemTarget {
     std::vector<std::string> item_ids, tags, brands, categories;
 };
 
-// A target resolved against one catalogue for fast matching (see Catalog::compile): attribute
-// values as the catalogue's token numbers (values no item has are dropped).
+// A target resolved against one catalogue for fast matching (see Catalog::compile): the named
+// items as sorted slots (ids the catalogue lacks kept apart), attribute values as the
+// catalogue's token numbers (values no item has are dropped).
 struct CompiledTarget {
-    std::unordered_set<std::string> item_ids;
+    std::vector<int> slots;
+    std::unordered_set<std::string> missing_ids;
     std::vector<int> tags, brands, categories;
 };
 
@@ -65,6 +67,8 @@ public:
     size_t size() const { return ids_.size(); }
     size_t dim() const { return dim_; }
     const std::string& item_id(int slot) const { return ids_[static_cast<size_t>(slot)]; }
+    // The attribute tokens of an item (brand, category, then tags; see compile), appended to out.
+    void tokens(int slot, std::vector<int>& out) const;
     bool available(int slot) const { return available_[static_cast<size_t>(slot)] != 0; }
     const std::string& brand(int slot) const { return brand_[static_cast<size_t>(slot)]; }
     const std::string& category(int slot) const { return category_[static_cast<size_t>(slot)]; }

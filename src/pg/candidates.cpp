@@ -81,7 +81,7 @@ PG_FUNCTION_INFO_V1(recsys_rank_candidates);
 // replace the catalogue's popularity and co-visitation (the as_of path computes them from the
 // events); popularity is returned only then. The pin rules' items (recsys::pinned_items, at most
 // pin_slots) join the pool; pins: their pin position, -1 for the others.
-// rules: {rule_id: {action, priority, items: [item_id]}} of the rules that name some candidate.
+// rules: {rule_id: {action, priority, candidates: n}} of the rules that name some of the n candidates.
 Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
     if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3) || PG_ARGISNULL(8))
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -116,7 +116,8 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         std::vector<std::string> pin_ids = recsys::pinned_items(catalog, rules, pin_slots < 0 ? 0 : static_cast<size_t>(pin_slots));
         recsys::CandidatePool pool;
         auto add_slots = [&](const std::vector<recsys::ScoredSlot>& found, uint32_t source, bool with_score) {
-            for (const recsys::ScoredSlot& f : found) pool.add(catalog.item_id(f.slot), source, with_score ? f.score : NAN);
+            for (const recsys::ScoredSlot& f : found)
+                pool.add(catalog.item_id(f.slot), source, with_score ? f.score : NAN, f.slot);
         };
         auto add_ids = [&](const TextList& list, uint32_t source) {
             for (int i = 0; i < list.count; ++i) pool.add(list.items[i], source);
@@ -147,7 +148,8 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
                       from_covisitation, true);
         }
         if (generate) {
-            for (int slot : catalog.with_any_tag(strings(profile_tags), n)) pool.add(catalog.item_id(slot), from_content);
+            for (int slot : catalog.with_any_tag(strings(profile_tags), n))
+                pool.add(catalog.item_id(slot), from_content, NAN, slot);
             if (anchors.count > 0) {
                 std::vector<int> skip;
                 for (int a = 0; a < anchors.count; ++a) {
@@ -176,8 +178,13 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         g.items = pool.sorted();
         std::vector<std::string> ids;
         ids.reserve(g.items.size());
-        for (const recsys::PooledItem& item : g.items) ids.push_back(item.item_id);
-        g.effects = recsys::rule_effects(catalog, ids, rules);
+        std::vector<int> slots;
+        slots.reserve(g.items.size());
+        for (const recsys::PooledItem& item : g.items) {
+            ids.push_back(item.item_id);
+            slots.push_back(item.slot >= 0 ? item.slot : catalog.find(item.item_id));
+        }
+        g.effects = recsys::rule_effects(catalog, ids, slots, rules);
         g.rule_order = recsys::rules_by_priority(rules);
         g.popularity.clear();
         if (given_popularity_ids.present)
@@ -221,30 +228,22 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         factor_datums[i] = Float8GetDatum(g.effects[static_cast<size_t>(i)].factor);
         pin_datums[i] = Int32GetDatum(g.pins[static_cast<size_t>(i)]);
     }
-    // {rule_id: {action, priority, items: [candidates it names, by item_id]}}, rules by priority.
+    // {rule_id: {action, priority, candidates: how many it names}}, rules by priority.
+    std::vector<int> named(static_cast<size_t>(rule_args.count), 0);
+    for (const recsys::RuleEffect& effect : g.effects)
+        for (size_t r : effect.rules) ++named[r];
     StringInfoData rules;
     initStringInfo(&rules);
     appendStringInfoChar(&rules, '{');
     bool first_rule = true;
     for (size_t r : g.rule_order) {
-        bool named = false;
-        for (int i = 0; i < count; ++i) {
-            const std::vector<size_t>& matching = g.effects[static_cast<size_t>(i)].rules;
-            if (std::find(matching.begin(), matching.end(), r) == matching.end()) continue;
-            if (!named) {
-                if (!first_rule) appendStringInfoString(&rules, ", ");
-                first_rule = false;
-                escape_json(&rules, rule_args.ids[r]);
-                appendStringInfoString(&rules, ": {\"action\": ");
-                escape_json(&rules, rule_args.actions[r]);
-                appendStringInfo(&rules, ", \"priority\": %d, \"items\": [", rule_args.priorities[r]);
-                named = true;
-            } else {
-                appendStringInfoString(&rules, ", ");
-            }
-            escape_json(&rules, g.items[static_cast<size_t>(i)].item_id.c_str());
-        }
-        if (named) appendStringInfoString(&rules, "]}");
+        if (named[r] == 0) continue;
+        if (!first_rule) appendStringInfoString(&rules, ", ");
+        first_rule = false;
+        escape_json(&rules, rule_args.ids[r]);
+        appendStringInfoString(&rules, ": {\"action\": ");
+        escape_json(&rules, rule_args.actions[r]);
+        appendStringInfo(&rules, ", \"priority\": %d, \"candidates\": %d}", rule_args.priorities[r], named[r]);
     }
     appendStringInfoChar(&rules, '}');
     int dims[1] = {count};

@@ -352,7 +352,6 @@ DECLARE
     opts jsonb := coalesce($6, '{}');
     decision jsonb;
     policy jsonb;
-    merged jsonb;
     segment text;
     served jsonb;
 BEGIN
@@ -361,9 +360,8 @@ BEGIN
     END IF;
     SELECT d.decision, d.settings INTO decision, policy
       FROM recsys._bandit_decide(org, ns, $4, coalesce($5, '{}'), $7, coalesce($8, 'thompson')) d;
-    merged := policy || opts;
     PERFORM recsys._check_request(org, ns, $2, $3, $4);
-    served := recsys._serve(org, ns, 'bandit_recommend', $2, $3, $4, merged, NULL, decision, gen_random_uuid());
+    served := recsys._serve(org, ns, 'bandit_recommend', $2, $3, $4, opts, NULL, decision, gen_random_uuid(), policy);
     -- The segment the ranking matched (no second lookup) and its profile.
     segment := served -> 'trace' ->> 'segment';
     RETURN jsonb_build_object(

@@ -39,7 +39,7 @@ CREATE TABLE recsys.rec_decisions (
     candidates text[] COLLATE "C" NOT NULL,
     items jsonb NOT NULL,               -- [{rank, item_id, score, reasons, rules?}]
     item_ids text[] COLLATE "C" NOT NULL,
-    rules jsonb NOT NULL,               -- {rule_id: {action, priority, items: [item_id]}}: the candidates each rule named
+    rules jsonb NOT NULL,               -- {rule_id: {action, priority, candidates}}: how many candidates each rule named
     rule_ids text[] COLLATE "C" NOT NULL,
     segment text,
     bandit jsonb,
@@ -138,8 +138,9 @@ END
 $$;
 
 -- Writes one decision unless the transaction is read-only (counted as skipped) or the
--- namespace's decision_sample_rate leaves it out; true when written. `served` is the response of
--- _serve, `trace` the first-row trace of _rank_core.
+-- namespace's decision_sample_rate leaves it out; true when written. `items` are the served items
+-- with the rules that named each ([{rank, item_id, score, reasons, rules?}]), `trace` the
+-- first-row trace of _rank_core.
 CREATE FUNCTION recsys._log_decision(org uuid, ns text, fn text, surface text, uid text, k int, options jsonb,
                                      decision_id uuid, request_id uuid, items jsonb, trace jsonb, candidates text[],
                                      bandit jsonb, started timestamptz) RETURNS boolean
@@ -166,13 +167,7 @@ BEGIN
            CASE WHEN (config -> 'decision_log_user_ids')::boolean THEN uid END, k, coalesce(options, '{}'),
            config, md5(config::text), coalesce(trace -> 'funnel', '{}'), coalesce(trace -> 'dropped', '{}'),
            coalesce(candidates, '{}'),
-           coalesce((SELECT jsonb_agg(i || coalesce((
-                                 SELECT jsonb_build_object('rules', jsonb_agg(jsonb_build_object(
-                                            'rule_id', r.key, 'action', r.value -> 'action', 'priority', r.value -> 'priority')
-                                            ORDER BY (r.value ->> 'priority')::int DESC, r.key))
-                                   FROM jsonb_each(rules) r WHERE (r.value -> 'items') ? (i ->> 'item_id')
-                                 HAVING count(*) > 0), '{}') ORDER BY (i ->> 'rank')::int)
-                       FROM jsonb_array_elements(items) i), '[]'),
+           items,
            ARRAY(SELECT i ->> 'item_id' FROM jsonb_array_elements(items) i ORDER BY (i ->> 'rank')::int),
            rules,
            ARRAY(SELECT r FROM jsonb_object_keys(rules) r ORDER BY 1),
@@ -183,9 +178,10 @@ $$;
 
 -- Ranks through _rank_core and logs the decision: returns {decision_id, request_id, logged,
 -- items: [{rank, item_id, score, reasons, explain?}], trace: {funnel, segment, config, ...}}.
--- fn names the caller (rank, rerank, recommend, bandit_recommend).
+-- fn names the caller (rank, rerank, recommend, bandit_recommend); policy holds the knobs of a
+-- bandit policy (see _rank_options).
 CREATE FUNCTION recsys._serve(org uuid, ns text, fn text, uid text, k int, surface text, options jsonb,
-                              pool_ids text[], bandit jsonb, request_id uuid) RETURNS jsonb
+                              pool_ids text[], bandit jsonb, request_id uuid, policy jsonb DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -193,20 +189,25 @@ DECLARE
     started timestamptz := clock_timestamp();
     decision uuid := gen_random_uuid();
     items jsonb;
+    logged_items jsonb;
     trace jsonb;
     candidates text[];
 BEGIN
-    WITH r AS MATERIALIZED (SELECT * FROM recsys._rank_core(org, ns, uid, k, surface, options, pool_ids))
+    WITH r AS MATERIALIZED (SELECT * FROM recsys._rank_core(org, ns, uid, k, surface, options, pool_ids, policy))
     SELECT (SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
                                 'rank', r.rank, 'item_id', r.item_id, 'score', r.score, 'reasons', to_jsonb(r.reasons),
                                 'explain', r.explain)) ORDER BY r.rank), '[]')
               FROM r WHERE r.rank IS NOT NULL),
+           (SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                                'rank', r.rank, 'item_id', r.item_id, 'score', r.score, 'reasons', to_jsonb(r.reasons),
+                                'rules', r.rules)) ORDER BY r.rank), '[]')
+              FROM r WHERE r.rank IS NOT NULL),
            (SELECT r.trace FROM r WHERE r.trace IS NOT NULL),
            (SELECT r.candidates FROM r WHERE r.trace IS NOT NULL)
-      INTO items, trace, candidates;
+      INTO items, logged_items, trace, candidates;
     RETURN jsonb_build_object('decision_id', decision, 'request_id', request_id, 'items', items, 'trace', trace,
                               'logged', recsys._log_decision(org, ns, fn, surface, uid, k, options, decision, request_id,
-                                                             items, trace, candidates, bandit, started));
+                                                             logged_items, trace, candidates, bandit, started));
 END
 $$;
 

@@ -51,7 +51,7 @@ CREATE VIEW recsys.metrics AS
     UNION ALL
     -- Rules (not overrides) acting on candidates, by action: candidates named, summed over rules.
     SELECT 'rule_actions', jsonb_build_object('org', r.org_id, 'namespace', r.namespace, 'action', e.value ->> 'action'),
-           sum(jsonb_array_length(e.value -> 'items'))
+           sum((e.value ->> 'candidates')::bigint)
       FROM recent r, jsonb_each(r.rules) e
      WHERE (e.value ->> 'priority')::bigint <> 2147483647
      GROUP BY r.org_id, r.namespace, e.value ->> 'action'

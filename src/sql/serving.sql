@@ -106,8 +106,10 @@ CREATE FUNCTION recsys._rank_pipeline(org uuid, ns text, item_ids text[], popula
     AS 'MODULE_PATHNAME', 'recsys_rank_pipeline' LANGUAGE C STABLE;
 
 -- Validates the options of a ranking request; returns them with the effective knobs filled in
--- (knob defaults < namespace configuration < segment profile < request).
-CREATE FUNCTION recsys._rank_options(org uuid, namespace text, options jsonb, segment_profile jsonb) RETURNS jsonb
+-- (knob defaults < namespace configuration < segment profile < bandit policy < request). The
+-- policy's settings were validated when it was stored.
+CREATE FUNCTION recsys._rank_options(org uuid, namespace text, options jsonb, segment_profile jsonb,
+                                     policy jsonb DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -151,7 +153,8 @@ BEGIN
     IF options ? 'context' AND jsonb_typeof(options -> 'context') <> 'object' THEN
         RAISE EXCEPTION 'option "context" must be a JSON object' USING ERRCODE = '22023';
     END IF;
-    SELECT jsonb_object_agg(k.name, coalesce(options -> k.name, segment_profile -> k.name, s.settings -> k.name, k.default_value))
+    SELECT jsonb_object_agg(k.name, coalesce(options -> k.name, policy -> k.name, segment_profile -> k.name, s.settings -> k.name,
+                                           k.default_value))
       INTO knobs
       FROM recsys.config_knobs k, recsys._namespace_settings(org, namespace) s;
     RETURN options || knobs;
@@ -167,10 +170,13 @@ $$;
 -- brand/category caps. Rows in rank order; with explain "full", `explain` holds each item's
 -- blend, personalization, mmr, caps and rules blocks. The first row also carries `trace`
 -- ({funnel, segment, config: effective knobs, dropped: {item_id: filter stage}, rules: {rule_id:
--- {action, priority, items: the candidates it named}}}) and the candidate ids; without results
--- that row has rank NULL.
-CREATE FUNCTION recsys._rank_core(org uuid, ns text, uid text, k int, surface text, options jsonb, pool_ids text[])
-    RETURNS TABLE (rank int, item_id text, score float8, reasons text[], explain jsonb, trace jsonb, candidates text[])
+-- {action, priority, candidates: how many it named}}}) and the candidate ids; without results
+-- that row has rank NULL. `rules` lists the rules that named a served item
+-- ([{rule_id, action, priority}], by priority; NULL when none did).
+CREATE FUNCTION recsys._rank_core(org uuid, ns text, uid text, k int, surface text, options jsonb, pool_ids text[],
+                                  policy jsonb DEFAULT NULL)
+    RETURNS TABLE (rank int, item_id text, score float8, reasons text[], explain jsonb, trace jsonb, candidates text[],
+                   rules jsonb)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -186,6 +192,7 @@ DECLARE
     purchased text[];
     excluded text[];
     pool record;
+    active record;
     explain text;
     segment record;
     user_factors real[];
@@ -202,7 +209,7 @@ BEGIN
     END IF;
     SELECT * INTO segment FROM recsys._segment_of(org, ns, uid, options -> 'context',
                                                    jsonb_build_object('surface', surface, 'k', k));
-    o := recsys._rank_options(org, ns, coalesce(options, 'null'), segment.profile);
+    o := recsys._rank_options(org, ns, coalesce(options, 'null'), segment.profile, policy);
     fanout := (o ->> 'fanout')::int;
     explain := coalesce(o ->> 'explain', 'tags');
     -- as_of: rank as if it were that time; every signal ignores later events.
@@ -269,15 +276,37 @@ BEGIN
                   FROM neighbours nb LEFT JOIN totals t USING (item_id)
                  ORDER BY 2 DESC, 1 LIMIT fanout) c;
     END IF;
-    SELECT c.* INTO pool
-      FROM recsys._active_rule_arrays(org, ns, surface, segment.segment_id, at) r,
-           recsys._rank_candidates(org, ns, fanout, fanout, recent, recent[1:10], profile_tags[1:3], user_factors, at, pool_ids,
+    SELECT * INTO active FROM recsys._active_rule_arrays(org, ns, surface, segment.segment_id, at);
+    SELECT * INTO pool
+      FROM recsys._rank_candidates(org, ns, fanout, fanout, recent, recent[1:10], profile_tags[1:3], user_factors, at, pool_ids,
                                    (o ->> 'pin_slots')::int, seen_ids, purchased, excluded, given_popularity_ids,
                                    given_popularity, given_covis_ids, given_covis, (o ->> 'covis_penalty')::float8,
-                                   r.rule_ids, r.actions, r.boosts, r.priorities, r.max_pins, r.tags, r.brands, r.categories,
-                                   r.target_rules, r.target_ids) c;
+                                   active.rule_ids, active.actions, active.boosts, active.priorities, active.max_pins,
+                                   active.tags, active.brands, active.categories, active.target_rules, active.target_ids);
 
+    -- The ranked rows, each served item with the rules that named it (the trace counts them per rule).
     RETURN QUERY
+    WITH r AS MATERIALIZED (
+        SELECT * FROM recsys._rank_pipeline(org, ns,
+               coalesce(pool.ids, '{}'), coalesce(pool.popularity, '{}'), coalesce(pool.covis, '{}'),
+               coalesce(pool.sources, '{}'), coalesce(pool.flags, '{}'), coalesce(recent[1:10], '{}'), user_factors,
+               k, (o ->> 'alpha')::float8, (o ->> 'beta')::float8,
+               (o ->> 'gamma')::float8, (o ->> 'profile_boost')::float8, (o ->> 'mmr_lambda')::float8,
+               (o ->> 'brand_cap')::int, (o ->> 'category_cap')::int, coalesce((o -> 'exclude_seen')::boolean, false),
+               ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'include_tags_any', '[]'))),
+               (o -> 'price_between' ->> 0)::float8, (o -> 'price_between' ->> 1)::float8,
+               extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, history,
+               coalesce(profile_tags, '{}'), coalesce(profile_weights, '{}'),
+               coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'), (o ->> 'boost_floor')::float8,
+               (o ->> 'novelty')::float8, at)
+           WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped,
+                                brand, category, pick)),
+    hits AS (
+        SELECT h.item_id, h.rules
+          FROM recsys._apply_rules(org, ns, ARRAY(SELECT pool.ids[x.idx] FROM r x WHERE x.idx IS NOT NULL),
+                                   active.rule_ids, active.actions, active.boosts, active.priorities, active.max_pins,
+                                   active.tags, active.brands, active.categories, active.target_rules, active.target_ids) h
+         WHERE cardinality(active.rule_ids) > 0)
     SELECT CASE WHEN r.idx IS NOT NULL THEN r.pick::int END, pool.ids[r.idx], r.score,
            CASE explain
                WHEN 'none' THEN '{}'::text[]
@@ -298,21 +327,9 @@ BEGIN
                'funnel', r.funnel, 'segment', segment.segment_id, 'dropped', r.dropped, 'rules', pool.rules,
                'config', (SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(o) c
                            WHERE c.key IN (SELECT kn.name FROM recsys.config_knobs kn))) END,
-           CASE WHEN r.funnel IS NOT NULL THEN coalesce(pool.ids, '{}') END
-      FROM recsys._rank_pipeline(org, ns,
-               coalesce(pool.ids, '{}'), coalesce(pool.popularity, '{}'), coalesce(pool.covis, '{}'),
-               coalesce(pool.sources, '{}'), coalesce(pool.flags, '{}'), coalesce(recent[1:10], '{}'), user_factors,
-               k, (o ->> 'alpha')::float8, (o ->> 'beta')::float8,
-               (o ->> 'gamma')::float8, (o ->> 'profile_boost')::float8, (o ->> 'mmr_lambda')::float8,
-               (o ->> 'brand_cap')::int, (o ->> 'category_cap')::int, coalesce((o -> 'exclude_seen')::boolean, false),
-               ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'include_tags_any', '[]'))),
-               (o -> 'price_between' ->> 0)::float8, (o -> 'price_between' ->> 1)::float8,
-               extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, history,
-               coalesce(profile_tags, '{}'), coalesce(profile_weights, '{}'),
-               coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'), (o ->> 'boost_floor')::float8,
-               (o ->> 'novelty')::float8, at)
-           WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped,
-                                brand, category, pick)
+           CASE WHEN r.funnel IS NOT NULL THEN coalesce(pool.ids, '{}') END,
+           hits.rules
+      FROM r LEFT JOIN hits ON r.idx IS NOT NULL AND hits.item_id = pool.ids[r.idx]
      ORDER BY r.pick;
 END
 $$;

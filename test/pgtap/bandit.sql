@@ -2,7 +2,7 @@
 -- policy, and a simulation with known reward rates through the SQL functions.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(33);
+SELECT plan(38);
 SET recsys.org_id = 'abababab-0000-0000-0000-000000000007';
 SET recsys.bandit_seed = 11;
 
@@ -73,6 +73,19 @@ SELECT is((SELECT r -> 'config' -> 'mmr_lambda' FROM rec), '{"value": 0.3, "sour
 SELECT is((SELECT r -> 'config' -> 'fanout' FROM rec), '{"value": 200, "source": "request"}', 'request options win over the policy');
 SELECT ok(NOT (recsys.recsys_bandit_recommend('bd', 'user_3', 10, 'home') ? 'config'),
           'the knob sources come only with trace');
+SELECT is((SELECT d.config -> 'mmr_lambda' FROM rec, recsys.rec_decisions d WHERE d.decision_id = (r ->> 'audit_decision_id')::uuid),
+          '0.3', 'the decision log records the policy''s knob in the effective configuration');
+SELECT is((SELECT d.options FROM rec, recsys.rec_decisions d WHERE d.decision_id = (r ->> 'audit_decision_id')::uuid),
+          '{"fanout": 200}', 'and the request''s own options as options');
+-- A segment profile setting the same knob does not overwrite the policy.
+SELECT recsys.recsys_upsert_segment('bd', '{"segment_id": "mobile", "condition": {"eq": ["context.device", "mobile"]}, "profile": {"mmr_lambda": 0.9, "brand_cap": 3}}');
+CREATE TEMP TABLE seg_rec AS
+SELECT recsys.recsys_bandit_recommend('bd', 'user_3', 10, 'home', '{}', '{"context": {"device": "mobile"}}', ARRAY['diverse'], trace => true) AS r;
+SELECT is((SELECT r ->> 'segment' FROM seg_rec), 'mobile', 'the segment matches');
+SELECT is((SELECT r -> 'config' -> 'mmr_lambda' FROM seg_rec), '{"value": 0.3, "source": "bandit_policy"}',
+          'the policy wins over the segment profile');
+SELECT is((SELECT r -> 'config' -> 'brand_cap' FROM seg_rec), '{"value": 3, "source": "segment"}',
+          'the segment profile sets the knobs the policy leaves alone');
 SELECT ok((SELECT max(n) <= 2 FROM (SELECT count(*) AS n FROM rec, jsonb_array_elements(r -> 'items') it
              JOIN recsys.items i ON i.namespace = 'bd' AND i.item_id = it ->> 'item_id' GROUP BY i.category) c),
           'the policy''s category_cap shapes the list');

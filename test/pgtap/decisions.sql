@@ -2,7 +2,7 @@
 -- transactions, searches, the facts pack, retention, bandit blocks and tenant isolation.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(39);
+SELECT plan(42);
 SET recsys.org_id = 'dcdcdcdc-0000-0000-0000-00000000000a';
 SELECT recsys.recsys_seed_synthetic('dl', '{"items": 800, "users": 60, "events": 8000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -61,6 +61,29 @@ SELECT is((SELECT count(*)::int FROM recsys.recsys_decisions('dl', rule_id => (S
 SELECT is((SELECT x -> 'rules' -> 0 ->> 'action' FROM recsys.rec_decisions d, jsonb_array_elements(d.items) x
             WHERE d.namespace = 'dl' AND d.rule_ids @> ARRAY[(SELECT id::text FROM boost_rule)]
               AND x ->> 'item_id' = (SELECT item_id FROM served WHERE rank = 5)), 'boost', 'the served item names the rule');
+SELECT is((SELECT d.rules -> (SELECT id::text FROM boost_rule) FROM recsys.rec_decisions d
+            WHERE d.namespace = 'dl' AND d.rule_ids @> ARRAY[(SELECT id::text FROM boost_rule)]),
+          jsonb_build_object('action', 'boost', 'priority', 0, 'candidates', 1), 'the rules block counts the candidates a rule named');
+-- A tag-wide rule: the count is that of the candidates carrying the tag; only served items list it.
+CREATE TEMP TABLE tag_rule AS
+SELECT recsys.recsys_upsert_rule('dl', jsonb_build_object('action', 'boost', 'boost', 0.5,
+                                 'target', jsonb_build_object('tag', (SELECT i.tags[1] FROM recsys.items i JOIN served s USING (item_id)
+                                                                       WHERE i.namespace = 'dl' AND s.rank = 1)))) AS id;
+SELECT recsys.recsys_rank('dl', 'user_4', 10, 'home');
+CREATE TEMP TABLE d_tag AS
+SELECT d.* FROM recsys.rec_decisions d WHERE d.namespace = 'dl' AND d.rule_ids @> ARRAY[(SELECT id::text FROM tag_rule)];
+SELECT is((SELECT (d.rules -> (SELECT id::text FROM tag_rule) ->> 'candidates')::int FROM d_tag d),
+          (SELECT count(*)::int FROM d_tag d, unnest(d.candidates) c
+             JOIN recsys.items i ON i.namespace = 'dl' AND i.item_id = c
+            WHERE (SELECT target ->> 'tag' FROM recsys.rules WHERE rule_id = (SELECT id FROM tag_rule)) = ANY (i.tags)),
+          'a tag rule counts every candidate with the tag');
+SELECT is((SELECT array_agg(x ->> 'item_id' ORDER BY (x ->> 'rank')::int) FROM d_tag d, jsonb_array_elements(d.items) x
+            WHERE x -> 'rules' @> jsonb_build_array(jsonb_build_object('rule_id', (SELECT id::text FROM tag_rule)))),
+          (SELECT array_agg(x ->> 'item_id' ORDER BY (x ->> 'rank')::int) FROM d_tag d, jsonb_array_elements(d.items) x
+             JOIN recsys.items i ON i.namespace = 'dl' AND i.item_id = x ->> 'item_id'
+            WHERE (SELECT target ->> 'tag' FROM recsys.rules WHERE rule_id = (SELECT id FROM tag_rule)) = ANY (i.tags)),
+          'exactly the served items with the tag name the rule');
+SELECT recsys.recsys_delete_rule('dl', (SELECT id FROM tag_rule));
 
 -- The facts pack.
 CREATE TEMP TABLE facts AS SELECT recsys.recsys_explain_item('dl', (SELECT item_id FROM served WHERE rank = 5)) AS f;
@@ -74,9 +97,11 @@ SELECT is((SELECT f -> 'decisions' -> 'rules_in_served_lists' -> 0 ->> 'rule_id'
 SELECT is((SELECT f -> 'rules_now' -> 0 ->> 'action' FROM facts), 'boost', 'and the rules that apply to it now');
 
 -- Sampling and raw ids.
+CREATE TEMP TABLE logged_before AS SELECT count(*)::int AS n FROM recsys.rec_decisions WHERE namespace = 'dl';
 SELECT recsys.recsys_configure('dl', '{"decision_sample_rate": 0}');
 SELECT recsys.recsys_rank('dl', 'user_3', 10);
-SELECT is((SELECT count(*)::int FROM recsys.rec_decisions WHERE namespace = 'dl'), 4, 'sample rate 0 logs nothing');
+SELECT is((SELECT count(*)::int FROM recsys.rec_decisions WHERE namespace = 'dl'), (SELECT n FROM logged_before),
+          'sample rate 0 logs nothing');
 SELECT recsys.recsys_configure('dl', '{"decision_sample_rate": 1, "decision_log_user_ids": true}');
 SELECT recsys.recsys_rank('dl', 'user_7', 10);
 SELECT is((SELECT user_id FROM recsys.rec_decisions WHERE namespace = 'dl' ORDER BY created_at DESC LIMIT 1), 'user_7',
@@ -86,7 +111,8 @@ SELECT is((SELECT user_id FROM recsys.rec_decisions WHERE namespace = 'dl' ORDER
 SAVEPOINT before_rollback;
 SELECT recsys.recsys_rank('dl', 'user_8', 10);
 ROLLBACK TO SAVEPOINT before_rollback;
-SELECT is((SELECT count(*)::int FROM recsys.rec_decisions WHERE namespace = 'dl'), 5, 'a rolled-back transaction leaves no decision');
+SELECT is((SELECT count(*)::int FROM recsys.rec_decisions WHERE namespace = 'dl'), (SELECT n + 1 FROM logged_before),
+          'a rolled-back transaction leaves no decision');
 
 -- The bandit block.
 SELECT recsys.recsys_upsert_policies('dl', '[{"policy_id": "p1", "settings": {"alpha": 2}}]');

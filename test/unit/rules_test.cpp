@@ -2,6 +2,7 @@
 // boosts; priority order of the matching rules.
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -93,4 +94,46 @@ TEST(Rules, PinsFollowPriorityListOrderAndLimits) {
     EXPECT_EQ(recsys::pinned_items(c, {first, second}, 1), (std::vector<std::string>{"c"}));
     first.max_pins = 1;
     EXPECT_EQ(recsys::pinned_items(c, {first}, 10), (std::vector<std::string>{"c"}));
+}
+
+TEST(Rules, IndexedMatchingAgreesWithTheTargetMatch) {
+    // Random items and rules over a few attribute values: every effect lists exactly the rules
+    // whose target Catalog::matches, in priority order, however targets combine attributes.
+    recsys::Catalog c(0);
+    std::mt19937 rng(7);
+    auto pick = [&](const std::string& prefix, int n) { return prefix + std::to_string(rng() % n); };
+    std::vector<std::string> ids;
+    for (int i = 0; i < 300; ++i) {
+        recsys::CatalogRecord r;
+        r.item_id = "item_" + std::to_string(i);
+        for (int t = 0, tags = static_cast<int>(rng() % 4); t < tags; ++t) r.tags.push_back(pick("tag", 8));
+        r.brand = rng() % 5 == 0 ? "" : pick("brand", 6);
+        r.category = pick("cat", 4);
+        c.upsert(r);
+        ids.push_back(r.item_id);
+    }
+    ids.push_back("not_in_catalogue");
+    std::vector<recsys::Rule> rules;
+    for (int k = 0; k < 25; ++k) {
+        recsys::ItemTarget t;
+        switch (k % 5) {
+            case 0: t.tags = {pick("tag", 9)}; break;  // tag8 exists on no item
+            case 1: t.brands = {pick("brand", 6)}; break;
+            case 2: t.categories = {pick("cat", 4)}; break;
+            case 3: t.item_ids = {pick("item_", 300), pick("item_", 300), "not_in_catalogue"}; break;
+            default: t.tags = {pick("tag", 8)}; t.item_ids = {pick("item_", 300)}; break;
+        }
+        rules.push_back(rule("r" + std::to_string(k), k % 7 == 0 ? "block" : "boost", 0.1, static_cast<int>(rng() % 3), t));
+    }
+    std::vector<size_t> order = recsys::rules_by_priority(rules);
+    auto effects = recsys::rule_effects(c, ids, rules);
+    size_t matched = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+        std::vector<size_t> expected;
+        for (size_t r : order)
+            if (c.matches(rules[r].target, ids[i])) expected.push_back(r);
+        EXPECT_EQ(effects[i].rules, expected) << ids[i];
+        matched += expected.size();
+    }
+    EXPECT_GT(matched, ids.size());  // the rules do overlap
 }
