@@ -38,30 +38,34 @@ measure() {
     cat "$work"/"$name".* | awk '{print $3 / 1000.0}' | sort -n |
         awk '{a[NR]=$1} END {printf "%.3f %.3f %d", a[int(NR*0.5)+1], a[int(NR*0.99)+1], NR}'
 }
-# Paired timing in one session: each round calls `a` and `b` for the same user, alternating
-# which goes first; prints "median a, median b, median of (b - a)" in ms over the rounds.
+# Paired timing in one session: rounds in blocks of RECSYS_BENCH_BLOCK users (default 20); a
+# block calls `a` for each of its users, then `b` for the same users (which goes first alternates
+# by block), so each side runs with its own data warm, as a server serving one of them would,
+# while both see the same users and the same drift. Prints "median a, median b, median of
+# (b - a)" in ms over the rounds (users).
 paired() {
-    local a=$1 b=$2 rounds=${RECSYS_BENCH_PAIRS:-1000}
+    local a=$1 b=$2 rounds=${RECSYS_BENCH_PAIRS:-1000} block=${RECSYS_BENCH_BLOCK:-20}
     q -c "$org" -F ' ' -f - <<SQL
 CREATE TEMP TABLE paired (a float8, b float8);
 DO \$\$
 DECLARE
-    t0 timestamptz; t1 timestamptz; t2 timestamptz; ta float8; tb float8;
-    first text; second text; u text;
+    t0 timestamptz; ta float8[]; tb float8[]; users text[]; side text; took float8;
 BEGIN
-    FOR i IN -9..$rounds LOOP  -- ten warm-up rounds first
-        u := 'user_' || (1 + (i * 7919) % $RECSYS_BENCH_USERS);
-        first := CASE WHEN i % 2 = 0 THEN \$q\$$a\$q\$ ELSE \$q\$$b\$q\$ END;
-        second := CASE WHEN i % 2 = 0 THEN \$q\$$b\$q\$ ELSE \$q\$$a\$q\$ END;
-        t0 := clock_timestamp();
-        EXECUTE format('SELECT count(*) FROM (%s) x', first) USING u;
-        t1 := clock_timestamp();
-        EXECUTE format('SELECT count(*) FROM (%s) x', second) USING u;
-        t2 := clock_timestamp();
-        ta := extract(epoch FROM CASE WHEN i % 2 = 0 THEN t1 - t0 ELSE t2 - t1 END) * 1000;
-        tb := extract(epoch FROM CASE WHEN i % 2 = 0 THEN t2 - t1 ELSE t1 - t0 END) * 1000;
-        IF i > 0 THEN
-            INSERT INTO paired VALUES (ta, tb);
+    FOR k IN -1..($rounds / $block) - 1 LOOP  -- one warm-up block first
+        users := ARRAY(SELECT 'user_' || (1 + ((k * $block + j) * 7919) % $RECSYS_BENCH_USERS)
+                         FROM generate_series(0, $block - 1) j ORDER BY j);
+        ta := '{}'; tb := '{}';
+        FOREACH side IN ARRAY CASE WHEN k % 2 = 0 THEN ARRAY['a', 'b'] ELSE ARRAY['b', 'a'] END LOOP
+            FOR j IN 1..$block LOOP
+                t0 := clock_timestamp();
+                EXECUTE format('SELECT count(*) FROM (%s) x', CASE side WHEN 'a' THEN \$q\$$a\$q\$ ELSE \$q\$$b\$q\$ END)
+                    USING users[j];
+                took := extract(epoch FROM clock_timestamp() - t0) * 1000;
+                IF side = 'a' THEN ta := ta || took; ELSE tb := tb || took; END IF;
+            END LOOP;
+        END LOOP;
+        IF k >= 0 THEN
+            INSERT INTO paired SELECT x, y FROM unnest(ta, tb) AS t(x, y);
         END IF;
     END LOOP;
 END

@@ -235,13 +235,6 @@ CompiledTarget Catalog::compile(const ItemTarget& target) const {
     return c;
 }
 
-void Catalog::tokens(int slot, std::vector<int>& out) const {
-    size_t s = static_cast<size_t>(slot);
-    if (brand_token_[s] >= 0) out.push_back(brand_token_[s]);
-    if (category_token_[s] >= 0) out.push_back(category_token_[s]);
-    out.insert(out.end(), tag_tokens_[s].begin(), tag_tokens_[s].end());
-}
-
 bool Catalog::matches(const CompiledTarget& target, const std::string& item_id, int slot) const {
     if (slot < 0) return !target.missing_ids.empty() && target.missing_ids.count(item_id) > 0;
     if (std::binary_search(target.slots.begin(), target.slots.end(), slot)) return true;

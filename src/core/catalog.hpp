@@ -67,8 +67,14 @@ public:
     size_t size() const { return ids_.size(); }
     size_t dim() const { return dim_; }
     const std::string& item_id(int slot) const { return ids_[static_cast<size_t>(slot)]; }
-    // The attribute tokens of an item (brand, category, then tags; see compile), appended to out.
-    void tokens(int slot, std::vector<int>& out) const;
+    // Calls visit(token) for each attribute token of an item (brand, category, tags; see compile).
+    template <typename Visit>
+    void for_each_token(int slot, Visit&& visit) const {
+        size_t s = static_cast<size_t>(slot);
+        if (brand_token_[s] >= 0) visit(brand_token_[s]);
+        if (category_token_[s] >= 0) visit(category_token_[s]);
+        for (int t : tag_tokens_[s]) visit(t);
+    }
     bool available(int slot) const { return available_[static_cast<size_t>(slot)] != 0; }
     const std::string& brand(int slot) const { return brand_[static_cast<size_t>(slot)]; }
     const std::string& category(int slot) const { return category_[static_cast<size_t>(slot)]; }

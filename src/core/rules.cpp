@@ -27,7 +27,8 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
 }
 
 std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<std::string>& item_ids,
-                                     const std::vector<int>& slots, const std::vector<Rule>& rules) {
+                                     const std::vector<int>& slots, const std::vector<Rule>& rules,
+                                     std::vector<int>* named) {
     if (slots.size() != item_ids.size()) throw_invalid("item ids and slots differ in length");
     std::vector<size_t> order = rules_by_priority(rules);
     for (const Rule& r : rules)
@@ -53,14 +54,12 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
         for (auto p = first; p != pairs.end() && p->first == key; ++p) out.push_back(p->second);
     };
     std::vector<RuleEffect> effects(item_ids.size());
-    std::vector<int> tokens;
+    if (named != nullptr) named->assign(rules.size(), 0);
     std::vector<size_t> ranks;
     for (size_t i = 0; i < item_ids.size(); ++i) {
         ranks.clear();
         if (slots[i] >= 0) {
-            tokens.clear();
-            catalog.tokens(slots[i], tokens);
-            for (int token : tokens) collect(by_token, token, ranks);
+            catalog.for_each_token(slots[i], [&](int token) { collect(by_token, token, ranks); });
             collect(by_slot, slots[i], ranks);
         } else {
             for (size_t rank = 0; rank < targets.size(); ++rank)
@@ -70,10 +69,13 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
         std::sort(ranks.begin(), ranks.end());
         ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
         RuleEffect& e = effects[i];
-        e.rules.reserve(ranks.size());
+        if (named == nullptr) e.rules.reserve(ranks.size());
         for (size_t rank : ranks) {
             size_t r = order[rank];
-            e.rules.push_back(r);
+            if (named == nullptr)
+                e.rules.push_back(r);
+            else
+                ++(*named)[r];
             if (rules[r].action == "block") e.blocked = true;
             if (rules[r].action == "boost") e.factor *= 1.0 + rules[r].boost;
         }

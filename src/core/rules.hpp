@@ -35,8 +35,11 @@ std::vector<size_t> rules_by_priority(const std::vector<Rule>& rules);
 std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<std::string>& item_ids,
                                      const std::vector<Rule>& rules);
 // The same for items whose catalogue slots are known (slots[i] for item_ids[i], -1: not in it).
+// With `named`, the matching rules are counted there (named[r]: how many items rule r names)
+// instead of listed in each effect.
 std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<std::string>& item_ids,
-                                     const std::vector<int>& slots, const std::vector<Rule>& rules);
+                                     const std::vector<int>& slots, const std::vector<Rule>& rules,
+                                     std::vector<int>* named = nullptr);
 
 // The pinned items of a request, in pin order: pin rules by priority (highest first, then
 // rule_id); each rule's items in the order its item_ids list them, items it names otherwise

@@ -62,6 +62,7 @@ struct Gathered {
     std::vector<double> popularity;  // empty unless given
     std::vector<int> pins;
     std::vector<size_t> rule_order;  // rule indexes by priority, then rule_id
+    std::vector<int> named;          // how many candidates each rule names
 };
 Gathered* gathered = nullptr;
 
@@ -184,7 +185,7 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
             ids.push_back(item.item_id);
             slots.push_back(item.slot >= 0 ? item.slot : catalog.find(item.item_id));
         }
-        g.effects = recsys::rule_effects(catalog, ids, slots, rules);
+        g.effects = recsys::rule_effects(catalog, ids, slots, rules, &g.named);
         g.rule_order = recsys::rules_by_priority(rules);
         g.popularity.clear();
         if (given_popularity_ids.present)
@@ -229,21 +230,18 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         pin_datums[i] = Int32GetDatum(g.pins[static_cast<size_t>(i)]);
     }
     // {rule_id: {action, priority, candidates: how many it names}}, rules by priority.
-    std::vector<int> named(static_cast<size_t>(rule_args.count), 0);
-    for (const recsys::RuleEffect& effect : g.effects)
-        for (size_t r : effect.rules) ++named[r];
     StringInfoData rules;
     initStringInfo(&rules);
     appendStringInfoChar(&rules, '{');
     bool first_rule = true;
     for (size_t r : g.rule_order) {
-        if (named[r] == 0) continue;
+        if (g.named[r] == 0) continue;
         if (!first_rule) appendStringInfoString(&rules, ", ");
         first_rule = false;
         escape_json(&rules, rule_args.ids[r]);
         appendStringInfoString(&rules, ": {\"action\": ");
         escape_json(&rules, rule_args.actions[r]);
-        appendStringInfo(&rules, ", \"priority\": %d, \"candidates\": %d}", rule_args.priorities[r], named[r]);
+        appendStringInfo(&rules, ", \"priority\": %d, \"candidates\": %d}", rule_args.priorities[r], g.named[r]);
     }
     appendStringInfoChar(&rules, '}');
     int dims[1] = {count};

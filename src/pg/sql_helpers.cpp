@@ -11,6 +11,30 @@ extern "C" {
 }
 
 #include "core/decay.hpp"
+#include "pg/time_parse.hpp"
+
+namespace recsys_pg {
+
+// Parses a concrete time (see time_parse.hpp).
+bool parse_time(const char* input, TimestampTz* out) {
+    char workbuf[MAXDATELEN + MAXDATEFIELDS];
+    char* field[MAXDATEFIELDS];
+    int ftype[MAXDATEFIELDS];
+    int nf = 0;
+    int dtype = 0;
+    int tz = 0;
+    fsec_t fsec = 0;
+    struct pg_tm tt;
+
+    if (strlen(input) >= MAXDATELEN) return false;
+    if (ParseDateTime(input, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf) != 0) return false;
+    if (DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz) != 0) return false;
+    if (dtype != DTK_DATE) return false;
+    if (tm2timestamp(&tt, fsec, &tz, out) != 0) return false;
+    return IS_VALID_TIMESTAMP(*out);
+}
+
+}  // namespace recsys_pg
 
 extern "C" {
 
@@ -26,23 +50,8 @@ Datum recsys_caller_role(PG_FUNCTION_ARGS) {
 
 // Parses text as timestamptz; returns NULL instead of raising when it is not a concrete time.
 Datum recsys_try_timestamptz(PG_FUNCTION_ARGS) {
-    char* input = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    char workbuf[MAXDATELEN + MAXDATEFIELDS];
-    char* field[MAXDATEFIELDS];
-    int ftype[MAXDATEFIELDS];
-    int nf = 0;
-    int dtype = 0;
-    int tz = 0;
-    fsec_t fsec = 0;
-    struct pg_tm tt;
     TimestampTz result;
-
-    if (strlen(input) >= MAXDATELEN) PG_RETURN_NULL();
-    if (ParseDateTime(input, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf) != 0) PG_RETURN_NULL();
-    if (DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz) != 0) PG_RETURN_NULL();
-    if (dtype != DTK_DATE) PG_RETURN_NULL();  // 'now', 'epoch', 'infinity' and the like are refused
-    if (tm2timestamp(&tt, fsec, &tz, &result) != 0) PG_RETURN_NULL();
-    if (!IS_VALID_TIMESTAMP(result)) PG_RETURN_NULL();
+    if (!recsys_pg::parse_time(text_to_cstring(PG_GETARG_TEXT_PP(0)), &result)) PG_RETURN_NULL();
     PG_RETURN_TIMESTAMPTZ(result);
 }
 

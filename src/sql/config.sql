@@ -96,13 +96,16 @@ $$;
 
 -- The namespace's explicit settings (latest version), or {} with version 0.
 CREATE FUNCTION recsys._namespace_settings(org uuid, namespace text, OUT version int, OUT settings jsonb)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
     SELECT coalesce(max(c.version), 0),
            coalesce((SELECT c2.settings FROM recsys.namespace_config c2
                       WHERE c2.org_id = $1 AND c2.namespace = $2 ORDER BY c2.version DESC LIMIT 1), '{}')
+      INTO version, settings
       FROM recsys.namespace_config c WHERE c.org_id = $1 AND c.namespace = $2;
+END
 $$;
 
 -- Changes knobs of a namespace: settings {knob: value | null} are merged into the current

@@ -141,10 +141,11 @@ $$;
 -- The factors of `uid` in org's namespace: trained ones, or folded in from their 50 most recent
 -- items when the model has not seen them; NULL without a model or usable history.
 CREATE FUNCTION recsys._user_factors(org uuid, ns text, uid text) RETURNS real[]
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH recent AS (
+BEGIN
+    RETURN (WITH recent AS (
         SELECT row_number() OVER (ORDER BY ui.last_ts DESC, ui.item_id) AS rn, ui.weight::real AS weight, f.factors
           FROM recsys.user_items ui
           JOIN recsys.item_factors f ON f.org_id = ui.org_id AND f.namespace = ui.namespace AND f.item_id = ui.item_id
@@ -158,5 +159,6 @@ AS $$
                                             unnest(r.factors) WITH ORDINALITY AS x(v, d)),
                                     (SELECT array_agg(r.weight ORDER BY r.rn) FROM recent r),
                                     m.factors, (m.options ->> 'regularization')::float8, (m.options ->> 'alpha')::float8)
-           FROM recsys.factor_models m WHERE m.org_id = org AND m.namespace = ns));
+           FROM recsys.factor_models m WHERE m.org_id = org AND m.namespace = ns)));
+END
 $$;

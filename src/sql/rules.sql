@@ -132,10 +132,11 @@ END;
 -- The rules that apply to a request: enabled, valid at `at`, for this surface (or every
 -- surface) and segment (or every segment); and the manual overrides in force at `at`, as rules
 -- (suppress blocks; an override outranks every rule of the same action: priority 2^31 - 1).
+-- Without a SET clause, so that the planner inlines it into the (plan-cached) caller; every
+-- name in it is schema-qualified.
 CREATE FUNCTION recsys._active_rules(org uuid, ns text, surface text, segment text, at timestamptz)
     RETURNS SETOF recsys.rules
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT * FROM recsys.rules r
      WHERE r.org_id = $1 AND r.namespace = $2 AND r.enabled
@@ -151,13 +152,18 @@ AS $$
 $$;
 
 -- The active rules as the parallel arrays the C functions take (see src/pg/rules.hpp): one
--- element per rule, and the ids the targets name with the (1-based) rule naming each.
+-- element per rule, and the ids the targets name with the (1-based) rule naming each. PL/pgSQL
+-- with a generic plan, so it is planned once per session: a SQL function with a SET clause is
+-- planned on every call, and the plan cache kept choosing (and making) a custom plan, about
+-- 0.3 ms a call.
 CREATE FUNCTION recsys._active_rule_arrays(org uuid, ns text, surface text, segment text, at timestamptz,
         OUT rule_ids text[], OUT actions text[], OUT boosts float8[], OUT priorities int[], OUT max_pins int[], OUT tags text[],
         OUT brands text[], OUT categories text[], OUT target_rules int[], OUT target_ids text[])
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
+BEGIN
     WITH active AS (
         SELECT row_number() OVER (ORDER BY a.priority DESC, a.rule_id)::int AS n, a.*
           FROM recsys._active_rules($1, $2, $3, $4, $5) a)
@@ -170,7 +176,9 @@ AS $$
                                            WITH ORDINALITY x(id, k) ORDER BY t.n, x.k),
            ARRAY(SELECT x.id FROM active t, jsonb_array_elements_text(coalesce(t.target -> 'item_ids', '[]'))
                                             WITH ORDINALITY x(id, k) ORDER BY t.n, x.k)
+      INTO rule_ids, actions, boosts, priorities, max_pins, tags, brands, categories, target_rules, target_ids
       FROM active a;
+END
 $$;
 
 -- The effect of the rule arrays on the given items (src/pg/rules.cpp): the items some rule names,

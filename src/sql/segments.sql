@@ -86,54 +86,10 @@ RETURN CASE
         THEN format('%s: "%s" is not a path (user., context. or request. followed by keys)', at, path #>> '{}')
 END;
 
--- Whether a valid condition holds for `doc` ({user: {user_id, traits}, context, request}).
+-- Whether a valid condition holds for `doc` ({user: {user_id, traits}, context, request}); the
+-- operators' semantics are in src/pg/segments.cpp and docs.
 CREATE FUNCTION recsys._condition_matches(node jsonb, doc jsonb, at timestamptz) RETURNS boolean
-LANGUAGE plpgsql STABLE
-AS $$
-DECLARE
-    op text;
-    arg jsonb;
-    v jsonb;
-    w jsonb;
-    t timestamptz;
-BEGIN
-    SELECT k, e.v INTO op, arg FROM jsonb_each(node) AS e(k, v);
-    IF op = 'all' THEN
-        RETURN NOT EXISTS (SELECT 1 FROM jsonb_array_elements(arg) c WHERE NOT recsys._condition_matches(c, doc, at));
-    ELSIF op = 'any' THEN
-        RETURN EXISTS (SELECT 1 FROM jsonb_array_elements(arg) c WHERE recsys._condition_matches(c, doc, at));
-    ELSIF op = 'not' THEN
-        RETURN NOT recsys._condition_matches(arg, doc, at);
-    ELSIF op = 'exists' THEN
-        IF jsonb_typeof(arg) = 'array' THEN arg := arg -> 0; END IF;
-        v := doc #> string_to_array(arg #>> '{}', '.');
-        RETURN v IS NOT NULL AND jsonb_typeof(v) <> 'null';
-    END IF;
-    v := doc #> string_to_array(arg ->> 0, '.');
-    w := arg -> 1;
-    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
-        RETURN op = 'neq';
-    END IF;
-    CASE op
-    WHEN 'eq' THEN RETURN v = w;
-    WHEN 'neq' THEN RETURN v <> w;
-    WHEN 'in' THEN RETURN w @> jsonb_build_array(v);
-    WHEN 'contains' THEN
-        RETURN CASE jsonb_typeof(v) WHEN 'array' THEN v @> jsonb_build_array(w)
-                                    WHEN 'string' THEN jsonb_typeof(w) = 'string' AND strpos(v #>> '{}', w #>> '{}') > 0
-                                    ELSE false END;
-    WHEN 'gte_days_since' THEN
-        t := recsys._json_time(v);
-        RETURN t IS NOT NULL AND at - t >= make_interval(secs => (w #>> '{}')::float8 * 86400);
-    ELSE
-        IF jsonb_typeof(v) <> jsonb_typeof(w) OR jsonb_typeof(v) NOT IN ('number', 'string') THEN
-            RETURN false;
-        END IF;
-        RETURN CASE op
-            WHEN 'gt' THEN v > w WHEN 'gte' THEN v >= w WHEN 'lt' THEN v < w ELSE v <= w END;
-    END CASE;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'recsys_condition_matches' LANGUAGE C STABLE STRICT;
 
 -- Creates or replaces a segment {segment_id, priority?, active?, condition, profile?: {knob: value}}.
 -- An invalid condition is refused with the path of the bad node. Returns the segment.

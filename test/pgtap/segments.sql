@@ -2,7 +2,7 @@
 -- segment profiles and segment-scoped rules in ranking and bandits.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(23);
+SELECT plan(24);
 SET recsys.org_id = 'aeaeaeae-0000-0000-0000-00000000000b';
 SELECT recsys.recsys_seed_synthetic('sg', '{"items": 1500, "users": 120, "events": 15000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -27,6 +27,45 @@ UPDATE recsys.segments SET active = false WHERE segment_id = 'veterans';
 SELECT is(recsys.recsys_segment_of('sg', 'gold40'), 'jazz', 'contains on an array trait');
 UPDATE recsys.segments SET active = true WHERE segment_id IN ('gold_adults', 'veterans');
 SELECT is(recsys.recsys_segment_of('sg', 'nobody_known'), 'default', 'an unknown user lands in default');
+
+-- Every operator on its own (recsys._condition_matches, the C evaluator), edge cases included:
+-- the cases whose result differs from the expected one are listed.
+CREATE TEMP TABLE condition_cases (label text, node jsonb, expected boolean);
+INSERT INTO condition_cases VALUES
+    ('eq on a string', '{"eq": ["user.traits.tier", "gold"]}', true),
+    ('eq across types', '{"eq": ["user.traits.age", "40"]}', false),
+    ('neq', '{"neq": ["user.traits.tier", "silver"]}', true),
+    ('neq on a missing value', '{"neq": ["user.traits.missing", "x"]}', true),
+    ('eq on a missing value', '{"eq": ["user.traits.missing", "x"]}', false),
+    ('eq on a JSON null', '{"eq": ["user.traits.nothing", null]}', false),
+    ('gt on numbers', '{"gt": ["user.traits.age", 39.5]}', true),
+    ('lte on numbers', '{"lte": ["user.traits.age", 39]}', false),
+    ('lt on strings', '{"lt": ["user.traits.tier", "silver"]}', true),
+    ('gte across types', '{"gte": ["user.traits.age", "30"]}', false),
+    ('in', '{"in": ["user.traits.tier", ["silver", "gold"]]}', true),
+    ('in, absent', '{"in": ["user.traits.tier", ["silver"]]}', false),
+    ('contains in an array', '{"contains": ["user.traits.likes", "film"]}', true),
+    ('contains a substring', '{"contains": ["user.traits.tier", "ol"]}', true),
+    ('contains on a number', '{"contains": ["user.traits.age", 4]}', false),
+    ('exists', '{"exists": "context.device"}', true),
+    ('exists in array form', '{"exists": ["user.traits.missing"]}', false),
+    ('exists on a JSON null', '{"exists": "user.traits.nothing"}', false),
+    ('an array index in a path', '{"eq": ["user.traits.likes.1", "film"]}', true),
+    ('a path through a scalar', '{"eq": ["user.traits.tier.x", "gold"]}', false),
+    ('gte_days_since on a timestamp string', '{"gte_days_since": ["user.traits.signup", 365]}', true),
+    ('gte_days_since on epoch seconds', '{"gte_days_since": ["user.traits.seen", 2]}', false),
+    ('request fields', '{"all": [{"eq": ["request.surface", "home"]}, {"gte": ["request.k", 10]}]}', true),
+    ('not', '{"not": {"eq": ["user.traits.tier", "gold"]}}', false),
+    ('an empty all', '{"all": []}', true),
+    ('any', '{"any": [{"eq": ["user.traits.tier", "silver"]}, {"eq": ["user.user_id", "u1"]}]}', true);
+SELECT is((SELECT array_agg(c.label ORDER BY c.label) FROM condition_cases c
+            WHERE recsys._condition_matches(c.node,
+                      jsonb_build_object('user', jsonb_build_object('user_id', 'u1', 'traits', jsonb_build_object(
+                                             'tier', 'gold', 'age', 40, 'likes', jsonb_build_array('jazz', 'film'), 'nothing', NULL,
+                                             'signup', '2020-01-01', 'seen', extract(epoch FROM now()) - 86400)),
+                                         'context', '{"device": "mobile"}'::jsonb, 'request', '{"surface": "home", "k": 20}'::jsonb),
+                      now()) IS DISTINCT FROM c.expected),
+          NULL, 'every operator evaluates as documented (labels of the cases that do not)');
 
 -- An invalid condition is refused at upsert, naming the node.
 SELECT throws_ok($$SELECT recsys.recsys_upsert_segment('sg', '{"segment_id": "b", "condition": {"all": [{"eq": ["user.traits.tier", "gold"]}, {"gte": ["user.traits.age"]}]}}')$$,

@@ -136,4 +136,15 @@ TEST(Rules, IndexedMatchingAgreesWithTheTargetMatch) {
         matched += expected.size();
     }
     EXPECT_GT(matched, ids.size());  // the rules do overlap
+    // Counting instead of listing: the same counts, blocks and factors.
+    std::vector<int> slots, named, listed(rules.size(), 0);
+    for (const std::string& id : ids) slots.push_back(c.find(id));
+    auto counted = recsys::rule_effects(c, ids, slots, rules, &named);
+    for (size_t i = 0; i < ids.size(); ++i) {
+        for (size_t r : effects[i].rules) ++listed[r];
+        EXPECT_TRUE(counted[i].rules.empty());
+        EXPECT_EQ(counted[i].blocked, effects[i].blocked);
+        EXPECT_DOUBLE_EQ(counted[i].factor, effects[i].factor);
+    }
+    EXPECT_EQ(named, listed);
 }
