@@ -35,8 +35,10 @@ extern "C" {
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
@@ -438,7 +440,10 @@ void register_catalog_callbacks() {
     callbacks_registered = true;
 }
 
-const recsys::Catalog& current_catalog(Datum org, const char* ns) {
+namespace {
+
+// current_catalog without the plan_cache_mode guard.
+const recsys::Catalog& load_current_catalog(Datum org, const char* ns) {
     char* key = psprintf("%s/%s", DatumGetCString(DirectFunctionCall1(uuid_out, org)), ns);
     Snapshot snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : nullptr;
     Entry* known = nullptr;
@@ -564,6 +569,20 @@ const recsys::Catalog& current_catalog(Datum org, const char* ns) {
     });
     entry->valid = true;
     return *entry->catalog;
+}
+
+}  // namespace
+
+const recsys::Catalog& current_catalog(Datum org, const char* ns) {
+    if (plan_cache_mode == PLAN_CACHE_MODE_AUTO) return load_current_catalog(org, ns);
+    // A calling function forced generic (or custom) plans for its own statements; the cache's
+    // delta queries keep the plan cache's own choice (a generic plan of them reads whole tables).
+    // An error unwinds the GUC nest level with the (sub)transaction.
+    int nest = NewGUCNestLevel();
+    (void) set_config_option("plan_cache_mode", "auto", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+    const recsys::Catalog& catalog = load_current_catalog(org, ns);
+    AtEOXact_GUC(true, nest);
+    return catalog;
 }
 
 }  // namespace recsys_pg

@@ -139,10 +139,12 @@ END
 $$;
 
 -- The factors of `uid` in org's namespace: trained ones, or folded in from their 50 most recent
--- items when the model has not seen them; NULL without a model or usable history.
+-- items when the model has not seen them; NULL without a model or usable history. Planned once
+-- per session (generic plan; see _active_rule_arrays).
 CREATE FUNCTION recsys._user_factors(org uuid, ns text, uid text) RETURNS real[]
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     RETURN (WITH recent AS (

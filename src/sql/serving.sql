@@ -172,13 +172,17 @@ $$;
 -- ({funnel, segment, config: effective knobs, dropped: {item_id: filter stage}, rules: {rule_id:
 -- {action, priority, candidates: how many it named}}}) and the candidate ids; without results
 -- that row has rank NULL. `rules` lists the rules that named a served item
--- ([{rule_id, action, priority}], by priority; NULL when none did).
+-- ([{rule_id, action, priority}], by priority; NULL when none did). Its statements (and those of
+-- the PL/pgSQL functions it calls) use generic plans, planned once per session: the plan cache
+-- otherwise kept re-planning the final query on every call; the catalogue cache's own queries
+-- keep the default choice (src/pg/catalog_cache.cpp).
 CREATE FUNCTION recsys._rank_core(org uuid, ns text, uid text, k int, surface text, options jsonb, pool_ids text[],
                                   policy jsonb DEFAULT NULL)
     RETURNS TABLE (rank int, item_id text, score float8, reasons text[], explain jsonb, trace jsonb, candidates text[],
                    rules jsonb)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
 AS $$
 #variable_conflict use_column
 DECLARE
