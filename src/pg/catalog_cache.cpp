@@ -96,12 +96,13 @@ SPIPlanPtr index_plan = nullptr;
 SPIPlanPtr popularity_plan = nullptr;
 SPIPlanPtr covis_plan = nullptr;
 SPIPlanPtr covis_changes_plan = nullptr;
+SPIPlanPtr changed_plan = nullptr;
 Oid namespace_types[4] = {UUIDOID, TEXTOID, XID8OID, XID8OID};
 
-// Prepares `sql` once per backend (kept across transactions).
-SPIPlanPtr prepared(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types) {
+// Prepares `sql` once per backend (kept across transactions), with SPI cursor options.
+SPIPlanPtr prepared(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types, int options = 0) {
     if (*plan == nullptr) {
-        SPIPlanPtr p = SPI_prepare(sql, nargs, types);
+        SPIPlanPtr p = SPI_prepare_cursor(sql, nargs, types, options);
         if (p == nullptr) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
         SPI_keepplan(p);
         *plan = p;
@@ -512,28 +513,54 @@ const recsys::Catalog& load_current_catalog(Datum org, const char* ns) {
     uint64 writes = catalogue_writes;
     args[2] = UInt64GetDatum(entry->watermark);
     args[3] = UInt64GetDatum(own_rows_current ? own_xid : 0);
-    Portal cursor = SPI_cursor_open(
-        nullptr,
-        prepared(&items_plan,
-                 "SELECT item_id, available, price, extract(epoch FROM created_at)::float8, brand, category, tags, "
-                 "       embedding, changed_xid "
-                 "  FROM recsys.items WHERE org_id = $1 AND namespace = $2 AND changed_xid >= $3 AND changed_xid <> $4",
-                 4, namespace_types),
-        args, nullptr, true);
-    if (load_items(entry->catalog.get(), cursor)) entry->tainted = true;
-    SPI_cursor_close(cursor);
-    cursor = SPI_cursor_open(
-        nullptr,
-        prepared(&popularity_plan,
-                 "SELECT item_id, type::int4, log2_score, changed_xid FROM recsys.item_popularity "
-                 " WHERE org_id = $1 AND namespace = $2 AND changed_xid >= $3 AND changed_xid <> $4",
-                 4, namespace_types),
-        args, nullptr, true);
-    if (load_popularity(entry->catalog.get(), cursor)) entry->tainted = true;
-    SPI_cursor_close(cursor);
+    // Which of the tables have rows to read: a cheap check (index probes, one generic plan) that
+    // spares planning the delta queries when nothing changed.
+    bool items_changed = true, popularity_changed = true, covis_changed = true;
+    if (!full) {
+        rc = SPI_execute_plan(
+            prepared(&changed_plan,
+                     "SELECT EXISTS (SELECT 1 FROM recsys.items WHERE org_id = $1 AND namespace = $2 "
+                     "                  AND changed_xid >= $3 AND changed_xid <> $4), "
+                     "       EXISTS (SELECT 1 FROM recsys.item_popularity WHERE org_id = $1 AND namespace = $2 "
+                     "                  AND changed_xid >= $3 AND changed_xid <> $4), "
+                     "       EXISTS (SELECT 1 FROM recsys.covis_changes WHERE org_id = $1 AND namespace = $2 "
+                     "                  AND changed_xid >= $3 AND changed_xid <> $4)",
+                     4, namespace_types, CURSOR_OPT_GENERIC_PLAN),
+            args, nullptr, true, 1);
+        if (rc != SPI_OK_SELECT || SPI_processed != 1)
+            elog(ERROR, "reading catalogue changes failed: %s", SPI_result_code_string(rc));
+        HeapTuple changed = SPI_tuptable->vals[0];
+        items_changed = DatumGetBool(column(changed, SPI_tuptable->tupdesc, 1, &isnull));
+        popularity_changed = DatumGetBool(column(changed, SPI_tuptable->tupdesc, 2, &isnull));
+        covis_changed = DatumGetBool(column(changed, SPI_tuptable->tupdesc, 3, &isnull));
+    }
+    Portal cursor;
+    if (items_changed) {
+        cursor = SPI_cursor_open(
+            nullptr,
+            prepared(&items_plan,
+                     "SELECT item_id, available, price, extract(epoch FROM created_at)::float8, brand, category, tags, "
+                     "       embedding, changed_xid "
+                     "  FROM recsys.items WHERE org_id = $1 AND namespace = $2 AND changed_xid >= $3 AND changed_xid <> $4",
+                     4, namespace_types),
+            args, nullptr, true);
+        if (load_items(entry->catalog.get(), cursor)) entry->tainted = true;
+        SPI_cursor_close(cursor);
+    }
+    if (popularity_changed) {
+        cursor = SPI_cursor_open(
+            nullptr,
+            prepared(&popularity_plan,
+                     "SELECT item_id, type::int4, log2_score, changed_xid FROM recsys.item_popularity "
+                     " WHERE org_id = $1 AND namespace = $2 AND changed_xid >= $3 AND changed_xid <> $4",
+                     4, namespace_types),
+            args, nullptr, true);
+        if (load_popularity(entry->catalog.get(), cursor)) entry->tainted = true;
+        SPI_cursor_close(cursor);
+    }
     bool from_events = false;
     core_call([&] { from_events = covis_from_events != nullptr && covis_from_events->count(key) > 0; });
-    if (!from_events) {
+    if (!from_events && covis_changed) {
         if (refresh_covis(&entry->catalog->covisitation(), args, full)) entry->tainted = true;
     } else if (full) {
         NamespacePairs counted = count_namespace_pairs(org, args[1], CurrentMemoryContext);
