@@ -513,26 +513,31 @@ const recsys::Catalog& load_current_catalog(Datum org, const char* ns) {
     uint64 writes = catalogue_writes;
     args[2] = UInt64GetDatum(entry->watermark);
     args[3] = UInt64GetDatum(own_rows_current ? own_xid : 0);
-    // Which of the tables have rows to read: a cheap check (index probes, one generic plan) that
-    // spares planning the delta queries when nothing changed.
+    // Which of the tables may have rows to read: the newest change stamp of each (an index probe;
+    // one generic plan) against the watermark spares planning the delta queries when nothing
+    // changed. (The transaction's own rows count as a change here; the delta query skips them.)
     bool items_changed = true, popularity_changed = true, covis_changed = true;
     if (!full) {
         rc = SPI_execute_plan(
             prepared(&changed_plan,
-                     "SELECT EXISTS (SELECT 1 FROM recsys.items WHERE org_id = $1 AND namespace = $2 "
-                     "                  AND changed_xid >= $3 AND changed_xid <> $4), "
-                     "       EXISTS (SELECT 1 FROM recsys.item_popularity WHERE org_id = $1 AND namespace = $2 "
-                     "                  AND changed_xid >= $3 AND changed_xid <> $4), "
-                     "       EXISTS (SELECT 1 FROM recsys.covis_changes WHERE org_id = $1 AND namespace = $2 "
-                     "                  AND changed_xid >= $3 AND changed_xid <> $4)",
-                     4, namespace_types, CURSOR_OPT_GENERIC_PLAN),
+                     "SELECT (SELECT x.changed_xid FROM recsys.items x WHERE x.org_id = $1 AND x.namespace = $2 "
+                     "         ORDER BY x.changed_xid DESC LIMIT 1), "
+                     "       (SELECT x.changed_xid FROM recsys.item_popularity x WHERE x.org_id = $1 AND x.namespace = $2 "
+                     "         ORDER BY x.changed_xid DESC LIMIT 1), "
+                     "       (SELECT x.changed_xid FROM recsys.covis_changes x WHERE x.org_id = $1 AND x.namespace = $2 "
+                     "         ORDER BY x.changed_xid DESC LIMIT 1)",
+                     2, namespace_types, CURSOR_OPT_GENERIC_PLAN),
             args, nullptr, true, 1);
         if (rc != SPI_OK_SELECT || SPI_processed != 1)
             elog(ERROR, "reading catalogue changes failed: %s", SPI_result_code_string(rc));
-        HeapTuple changed = SPI_tuptable->vals[0];
-        items_changed = DatumGetBool(column(changed, SPI_tuptable->tupdesc, 1, &isnull));
-        popularity_changed = DatumGetBool(column(changed, SPI_tuptable->tupdesc, 2, &isnull));
-        covis_changed = DatumGetBool(column(changed, SPI_tuptable->tupdesc, 3, &isnull));
+        HeapTuple newest = SPI_tuptable->vals[0];
+        auto changed_since = [&](int col) {
+            Datum stamp = column(newest, SPI_tuptable->tupdesc, col, &isnull);
+            return !isnull && DatumGetUInt64(stamp) >= entry->watermark;
+        };
+        items_changed = changed_since(1);
+        popularity_changed = changed_since(2);
+        covis_changed = changed_since(3);
     }
     Portal cursor;
     if (items_changed) {
