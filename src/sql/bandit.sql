@@ -148,6 +148,9 @@ END
 $$;
 
 -- The decision of recsys_bandit_decide for org's namespace, with the chosen policy's settings.
+-- One statement reads the candidate policies with their statistics in the context bucket and
+-- the surface's holdout share, lets the algorithm choose, and records the decision and (outside
+-- the holdout) its trial; the checks after it only raise, which undoes the statement.
 CREATE FUNCTION recsys._bandit_decide(org uuid, ns text, surf text, ctx jsonb, wanted text[], algo text,
                                       OUT decision jsonb, OUT settings jsonb)
 LANGUAGE plpgsql
@@ -157,16 +160,6 @@ AS $$
 DECLARE
     ctx_bucket text;
     ids text[];
-    all_settings jsonb[];
-    choice_arm int;
-    choice_explore boolean;
-    choice_best int;
-    choice_u float8;
-    share float8;
-    holdout boolean;
-    chosen text;
-    new_id uuid;
-    arm int;
 BEGIN
     PERFORM recsys._check_surface(surf);
     IF algo NOT IN ('thompson', 'ucb1', 'epsilon_greedy') THEN
@@ -175,26 +168,43 @@ BEGIN
     IF current_setting('transaction_read_only') = 'on' THEN
         RAISE EXCEPTION 'a bandit decision is recorded and needs a read-write transaction' USING ERRCODE = '25006';
     END IF;
-    ctx_bucket := recsys._context_bucket(ctx);
-    -- Candidate policies with their statistics in this bucket, the surface's holdout share and
-    -- the algorithm's choice, in one statement.
-    SELECT a.ids, a.settings, a.share, c.arm, c.explore, c.best, c.u
-      INTO ids, all_settings, share, choice_arm, choice_explore, choice_best, choice_u
-      FROM (SELECT array_agg(p.policy_id ORDER BY p.policy_id) AS ids, array_agg(p.settings ORDER BY p.policy_id) AS settings,
-                   array_agg(coalesce(st.trials, 0)::float8 ORDER BY p.policy_id) AS trials,
-                   array_agg(coalesce(st.reward_sum, 0) ORDER BY p.policy_id) AS rewards,
-                   array_agg(coalesce(st.reward_sq_sum, 0) ORDER BY p.policy_id) AS squares,
-                   (SELECT sf.holdout_share FROM recsys.bandit_surfaces sf
-                     WHERE sf.org_id = org AND sf.namespace = ns AND sf.surface = surf) AS share
-              FROM recsys.bandit_policies p
-              LEFT JOIN recsys.bandit_stats st ON st.org_id = p.org_id AND st.namespace = p.namespace AND st.surface = surf
-                                              AND st.bucket = ctx_bucket AND st.policy_id = p.policy_id
-             WHERE p.org_id = org AND p.namespace = ns AND p.active AND (wanted IS NULL OR p.policy_id = ANY (wanted))) a
-      LEFT JOIN LATERAL recsys._bandit_choose(algo, a.trials, a.rewards, a.squares,
-                    CASE WHEN algo = 'epsilon_greedy' THEN
-                        (SELECT coalesce(st.settings -> 'bandit_epsilon', k.default_value)::text::float8
-                           FROM recsys.config_knobs k, recsys._namespace_settings(org, ns) st WHERE k.name = 'bandit_epsilon')
-                    ELSE 0 END) c ON a.ids IS NOT NULL;
+    ctx_bucket := CASE WHEN ctx = '{}' THEN 'all' ELSE recsys._context_bucket(ctx) END;
+    WITH arms AS (
+        SELECT array_agg(p.policy_id ORDER BY p.policy_id) AS ids, array_agg(p.settings ORDER BY p.policy_id) AS settings,
+               array_agg(coalesce(st.trials, 0)::float8 ORDER BY p.policy_id) AS trials,
+               array_agg(coalesce(st.reward_sum, 0) ORDER BY p.policy_id) AS rewards,
+               array_agg(coalesce(st.reward_sq_sum, 0) ORDER BY p.policy_id) AS squares,
+               (SELECT sf.holdout_share FROM recsys.bandit_surfaces sf
+                 WHERE sf.org_id = org AND sf.namespace = ns AND sf.surface = surf) AS share
+          FROM recsys.bandit_policies p
+          LEFT JOIN recsys.bandit_stats st ON st.org_id = p.org_id AND st.namespace = p.namespace AND st.surface = surf
+                                          AND st.bucket = ctx_bucket AND st.policy_id = p.policy_id
+         WHERE p.org_id = org AND p.namespace = ns AND p.active AND (wanted IS NULL OR p.policy_id = ANY (wanted))),
+    choice AS (
+        SELECT a.ids, a.ids[CASE WHEN c.u < coalesce(a.share, 0) THEN c.best ELSE c.arm END] AS policy_id,
+               a.settings[CASE WHEN c.u < coalesce(a.share, 0) THEN c.best ELSE c.arm END] AS settings,
+               c.u < coalesce(a.share, 0) AS holdout, c.explore AND NOT c.u < coalesce(a.share, 0) AS explore
+          FROM arms a,
+               recsys._bandit_choose(algo, a.trials, a.rewards, a.squares,
+                   CASE WHEN algo = 'epsilon_greedy' THEN
+                       (SELECT coalesce(st.settings -> 'bandit_epsilon', k.default_value)::text::float8
+                          FROM recsys.config_knobs k, recsys._namespace_settings(org, ns) st WHERE k.name = 'bandit_epsilon')
+                   ELSE 0 END) c
+         WHERE a.ids IS NOT NULL),
+    made AS (
+        INSERT INTO recsys.bandit_decisions (org_id, namespace, surface, bucket, policy_id, algorithm, explore, holdout, context)
+        SELECT org, ns, surf, ctx_bucket, c.policy_id, algo, c.explore, c.holdout, ctx FROM choice c
+        RETURNING bandit_decisions.decision_id),
+    counted AS (
+        INSERT INTO recsys.bandit_stats AS s (org_id, namespace, surface, bucket, policy_id, trials)
+        SELECT org, ns, surf, ctx_bucket, c.policy_id, 1 FROM choice c WHERE NOT c.holdout
+        ON CONFLICT (org_id, namespace, surface, bucket, policy_id) DO UPDATE SET trials = s.trials + 1)
+    SELECT (SELECT a.ids FROM arms a),
+           (SELECT jsonb_build_object('decision_id', m.decision_id, 'policy_id', c.policy_id, 'bucket', ctx_bucket,
+                                      'explore', c.explore, 'algorithm', algo, 'holdout', c.holdout)
+              FROM choice c, made m),
+           (SELECT c.settings FROM choice c)
+      INTO ids, decision, settings;
     IF ids IS NULL THEN
         RAISE EXCEPTION 'no active policy to choose from in namespace "%"', ns
             USING ERRCODE = '42704', HINT = 'Create policies with recsys_upsert_policies, or name active ones in policy_ids.';
@@ -203,22 +213,6 @@ BEGIN
         RAISE EXCEPTION 'policy "%" does not exist or is not active',
             (SELECT w FROM unnest(wanted) w WHERE w <> ALL (ids) ORDER BY w LIMIT 1) USING ERRCODE = '42704';
     END IF;
-    holdout := choice_u < coalesce(share, 0);
-    arm := CASE WHEN holdout THEN choice_best ELSE choice_arm END;
-    chosen := ids[arm];
-    settings := all_settings[arm];
-    -- The decision, and (outside the holdout) its trial, in one statement.
-    WITH made AS (
-        INSERT INTO recsys.bandit_decisions (org_id, namespace, surface, bucket, policy_id, algorithm, explore, holdout, context)
-        VALUES (org, ns, surf, ctx_bucket, chosen, algo, choice_explore AND NOT holdout, holdout, ctx)
-        RETURNING bandit_decisions.decision_id),
-    counted AS (
-        INSERT INTO recsys.bandit_stats AS s (org_id, namespace, surface, bucket, policy_id, trials)
-        SELECT org, ns, surf, ctx_bucket, chosen, 1 WHERE NOT holdout
-        ON CONFLICT (org_id, namespace, surface, bucket, policy_id) DO UPDATE SET trials = s.trials + 1)
-    SELECT m.decision_id INTO new_id FROM made m;
-    decision := jsonb_build_object('decision_id', new_id, 'policy_id', chosen, 'bucket', ctx_bucket,
-                                   'explore', choice_explore AND NOT holdout, 'algorithm', algo, 'holdout', holdout);
 END
 $$;
 
