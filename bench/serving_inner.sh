@@ -41,7 +41,9 @@ measure() {
 # Paired timing in one session: rounds in blocks of RECSYS_BENCH_BLOCK users (default 20); a
 # block calls `a` for each of its users, then `b` for the same users (which goes first alternates
 # by block), so each side runs with its own data warm, as a server serving one of them would,
-# while both see the same users and the same drift. Prints "median a, median b, median of
+# while both see the same users and the same drift. Every call commits (untimed): in one long
+# transaction each bandit decision would add a version of the same statistics row that later
+# calls must step over. Prints "median a, median b, median of
 # (b - a)" in ms over the rounds (users).
 paired() {
     local a=$1 b=$2 rounds=${RECSYS_BENCH_PAIRS:-1000} block=${RECSYS_BENCH_BLOCK:-20}
@@ -62,6 +64,7 @@ BEGIN
                     USING users[j];
                 took := extract(epoch FROM clock_timestamp() - t0) * 1000;
                 IF side = 'a' THEN ta := ta || took; ELSE tb := tb || took; END IF;
+                COMMIT;  -- each call in its own transaction, as served (untimed)
             END LOOP;
         END LOOP;
         IF k >= 0 THEN
