@@ -27,8 +27,11 @@ bool make_unit(std::vector<float>& v) {
 
 }  // namespace
 
+// Serials of catalogues, process-wide.
+static uint64_t last_serial = 0;
+
 Catalog::Catalog(size_t dim)
-    : dim_(dim), log2_(event_types), by_score_(event_types), half_life_(event_types, NAN) {}
+    : dim_(dim), serial_(++last_serial), log2_(event_types), by_score_(event_types), half_life_(event_types, NAN) {}
 
 void Catalog::post(Postings& postings, const std::string& key, int slot) {
     if (key.empty()) return;
@@ -166,6 +169,19 @@ std::vector<int> Catalog::merge(const std::vector<const Posting*>& postings, con
         last = pick;
     }
     return out;
+}
+
+std::vector<std::pair<std::string, double>> Catalog::tag_weights(const std::vector<std::string>& item_ids,
+                                                                 const std::vector<double>& weights) const {
+    if (weights.size() != item_ids.size()) throw_invalid("item ids and weights differ in length");
+    std::unordered_map<std::string, double> sums;
+    for (size_t i = 0; i < item_ids.size(); ++i) {
+        if (!(weights[i] > 0.0)) continue;
+        int slot = find(item_ids[i]);
+        if (slot < 0) continue;
+        for (const std::string& tag : tags_[static_cast<size_t>(slot)]) sums[tag] += weights[i];
+    }
+    return {sums.begin(), sums.end()};
 }
 
 std::vector<int> Catalog::with_any_tag(const std::vector<std::string>& tags, size_t limit) const {

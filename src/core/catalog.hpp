@@ -62,8 +62,12 @@ public:
     // Adds the item or replaces every attribute of it; an embedding of another length is an error.
     void upsert(const CatalogRecord& record);
 
-    // The slot of an item, -1 when unknown.
+    // The slot of an item, -1 when unknown. Slots only grow: an item keeps its slot for the
+    // catalogue's life.
     int find(const std::string& item_id) const;
+    // A number no other catalogue of the process has: slots handed out by this one stay valid
+    // wherever the serial matches.
+    uint64_t serial() const { return serial_; }
     size_t size() const { return ids_.size(); }
     size_t dim() const { return dim_; }
     const std::string& item_id(int slot) const { return ids_[static_cast<size_t>(slot)]; }
@@ -88,6 +92,11 @@ public:
 
     // Mean of the slots' embeddings, scaled to unit length; empty when none has one.
     std::vector<float> centroid(const std::vector<int>& slots) const;
+
+    // For the items of `item_ids` the catalogue has (available or not), each tag with the sum of
+    // the positive `weights` of the items carrying it (a user's tag profile), in no order.
+    std::vector<std::pair<std::string, double>> tag_weights(const std::vector<std::string>& item_ids,
+                                                            const std::vector<double>& weights) const;
 
     // Available items carrying any of `tags`, the first `limit` by item_id.
     std::vector<int> with_any_tag(const std::vector<std::string>& tags, size_t limit) const;
@@ -164,6 +173,7 @@ private:
     std::vector<ScoredSlot> best(std::vector<ScoredSlot>& scored, size_t n) const;
 
     size_t dim_;
+    uint64_t serial_;
     std::vector<std::string> ids_;
     std::unordered_map<std::string, int> slot_of_;
     std::vector<uint8_t> available_;

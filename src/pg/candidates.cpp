@@ -63,6 +63,8 @@ struct Gathered {
     std::vector<int> pins;
     std::vector<size_t> rule_order;  // rule indexes by priority, then rule_id
     std::vector<int> named;          // how many candidates each rule names
+    std::vector<int> slots;          // catalogue slot of each item, -1 when it has none
+    uint64_t serial = 0;             // the catalogue's serial
 };
 Gathered* gathered = nullptr;
 
@@ -76,7 +78,9 @@ PG_FUNCTION_INFO_V1(recsys_rank_candidates);
 //   pin_slots, seen_ids, purchased, excluded, given_popularity_ids, given_popularity,
 //   given_covis_ids, given_covis, covis_penalty, <rule arrays, see pg/rules.hpp>)
 //   -> (ids text[], popularity float8[], covis float8[], sources int[], flags int[],
-//       factors float8[], pins int[], rules jsonb), ordered by item id.
+//       factors float8[], pins int[], rules jsonb, slots int[], catalog_serial bigint), ordered by
+//       item id; slots (catalogue slots, -1 for ids it lacks) hold where catalog_serial matches
+//       (see _rank_pipeline).
 // Each source proposes `fanout` items, popularity `popular_fanout`. With pool_ids (a rerank), the
 // pool is those ids plus the pins, and co-visitation is counted among them only. given_popularity_* (every item's popularity at `at`) and given_covis_*
 // replace the catalogue's popularity and co-visitation (the as_of path computes them from the
@@ -179,13 +183,14 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         g.items = pool.sorted();
         std::vector<std::string> ids;
         ids.reserve(g.items.size());
-        std::vector<int> slots;
-        slots.reserve(g.items.size());
+        g.slots.clear();
+        g.slots.reserve(g.items.size());
         for (const recsys::PooledItem& item : g.items) {
             ids.push_back(item.item_id);
-            slots.push_back(item.slot >= 0 ? item.slot : catalog.find(item.item_id));
+            g.slots.push_back(item.slot >= 0 ? item.slot : catalog.find(item.item_id));
         }
-        g.effects = recsys::rule_effects(catalog, ids, slots, rules, &g.named);
+        g.serial = catalog.serial();
+        g.effects = recsys::rule_effects(catalog, ids, g.slots, rules, &g.named);
         g.rule_order = recsys::rules_by_priority(rules);
         g.popularity.clear();
         if (given_popularity_ids.present)
@@ -216,6 +221,7 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
     Datum* flag_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
     Datum* factor_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
     Datum* pin_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
+    Datum* slot_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
     for (int i = 0; i < count; ++i) {
         const recsys::PooledItem& item = g.items[static_cast<size_t>(i)];
         id_datums[i] = CStringGetTextDatum(item.item_id.c_str());
@@ -228,6 +234,7 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         flag_datums[i] = Int32GetDatum(static_cast<int32>(item.flags));
         factor_datums[i] = Float8GetDatum(g.effects[static_cast<size_t>(i)].factor);
         pin_datums[i] = Int32GetDatum(g.pins[static_cast<size_t>(i)]);
+        slot_datums[i] = Int32GetDatum(g.slots[static_cast<size_t>(i)]);
     }
     // {rule_id: {action, priority, candidates: how many it names}}, rules by priority.
     StringInfoData rules;
@@ -249,7 +256,7 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
     TupleDesc desc;
     if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE) elog(ERROR, "return type must be a row type");
     desc = BlessTupleDesc(desc);
-    Datum values[8] = {
+    Datum values[10] = {
         PointerGetDatum(construct_array(id_datums, count, TEXTOID, -1, false, TYPALIGN_INT)),
         PointerGetDatum(with_popularity ? construct_md_array(popularity_datums, popularity_nulls, 1, dims, lbs, FLOAT8OID, 8,
                                                              FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)
@@ -260,8 +267,10 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         PointerGetDatum(construct_array(flag_datums, count, INT4OID, 4, true, TYPALIGN_INT)),
         PointerGetDatum(construct_array(factor_datums, count, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
         PointerGetDatum(construct_array(pin_datums, count, INT4OID, 4, true, TYPALIGN_INT)),
-        DirectFunctionCall1(jsonb_in, CStringGetDatum(rules.data))};
-    bool nulls[8] = {false, false, false, false, false, false, false, false};
+        DirectFunctionCall1(jsonb_in, CStringGetDatum(rules.data)),
+        PointerGetDatum(construct_array(slot_datums, count, INT4OID, 4, true, TYPALIGN_INT)),
+        Int64GetDatum(static_cast<int64>(g.serial))};
+    bool nulls[10] = {false, false, false, false, false, false, false, false, false, false};
     PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 

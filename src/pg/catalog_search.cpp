@@ -1,5 +1,5 @@
-// SQL entry points over the cached catalogue (catalog_cache.cpp) for rule targets (the
-// candidate sources are in candidates.cpp). Each brings the catalogue up to date first, so an
+// SQL entry points over the cached catalogue (catalog_cache.cpp) for rule targets and a user's
+// tag profile (the candidate sources are in candidates.cpp). Each brings the catalogue up to date first, so an
 // item changed by a committed transaction is never served in its old state.
 #include <string>
 #include <unordered_set>
@@ -55,6 +55,10 @@ recsys::ItemTarget to_target(const TargetArgs& t) {
     return target;
 }
 
+// Tags and weights of the last _catalog_tag_weights call, on the heap behind a static pointer
+// (copying them into datums can raise).
+std::vector<std::pair<std::string, double>>* tag_sums = nullptr;
+
 // Returns rows (item id, score or NULL) of the palloc'd results as the function's result set.
 void return_items(FunctionCallInfo fcinfo, const char** ids, const double* scores, int count) {
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
@@ -72,6 +76,7 @@ extern "C" {
 
 PG_FUNCTION_INFO_V1(recsys_catalog_matching);
 PG_FUNCTION_INFO_V1(recsys_catalog_matches);
+PG_FUNCTION_INFO_V1(recsys_catalog_tag_weights);
 
 // _catalog_matching(org, ns, item_ids text[], tag, brand, category, available_only) -> item_id:
 // every item the target names, by item_id.
@@ -110,6 +115,34 @@ Datum recsys_catalog_matches(PG_FUNCTION_ARGS) {
     for (int c = 0; c < candidate_count; ++c)
         if (hit[c]) ids[count++] = candidates[c];
     return_items(fcinfo, ids, nullptr, count);
+    return static_cast<Datum>(0);
+}
+
+// _catalog_tag_weights(org, ns, item_ids text[], weights float8[]) -> (tag, weight): each tag of
+// the given items with the sum of their positive weights (see Catalog::tag_weights).
+Datum recsys_catalog_tag_weights(PG_FUNCTION_ARGS) {
+    int count;
+    const char** ids = recsys_pg::text_elements(fcinfo, 2, &count);
+    recsys_pg::ArrayArg weights = recsys_pg::array_arg(fcinfo, 3, FLOAT8OID);
+    if (weights.count != count)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("item_ids and weights differ in length")));
+    double* weight = static_cast<double*>(palloc(sizeof(double) * (count + 1)));
+    for (int i = 0; i < count; ++i) weight[i] = recsys_pg::float8_at(weights, i);
+    SPI_connect();
+    const recsys::Catalog& catalog = recsys_pg::current_catalog(PG_GETARG_DATUM(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
+    recsys_pg::core_call([&] {
+        if (tag_sums == nullptr) tag_sums = new std::vector<std::pair<std::string, double>>();
+        *tag_sums = catalog.tag_weights(std::vector<std::string>(ids, ids + count), std::vector<double>(weight, weight + count));
+    });
+    SPI_finish();
+    int tag_count = static_cast<int>(tag_sums->size());
+    const char** tags = static_cast<const char**>(palloc(sizeof(char*) * (tag_count + 1)));
+    double* sums = static_cast<double*>(palloc(sizeof(double) * (tag_count + 1)));
+    for (int t = 0; t < tag_count; ++t) {
+        tags[t] = pstrdup((*tag_sums)[static_cast<size_t>(t)].first.c_str());
+        sums[t] = (*tag_sums)[static_cast<size_t>(t)].second;
+    }
+    return_items(fcinfo, tags, sums, tag_count);
     return static_cast<Datum>(0);
 }
 

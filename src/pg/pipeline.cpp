@@ -45,7 +45,7 @@ PG_FUNCTION_INFO_V1(recsys_rank_pipeline);
 // _rank_pipeline(org, ns, item_ids, popularity, covisitation, sources, flags, anchors, user_factors,
 //   k, alpha, beta, gamma, profile_boost, mmr_lambda, brand_cap, category_cap, exclude_seen,
 //   include_tags, price_min, price_max, created_after, user_history, profile_tags, profile_weights,
-//   rule_factors, pins, boost_floor, novelty, at)
+//   rule_factors, pins, boost_floor, novelty, at, slots, catalog_serial)
 //   -> setof (idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped,
 //             brand, category).
 // Item attributes and embeddings come from the cached catalogue (ids it lacks drop out). The
@@ -53,7 +53,8 @@ PG_FUNCTION_INFO_V1(recsys_rank_pipeline);
 // embedding cosine to the anchors' mean embedding. Popularity is the catalogue's decayed
 // popularity at `at` unless the popularity array is given (the as_of path). funnel and dropped ({item_id: filter stage})
 // are set on the first row only; signals are the normalised popularity, co-visitation and
-// similarity that went into the blend; idx is 1-based into item_ids.
+// similarity that went into the blend; idx is 1-based into item_ids. slots (from
+// _rank_candidates) spare looking the ids up when catalog_serial is the catalogue's serial.
 Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
     using recsys_pg::array_arg;
     recsys_pg::ArrayArg ids = array_arg(fcinfo, 2, TEXTOID);
@@ -68,11 +69,14 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
     recsys_pg::ArrayArg profile_weights = array_arg(fcinfo, 24, FLOAT8OID);
     recsys_pg::ArrayArg rule_factors = array_arg(fcinfo, 25, FLOAT8OID);
     recsys_pg::ArrayArg pins = array_arg(fcinfo, 26, INT4OID);
+    recsys_pg::ArrayArg given_slots = array_arg(fcinfo, 30, INT4OID);
+    int64 given_serial = PG_ARGISNULL(31) ? -1 : PG_GETARG_INT64(31);
     int n = ids.count;
     bool popularity_given = popularity.count != 0;
     double days = recsys_pg::decay_days(PG_GETARG_TIMESTAMPTZ(29));
     if (sources.count != n || flags.count != n || (popularity_given && popularity.count != n) || covisitation.count != n ||
-        profile_tags.count != profile_weights.count || rule_factors.count != n || pins.count != n)
+        profile_tags.count != profile_weights.count || rule_factors.count != n || pins.count != n ||
+        (given_slots.count != 0 && given_slots.count != n))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("candidate arrays differ in length")));
 
     // Plain C copies, so that the core call makes no PostgreSQL call.
@@ -136,9 +140,10 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
         }
         std::vector<float> user_embedding = catalog.centroid(anchor_slots);
         std::vector<float> user_vector(user, user + user_factors.count);
+        bool slots_valid = given_slots.count == n && given_serial == static_cast<int64>(catalog.serial());
         for (int i = 0; i < n; ++i) {
-            int slot = catalog.find(id_text[i]);
-            if (slot < 0) continue;
+            int slot = slots_valid ? (given_slots.nulls[i] ? -1 : DatumGetInt32(given_slots.values[i])) : catalog.find(id_text[i]);
+            if (slot < 0 || static_cast<size_t>(slot) >= catalog.size()) continue;
             items.emplace_back();
             input.push_back(i);
             slots.push_back(slot);

@@ -37,6 +37,12 @@ CREATE FUNCTION recsys._catalog_matching(org uuid, ns text, item_ids text[], tag
     RETURNS TABLE (item_id text, score float8)
     AS 'MODULE_PATHNAME', 'recsys_catalog_matching' LANGUAGE C STABLE;
 
+-- Each tag of the given items with the sum of their positive weights: a user's tag profile
+-- from the cached catalogue (items it lacks count for nothing).
+CREATE FUNCTION recsys._catalog_tag_weights(org uuid, ns text, item_ids text[], weights float8[])
+    RETURNS TABLE (tag text, weight float8)
+    AS 'MODULE_PATHNAME', 'recsys_catalog_tag_weights' LANGUAGE C STABLE;
+
 -- The candidates a rule target names, in their order.
 CREATE FUNCTION recsys._catalog_matches(org uuid, ns text, item_ids text[], tag text, brand text, category text,
                                         candidates text[])

@@ -92,7 +92,7 @@ CREATE FUNCTION recsys._rank_candidates(org uuid, ns text, fanout int, popular_f
         given_covis float8[], covis_penalty float8, rule_ids text[], actions text[], boosts float8[], priorities int[],
         max_pins int[], tags text[], brands text[], categories text[], target_rules int[], target_ids text[],
         OUT ids text[], OUT popularity float8[], OUT covis float8[], OUT sources int[], OUT flags int[],
-        OUT factors float8[], OUT pins int[], OUT rules jsonb)
+        OUT factors float8[], OUT pins int[], OUT rules jsonb, OUT slots int[], OUT catalog_serial bigint)
     AS 'MODULE_PATHNAME', 'recsys_rank_candidates' LANGUAGE C STABLE;
 
 CREATE FUNCTION recsys._rank_pipeline(org uuid, ns text, item_ids text[], popularity float8[], covisitation float8[],
@@ -100,7 +100,7 @@ CREATE FUNCTION recsys._rank_pipeline(org uuid, ns text, item_ids text[], popula
         gamma float8, profile_boost float8, mmr_lambda float8, brand_cap int, category_cap int, exclude_seen boolean,
         include_tags text[], price_min float8, price_max float8, created_after float8, user_history int,
         profile_tags text[], profile_weights float8[], rule_factors float8[], pins int[], boost_floor float8,
-        novelty float8, at timestamptz)
+        novelty float8, at timestamptz, slots int[] DEFAULT NULL, catalog_serial bigint DEFAULT NULL)
     RETURNS TABLE (idx int, score float8, blend float8, boost float8, reasons text[], funnel jsonb, signals float8[],
                    max_similarity float8, rule_factor float8, dropped jsonb, brand text, category text)
     AS 'MODULE_PATHNAME', 'recsys_rank_pipeline' LANGUAGE C STABLE;
@@ -231,12 +231,8 @@ BEGIN
     history := coalesce(cardinality(seen_ids), 0);
     SELECT array_agg(t.tag ORDER BY t.weight DESC, t.tag), array_agg(t.weight ORDER BY t.weight DESC, t.tag)
       INTO profile_tags, profile_weights
-      FROM (SELECT tag, sum(h.weight) AS weight
-              FROM unnest(seen_ids, seen_weights) AS h(item_id, weight)
-              JOIN recsys.items i ON i.org_id = org AND i.namespace = ns AND i.item_id = h.item_id
-             CROSS JOIN LATERAL unnest(i.tags) AS tag
-             WHERE h.weight > 0
-             GROUP BY tag ORDER BY 2 DESC, tag LIMIT 50) t;
+      FROM (SELECT w.tag, w.weight FROM recsys._catalog_tag_weights(org, ns, seen_ids, seen_weights) w
+             ORDER BY w.weight DESC, w.tag LIMIT 50) t;
     SELECT array_agg(DISTINCT e.item_id) INTO purchased
       FROM recsys.events e JOIN recsys.event_types t ON t.org_id = e.org_id AND t.namespace = e.namespace AND t.type_id = e.type
      WHERE e.org_id = org AND e.namespace = ns AND e.user_id = uid AND t.name = 'purchase'
@@ -302,7 +298,7 @@ BEGIN
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, history,
                coalesce(profile_tags, '{}'), coalesce(profile_weights, '{}'),
                coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'), (o ->> 'boost_floor')::float8,
-               (o ->> 'novelty')::float8, at)
+               (o ->> 'novelty')::float8, at, pool.slots, pool.catalog_serial)
            WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped,
                                 brand, category, pick)),
     hits AS (

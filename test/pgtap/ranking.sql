@@ -1,7 +1,7 @@
 -- recsys_rank: determinism, filters that never leak, caps, reasons, read-only serving.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(45);
+SELECT plan(49);
 SET recsys.org_id = 'ffffffff-0000-0000-0000-000000000006';
 SELECT recsys.recsys_seed_synthetic('rk', '{"items": 3000, "users": 300, "events": 40000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -159,6 +159,34 @@ SELECT results_eq($$SELECT rank, item_id FROM recsys.recsys_rank('rk', 'user_12'
                       '{"alpha": 0, "beta": 1, "gamma": 0, "profile_boost": 0, "covis_penalty": 0.5}') ORDER BY rank$$,
                   $$SELECT rank, item_id FROM covis_stored ORDER BY rank$$,
                   'co-visitation counted from the events ranks as the stored pairs');
+
+-- The tag profile from the cached catalogue equals the one the items table gives.
+CREATE TEMP TABLE history AS
+SELECT array_agg(h.item_id ORDER BY h.item_id) AS ids, array_agg(h.weight ORDER BY h.item_id) AS weights
+  FROM recsys._user_history('ffffffff-0000-0000-0000-000000000006', 'rk', 'user_7', now(), false) h;
+SELECT results_eq(
+    $$SELECT w.tag, round(w.weight::numeric, 6) FROM history, recsys._catalog_tag_weights('ffffffff-0000-0000-0000-000000000006', 'rk', ids, weights) w
+       ORDER BY 2 DESC, 1$$,
+    $$SELECT tag, round(sum(h.weight)::numeric, 6) FROM history, unnest(ids, weights) AS h(item_id, weight)
+        JOIN recsys.items i ON i.namespace = 'rk' AND i.item_id = h.item_id CROSS JOIN LATERAL unnest(i.tags) AS tag
+       WHERE h.weight > 0 GROUP BY tag ORDER BY 2 DESC, 1$$,
+    'the cached tag profile sums the positive weights of the items carrying each tag');
+
+-- The pipeline ranks alike whether it gets the candidates' catalogue slots or looks the ids up.
+CREATE TEMP TABLE pool AS
+SELECT c.* FROM recsys._rank_candidates('ffffffff-0000-0000-0000-000000000006', 'rk', 200, 200, ARRAY['item_1', 'item_2'],
+                                        ARRAY['item_1'], NULL, NULL, now(), NULL, 3, '{}', '{}', '{}', NULL, NULL, NULL,
+                                        NULL, 0, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}') c;
+SELECT ok((SELECT cardinality(slots) = cardinality(ids) AND catalog_serial > 0 FROM pool), 'candidates come with their slots');
+CREATE FUNCTION pg_temp.ranked(with_slots boolean) RETURNS TABLE (idx int, score float8) LANGUAGE sql AS $$
+    SELECT r.idx, r.score FROM pool p, recsys._rank_pipeline('ffffffff-0000-0000-0000-000000000006', 'rk', p.ids, '{}', p.covis,
+        p.sources, p.flags, ARRAY['item_1'], NULL, 20, 0.3, 0.5, 0.2, 0.1, 0.7, 0, 0, false, '{}', NULL, NULL, NULL, 2,
+        '{}', '{}', p.factors, p.pins, 0, 0, now(), CASE WHEN with_slots THEN p.slots END,
+        CASE WHEN with_slots THEN p.catalog_serial END) r
+$$;
+SELECT results_eq('SELECT * FROM pg_temp.ranked(true)', 'SELECT * FROM pg_temp.ranked(false)',
+                  'the pipeline ranks alike with and without the slots');
+SELECT is((SELECT count(*)::int FROM pg_temp.ranked(true)), 20, 'and ranks k items');
 
 -- Serving works in a read-only transaction.
 SET TRANSACTION READ ONLY;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -248,4 +249,15 @@ TEST(Catalog, CompiledTargetsMatchByIdTagBrandAndCategory) {
     c.upsert(record("a", {"gift"}, {}, true, "zeta", "hats"));
     EXPECT_TRUE(c.matches(c.compile(targets[1]), "a", c.find("a")));
     EXPECT_FALSE(c.matches(c.compile(targets[0]), "a", c.find("a")));
+}
+
+TEST(Catalog, TagWeightsSumPositiveWeightsOfKnownItems) {
+    recsys::Catalog c(0);
+    c.upsert(record("a", {"jazz", "live"}, {}));
+    c.upsert(record("b", {"jazz"}, {}, false));  // unavailable items still describe the user
+    c.upsert(record("c", {"rock"}, {}));
+    auto found = c.tag_weights({"a", "b", "c", "unknown"}, {1.0, 2.5, -1.0, 4.0});
+    std::map<std::string, double> sums(found.begin(), found.end());
+    EXPECT_EQ(sums, (std::map<std::string, double>{{"jazz", 3.5}, {"live", 1.0}}));  // no negative "rock"
+    EXPECT_THROW(c.tag_weights({"a"}, {}), recsys::Error);
 }
