@@ -372,10 +372,27 @@ std::vector<ScoredSlot> Catalog::top_by_factors(const std::vector<float>& user, 
     if (rank_ == 0 || user.size() != rank_ || n == 0) return {};
     Eigen::VectorXf scores = ConstMatrix(factors_.data(), static_cast<long>(ids_.size()), static_cast<long>(rank_)) *
                              ConstVector(user.data(), static_cast<long>(rank_));
-    std::vector<ScoredSlot> scored;
-    for (size_t s = 0; s < ids_.size(); ++s)
-        if (has_factors_[s] && available_[s]) scored.push_back({static_cast<int>(s), scores[static_cast<long>(s)]});
-    return best(scored, n);
+    // The n best so far in a heap whose top is the worst of them (same order as best()), so
+    // that most of the catalogue is rejected with one comparison and nothing is copied.
+    auto worse = [this](const ScoredSlot& a, const ScoredSlot& b) {
+        if (a.score != b.score) return a.score > b.score;
+        return ids_[static_cast<size_t>(a.slot)] < ids_[static_cast<size_t>(b.slot)];
+    };
+    std::vector<ScoredSlot> kept;
+    kept.reserve(n + 1);
+    for (size_t s = 0; s < ids_.size(); ++s) {
+        if (!has_factors_[s] || !available_[s]) continue;
+        ScoredSlot candidate{static_cast<int>(s), scores[static_cast<long>(s)]};
+        if (kept.size() == n && !worse(candidate, kept.front())) continue;
+        kept.push_back(candidate);
+        std::push_heap(kept.begin(), kept.end(), worse);
+        if (kept.size() > n) {
+            std::pop_heap(kept.begin(), kept.end(), worse);
+            kept.pop_back();
+        }
+    }
+    std::sort_heap(kept.begin(), kept.end(), worse);
+    return kept;
 }
 
 void Catalog::set_popularity(const std::string& item_id, int type, double log2_score) {

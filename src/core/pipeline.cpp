@@ -41,7 +41,7 @@ const FilterStage* failed_filter(const PipelineItem& item, const PipelineOptions
 }
 
 // Share of the user's tag-profile weight carried by the item's tags, in [0, 1].
-double profile_overlap(const PipelineItem& item, const std::map<std::string, double>& profile, double total) {
+double profile_overlap(const PipelineItem& item, const std::unordered_map<std::string, double>& profile, double total) {
     if (total <= 0.0) return 0.0;
     double carried = 0.0;
     for (const std::string& t : item.candidate.tag_list()) {

@@ -5,7 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
-#include <map>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -54,7 +54,7 @@ struct PipelineOptions {
     double price_min = NAN, price_max = NAN;    // NaN: open
     double created_after = NAN;                 // NaN: no freshness filter
     size_t user_history = 0;                    // interactions of the user (attenuates the boost)
-    std::map<std::string, double> tag_profile;  // tag -> weight, any scale
+    std::unordered_map<std::string, double> tag_profile;  // tag -> weight, any scale
 };
 
 // How many candidates each stage removed, and which stage removed which candidate.

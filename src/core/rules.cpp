@@ -55,6 +55,7 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
     };
     std::vector<RuleEffect> effects(item_ids.size());
     if (named != nullptr) named->assign(rules.size(), 0);
+    if (rules.empty()) return effects;
     std::vector<size_t> ranks;
     for (size_t i = 0; i < item_ids.size(); ++i) {
         ranks.clear();

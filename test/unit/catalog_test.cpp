@@ -261,3 +261,30 @@ TEST(Catalog, TagWeightsSumPositiveWeightsOfKnownItems) {
     EXPECT_EQ(sums, (std::map<std::string, double>{{"jazz", 3.5}, {"live", 1.0}}));  // no negative "rock"
     EXPECT_THROW(c.tag_weights({"a"}, {}), recsys::Error);
 }
+
+TEST(Catalog, TopByFactorsIsTheSortedHeadWithTiesById) {
+    // Scores on a coarse grid tie often: the top n must be the head of the full ordering
+    // (score descending, then item_id), whatever the insertion order.
+    recsys::Catalog c(0);
+    recsys::CounterRng rng(11, 0, 0);
+    std::vector<std::pair<std::string, std::vector<float>>> factors;
+    for (int i = 0; i < 400; ++i) {
+        std::string id = "item_" + std::to_string((i * 7919) % 1000);
+        c.upsert(record(id, {}, {}, i % 9 != 0));
+        factors.push_back({id, {static_cast<float>(rng.below(6)), static_cast<float>(rng.below(3))}});
+    }
+    c.set_factors(2, factors);
+    std::vector<float> user = {1.0f, 0.5f};
+    std::vector<std::pair<double, std::string>> all;
+    for (const auto& f : factors)
+        if (c.available(c.find(f.first))) all.push_back({-(f.second[0] * 1.0 + f.second[1] * 0.5), f.first});
+    std::sort(all.begin(), all.end());
+    for (size_t n : {1u, 7u, 50u, 1000u}) {
+        std::vector<recsys::ScoredSlot> top = c.top_by_factors(user, n);
+        ASSERT_EQ(top.size(), std::min(n, all.size()));
+        for (size_t r = 0; r < top.size(); ++r) {
+            EXPECT_EQ(c.item_id(top[r].slot), all[r].second) << "n " << n << " rank " << r;
+            EXPECT_DOUBLE_EQ(top[r].score, -all[r].first);
+        }
+    }
+}
