@@ -160,6 +160,14 @@ private:
         const std::vector<std::string>* ids;
         bool operator()(int a, int b) const { return (*ids)[static_cast<size_t>(a)] < (*ids)[static_cast<size_t>(b)]; }
     };
+    // Scored slots best first: higher score, then item_id.
+    struct ByScoreThenId {
+        const std::vector<std::string>* ids;
+        bool operator()(const ScoredSlot& a, const ScoredSlot& b) const {
+            if (a.score != b.score) return a.score > b.score;
+            return (*ids)[static_cast<size_t>(a.slot)] < (*ids)[static_cast<size_t>(b.slot)];
+        }
+    };
     using Posting = std::set<int, ById>;
     using Postings = std::unordered_map<std::string, Posting>;
 
@@ -185,6 +193,8 @@ private:
     std::vector<std::vector<int>> tag_tokens_;
     std::vector<int> brand_token_, category_token_;
     std::vector<float> vectors_;       // dim per slot, unit length
+    std::vector<int8_t> codes_;        // dim per slot: the vector scaled by code_scale_ and rounded
+    std::vector<float> code_scale_;    // per slot: 127 / the vector's largest absolute component
     std::vector<uint8_t> has_vector_;
     Postings tag_postings_, brand_postings_, category_postings_;
     std::vector<float> centroids_;     // lists x dim
