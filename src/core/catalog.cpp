@@ -133,6 +133,8 @@ void Catalog::upsert(const CatalogRecord& record) {
         has_vector_.push_back(0);
         list_of_.push_back(-1);
         factors_.resize(factors_.size() + rank_, 0.0f);
+        factor_codes_.resize(factor_codes_.size() + rank_, 0);
+        factor_scale_.push_back(0.0f);
         has_factors_.push_back(0);
         for (std::vector<double>& scores : log2_)
             if (!scores.empty()) scores.push_back(-INFINITY);
@@ -429,6 +431,8 @@ std::vector<ScoredSlot> Catalog::nearest(const std::vector<float>& query, size_t
 void Catalog::set_factors(size_t rank, const std::vector<std::pair<std::string, std::vector<float>>>& factors) {
     rank_ = rank;
     factors_.assign(ids_.size() * rank, 0.0f);
+    factor_codes_.assign(ids_.size() * rank, 0);
+    factor_scale_.assign(ids_.size(), 0.0f);
     has_factors_.assign(ids_.size(), 0);
     for (const auto& entry : factors) {
         int slot = find(entry.first);
@@ -437,6 +441,8 @@ void Catalog::set_factors(size_t rank, const std::vector<std::pair<std::string, 
             throw_invalid("factors of item \"" + entry.first + "\" have " + std::to_string(entry.second.size()) +
                           " values, not " + std::to_string(rank));
         std::copy(entry.second.begin(), entry.second.end(), factors_.begin() + static_cast<long>(slot * rank));
+        factor_scale_[static_cast<size_t>(slot)] =
+            encode(entry.second.data(), rank, factor_codes_.data() + static_cast<size_t>(slot) * rank);
         has_factors_[static_cast<size_t>(slot)] = 1;
     }
 }
@@ -450,12 +456,18 @@ double Catalog::factor_score(int slot, const std::vector<float>& user) const {
 
 std::vector<ScoredSlot> Catalog::top_by_factors(const std::vector<float>& user, size_t n) const {
     if (rank_ == 0 || user.size() != rank_ || n == 0) return {};
-    Eigen::VectorXf scores = ConstMatrix(factors_.data(), static_cast<long>(ids_.size()), static_cast<long>(rank_)) *
-                             ConstVector(user.data(), static_cast<long>(rank_));
+    // Chosen with the int8 codes (a quarter of the memory traffic of the float factors), then
+    // scored exactly, as in nearest().
+    std::vector<int8_t> user_codes(rank_);
+    encode(user.data(), rank_, user_codes.data());
     BestOf<ByScoreThenId> top(n, ByScoreThenId{&ids_});
     for (size_t s = 0; s < ids_.size(); ++s)
-        if (has_factors_[s] && available_[s]) top.offer({static_cast<int>(s), scores[static_cast<long>(s)]});
-    return top.take();
+        if (has_factors_[s] && available_[s] && factor_scale_[s] > 0.0f)
+            top.offer({static_cast<int>(s), code_dot(factor_codes_.data() + s * rank_, user_codes.data(), rank_) / factor_scale_[s]});
+    std::vector<ScoredSlot> found = top.take();
+    for (ScoredSlot& f : found) f.score = factor_score(f.slot, user);
+    std::sort(found.begin(), found.end(), ByScoreThenId{&ids_});
+    return found;
 }
 
 void Catalog::set_popularity(const std::string& item_id, int type, double log2_score) {

@@ -203,6 +203,8 @@ private:
     size_t probes_ = 0;
     size_t rank_ = 0;
     std::vector<float> factors_;       // rank per slot
+    std::vector<int8_t> factor_codes_; // rank per slot: int8 codes of the factors (see codes_)
+    std::vector<float> factor_scale_;  // per slot: the codes' scale
     std::vector<uint8_t> has_factors_;
     static constexpr int event_types = 256;
     using ByScore = std::set<std::pair<double, int>, std::greater<std::pair<double, int>>>;

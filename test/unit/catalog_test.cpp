@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <map>
+#include <set>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -262,31 +263,50 @@ TEST(Catalog, TagWeightsSumPositiveWeightsOfKnownItems) {
     EXPECT_THROW(c.tag_weights({"a"}, {}), recsys::Error);
 }
 
-TEST(Catalog, TopByFactorsIsTheSortedHeadWithTiesById) {
-    // Scores on a coarse grid tie often: the top n must be the head of the full ordering
-    // (score descending, then item_id), whatever the insertion order.
+TEST(Catalog, TopByFactorsFindsNearlyTheExactHeadScoredExactly) {
+    // The scan chooses with int8 codes: the chosen set is nearly the exact top n, and the
+    // returned scores are exact, best first, ties by item_id.
     recsys::Catalog c(0);
     recsys::CounterRng rng(11, 0, 0);
     std::vector<std::pair<std::string, std::vector<float>>> factors;
-    for (int i = 0; i < 400; ++i) {
-        std::string id = "item_" + std::to_string((i * 7919) % 1000);
+    for (int i = 0; i < 2000; ++i) {
+        std::string id = "item_" + std::to_string((i * 7919) % 10000);
         c.upsert(record(id, {}, {}, i % 9 != 0));
-        factors.push_back({id, {static_cast<float>(rng.below(6)), static_cast<float>(rng.below(3))}});
+        std::vector<float> f(16);
+        for (float& x : f) x = static_cast<float>(rng.uniform() - 0.3);
+        factors.push_back({id, f});
     }
-    c.set_factors(2, factors);
-    std::vector<float> user = {1.0f, 0.5f};
+    factors.push_back({"twin_b", factors[1].second});  // equal scores: by item_id
+    factors.push_back({"twin_a", factors[1].second});
+    c.upsert(record("twin_a", {}, {}));
+    c.upsert(record("twin_b", {}, {}));
+    c.set_factors(16, factors);
+    std::vector<float> user(16);
+    for (float& x : user) x = static_cast<float>(rng.uniform());
     std::vector<std::pair<double, std::string>> all;
     for (const auto& f : factors)
-        if (c.available(c.find(f.first))) all.push_back({-(f.second[0] * 1.0 + f.second[1] * 0.5), f.first});
+        if (c.available(c.find(f.first))) all.push_back({-c.factor_score(c.find(f.first), user), f.first});
     std::sort(all.begin(), all.end());
-    for (size_t n : {1u, 7u, 50u, 1000u}) {
+    for (size_t n : {20u, 200u}) {
         std::vector<recsys::ScoredSlot> top = c.top_by_factors(user, n);
-        ASSERT_EQ(top.size(), std::min(n, all.size()));
+        ASSERT_EQ(top.size(), n);
+        std::set<std::string> exact;
+        for (size_t r = 0; r < n; ++r) exact.insert(all[r].second);
+        size_t found = 0;
         for (size_t r = 0; r < top.size(); ++r) {
-            EXPECT_EQ(c.item_id(top[r].slot), all[r].second) << "n " << n << " rank " << r;
-            EXPECT_DOUBLE_EQ(top[r].score, -all[r].first);
+            found += exact.count(c.item_id(top[r].slot));
+            EXPECT_DOUBLE_EQ(top[r].score, c.factor_score(top[r].slot, user));
+            if (r > 0)
+                EXPECT_TRUE(top[r - 1].score > top[r].score ||
+                            (top[r - 1].score == top[r].score && c.item_id(top[r - 1].slot) < c.item_id(top[r].slot)));
         }
+        EXPECT_GE(found, n * 9 / 10) << "n " << n;  // recall >= 0.9
     }
+    std::vector<recsys::ScoredSlot> head = c.top_by_factors(user, all.size());
+    auto a = std::find_if(head.begin(), head.end(), [&](const recsys::ScoredSlot& s) { return c.item_id(s.slot) == "twin_a"; });
+    auto b = std::find_if(head.begin(), head.end(), [&](const recsys::ScoredSlot& s) { return c.item_id(s.slot) == "twin_b"; });
+    ASSERT_TRUE(a != head.end() && b != head.end());
+    EXPECT_LT(a - head.begin(), b - head.begin());
 }
 
 TEST(Catalog, IvfCodeScanChoosesNearlyTheExactNeighboursWithExactScores) {
