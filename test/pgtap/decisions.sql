@@ -2,7 +2,7 @@
 -- transactions, searches, the facts pack, retention, bandit blocks and tenant isolation.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(42);
+SELECT plan(43);
 SET recsys.org_id = 'dcdcdcdc-0000-0000-0000-00000000000a';
 SELECT recsys.recsys_seed_synthetic('dl', '{"items": 800, "users": 60, "events": 8000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -12,6 +12,10 @@ CREATE TEMP TABLE served AS SELECT * FROM recsys.recsys_rank('dl', 'user_3', 10,
 SELECT is((SELECT count(*)::int FROM recsys.rec_decisions WHERE namespace = 'dl'), 1, 'recsys_rank logs one decision');
 CREATE TEMP TABLE d1 AS SELECT * FROM recsys.rec_decisions WHERE namespace = 'dl';
 SELECT is((SELECT item_ids FROM d1), (SELECT array_agg(item_id ORDER BY rank) FROM served), 'the served items are logged in rank order');
+SELECT is((SELECT array_agg(DISTINCT a.attcompression::text) FROM pg_inherits i
+             JOIN pg_attribute a ON a.attrelid = i.inhrelid AND a.attname IN ('candidates', 'items', 'dropped', 'config', 'rules')
+            WHERE i.inhparent = 'recsys.rec_decisions'::regclass),
+          ARRAY['l'], 'the large columns of every decision partition use lz4');
 SELECT is((SELECT jsonb_agg(x -> 'reasons' ORDER BY (x ->> 'rank')::int) FROM d1, jsonb_array_elements(d1.items) x),
           (SELECT jsonb_agg(to_jsonb(reasons) ORDER BY rank) FROM served), 'with their reasons');
 SELECT is((SELECT jsonb_build_array(function, surface, k, options) FROM d1), '["rank", "home", 10, {"exclude_seen": true}]'::jsonb,
