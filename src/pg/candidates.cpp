@@ -2,7 +2,7 @@
 // cached catalogue (popularity, co-visitation of the recent items, the tag profile, embedding
 // neighbours, ALS factors) plus a rerank's own list, the pinned items and the items positive
 // boosts name, with the seen / purchased / excluded flags and the effect of the active
-// rules (block, boost factor, the matching rules) on every candidate.
+// rules on every candidate (block, boost factor) with how many candidates each rule names.
 #include <algorithm>
 #include <cmath>
 #include <string>
