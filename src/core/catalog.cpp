@@ -125,6 +125,7 @@ void Catalog::upsert(const CatalogRecord& record) {
         category_.emplace_back();
         tags_.emplace_back();
         tag_tokens_.emplace_back();
+        inline_tokens_.emplace_back();
         brand_token_.push_back(-1);
         category_token_.push_back(-1);
         vectors_.resize(vectors_.size() + dim_, 0.0f);
@@ -160,6 +161,15 @@ void Catalog::upsert(const CatalogRecord& record) {
     for (const std::string& tag : record.tags) tag_tokens_[s].push_back(token('t', tag));
     brand_token_[s] = record.brand.empty() ? -1 : token('b', record.brand);
     category_token_[s] = record.category.empty() ? -1 : token('c', record.category);
+    InlineTokens& inline_tokens = inline_tokens_[s];
+    inline_tokens.count = -1;
+    size_t token_count = (brand_token_[s] >= 0) + (category_token_[s] >= 0) + tag_tokens_[s].size();
+    if (token_count <= 7) {
+        inline_tokens.count = 0;
+        if (brand_token_[s] >= 0) inline_tokens.tokens[inline_tokens.count++] = brand_token_[s];
+        if (category_token_[s] >= 0) inline_tokens.tokens[inline_tokens.count++] = category_token_[s];
+        for (int t : tag_tokens_[s]) inline_tokens.tokens[inline_tokens.count++] = t;
+    }
     post(brand_postings_, record.brand, slot);
     post(category_postings_, record.category, slot);
     for (const std::string& tag : record.tags) post(tag_postings_, tag, slot);

@@ -75,6 +75,11 @@ public:
     template <typename Visit>
     void for_each_token(int slot, Visit&& visit) const {
         size_t s = static_cast<size_t>(slot);
+        const InlineTokens& inline_tokens = inline_tokens_[s];
+        if (inline_tokens.count >= 0) {  // one cache line for most items
+            for (int i = 0; i < inline_tokens.count; ++i) visit(inline_tokens.tokens[i]);
+            return;
+        }
         if (brand_token_[s] >= 0) visit(brand_token_[s]);
         if (category_token_[s] >= 0) visit(category_token_[s]);
         for (int t : tag_tokens_[s]) visit(t);
@@ -192,6 +197,12 @@ private:
     std::unordered_map<std::string, int> tokens_;
     std::vector<std::vector<int>> tag_tokens_;
     std::vector<int> brand_token_, category_token_;
+    // The same tokens of a slot in 32 bytes when they are at most 7 (count -1: more; use the above).
+    struct InlineTokens {
+        int32_t count = -1;
+        int32_t tokens[7];
+    };
+    std::vector<InlineTokens> inline_tokens_;
     std::vector<float> vectors_;       // dim per slot, unit length
     std::vector<int8_t> codes_;        // dim per slot: the vector scaled by code_scale_ and rounded
     std::vector<float> code_scale_;    // per slot: 127 / the vector's largest absolute component

@@ -106,11 +106,21 @@ TEST(Rules, IndexedMatchingAgreesWithTheTargetMatch) {
     for (int i = 0; i < 300; ++i) {
         recsys::CatalogRecord r;
         r.item_id = "item_" + std::to_string(i);
-        for (int t = 0, tags = static_cast<int>(rng() % 4); t < tags; ++t) r.tags.push_back(pick("tag", 8));
+        // Every tenth item has more attribute values than fit inline (see Catalog::for_each_token).
+        for (int t = 0, tags = i % 10 == 0 ? 9 : static_cast<int>(rng() % 4); t < tags; ++t) r.tags.push_back(pick("tag", 8));
         r.brand = rng() % 5 == 0 ? "" : pick("brand", 6);
         r.category = pick("cat", 4);
         c.upsert(r);
         ids.push_back(r.item_id);
+    }
+    // Items updated in place: a long tag list becomes short and the other way round.
+    for (int i : {0, 5, 10}) {
+        recsys::CatalogRecord r;
+        r.item_id = "item_" + std::to_string(i);
+        r.tags = i == 5 ? std::vector<std::string>{"tag1", "tag2", "tag3", "tag4", "tag5", "tag6", "tag7"} : std::vector<std::string>{"tag3"};
+        r.brand = "brand1";
+        r.category = "cat2";
+        c.upsert(r);
     }
     ids.push_back("not_in_catalogue");
     std::vector<recsys::Rule> rules;
