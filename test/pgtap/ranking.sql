@@ -1,7 +1,7 @@
 -- recsys_rank: determinism, filters that never leak, caps, reasons, read-only serving.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(49);
+SELECT plan(51);
 SET recsys.org_id = 'ffffffff-0000-0000-0000-000000000006';
 SELECT recsys.recsys_seed_synthetic('rk', '{"items": 3000, "users": 300, "events": 40000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -187,6 +187,18 @@ $$;
 SELECT results_eq('SELECT * FROM pg_temp.ranked(true)', 'SELECT * FROM pg_temp.ranked(false)',
                   'the pipeline ranks alike with and without the slots');
 SELECT is((SELECT count(*)::int FROM pg_temp.ranked(true)), 20, 'and ranks k items');
+
+-- A session that forces generic (or custom) plans gets the same ranking: the catalogue cache
+-- keeps its own plan choice for its delta queries.
+CREATE TEMP TABLE auto_plans AS SELECT * FROM recsys.recsys_rank('rk', 'user_9', 10, 'home', '{"explain": "none"}');
+UPDATE recsys.items SET price = coalesce(price, 0) + 1 WHERE namespace = 'rk' AND item_id = (SELECT item_id FROM auto_plans WHERE rank = 2);
+SET plan_cache_mode = force_generic_plan;
+SELECT results_eq($$SELECT rank, item_id FROM recsys.recsys_rank('rk', 'user_9', 10, 'home', '{"explain": "none"}')$$,
+                  $$SELECT rank, item_id FROM auto_plans$$, 'force_generic_plan in the session: the same ranking');
+SET plan_cache_mode = force_custom_plan;
+SELECT results_eq($$SELECT rank, item_id FROM recsys.recsys_rank('rk', 'user_9', 10, 'home', '{"explain": "none"}')$$,
+                  $$SELECT rank, item_id FROM auto_plans$$, 'force_custom_plan in the session: the same ranking');
+RESET plan_cache_mode;
 
 -- Serving works in a read-only transaction.
 SET TRANSACTION READ ONLY;
