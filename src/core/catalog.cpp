@@ -87,6 +87,14 @@ private:
     std::vector<ScoredSlot> kept_;
 };
 
+// `chosen` with each slot's score replaced by exact(slot), best first by `better`.
+template <typename Exact, typename Better>
+std::vector<ScoredSlot> rescored(std::vector<ScoredSlot> chosen, Exact exact, Better better) {
+    for (ScoredSlot& c : chosen) c.score = exact(c.slot);
+    std::sort(chosen.begin(), chosen.end(), better);
+    return chosen;
+}
+
 }  // namespace
 
 // Serials of catalogues, process-wide.
@@ -333,15 +341,13 @@ CompiledTarget Catalog::compile(const ItemTarget& target) const {
 bool Catalog::matches(const CompiledTarget& target, const std::string& item_id, int slot) const {
     if (slot < 0) return !target.missing_ids.empty() && target.missing_ids.count(item_id) > 0;
     if (std::binary_search(target.slots.begin(), target.slots.end(), slot)) return true;
-    size_t s = static_cast<size_t>(slot);
-    auto named = [](const std::vector<int>& tokens, int t) {
-        return t >= 0 && std::find(tokens.begin(), tokens.end(), t) != tokens.end();
-    };
-    if (named(target.brands, brand_token_[s]) || named(target.categories, category_token_[s])) return true;
-    if (target.tags.empty()) return false;
-    for (int t : tag_tokens_[s])
-        if (named(target.tags, t)) return true;
-    return false;
+    // Tokens are distinct across kinds, so an item token found among any of the target's is named.
+    bool named = false;
+    for_each_token(slot, [&](int t) {
+        for (const std::vector<int>* tokens : {&target.tags, &target.brands, &target.categories})
+            named = named || std::find(tokens->begin(), tokens->end(), t) != tokens->end();
+    });
+    return named;
 }
 
 void Catalog::assign_to_list(int slot) {
@@ -431,10 +437,7 @@ std::vector<ScoredSlot> Catalog::nearest(const std::vector<float>& query, size_t
                     size_t s = static_cast<size_t>(slot);
                     chosen.offer({slot, code_dot(codes_.data() + s * dim_, query_codes.data(), dim_) / code_scale_[s]});
                 }
-        std::vector<ScoredSlot> found = chosen.take();
-        for (ScoredSlot& f : found) f.score = cosine_of(f.slot);
-        std::sort(found.begin(), found.end(), ByScoreThenId{&ids_});
-        return found;
+        return rescored(chosen.take(), cosine_of, ByScoreThenId{&ids_});
     }
 }
 
@@ -474,10 +477,7 @@ std::vector<ScoredSlot> Catalog::top_by_factors(const std::vector<float>& user, 
     for (size_t s = 0; s < ids_.size(); ++s)
         if (has_factors_[s] && available_[s] && factor_scale_[s] > 0.0f)
             top.offer({static_cast<int>(s), code_dot(factor_codes_.data() + s * rank_, user_codes.data(), rank_) / factor_scale_[s]});
-    std::vector<ScoredSlot> found = top.take();
-    for (ScoredSlot& f : found) f.score = factor_score(f.slot, user);
-    std::sort(found.begin(), found.end(), ByScoreThenId{&ids_});
-    return found;
+    return rescored(top.take(), [&](int slot) { return factor_score(slot, user); }, ByScoreThenId{&ids_});
 }
 
 void Catalog::set_popularity(const std::string& item_id, int type, double log2_score) {

@@ -421,10 +421,19 @@ Datum recsys_note_catalogue_write(PG_FUNCTION_ARGS) {
 
 }  // extern "C"
 
+namespace {
+
+// The key of a namespace's entry: "org/namespace".
+char* entry_key(Datum org, const char* ns) {
+    return psprintf("%s/%s", DatumGetCString(DirectFunctionCall1(uuid_out, org)), ns);
+}
+
+}  // namespace
+
 namespace recsys_pg {
 
 void take_covis_from_events(Datum org, const char* ns) {
-    char* key = psprintf("%s/%s", DatumGetCString(DirectFunctionCall1(uuid_out, org)), ns);
+    char* key = entry_key(org, ns);
     core_call([&] {
         if (covis_from_events == nullptr) covis_from_events = new std::set<std::string>();
         covis_from_events->insert(key);
@@ -445,7 +454,7 @@ namespace {
 
 // current_catalog without the plan_cache_mode guard.
 const recsys::Catalog& load_current_catalog(Datum org, const char* ns) {
-    char* key = psprintf("%s/%s", DatumGetCString(DirectFunctionCall1(uuid_out, org)), ns);
+    char* key = entry_key(org, ns);
     Snapshot snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : nullptr;
     Entry* known = nullptr;
     core_call([&] {

@@ -31,41 +31,11 @@ CREATE FUNCTION recsys._embedding_centroids(org uuid, ns text, lists int, sample
 CREATE FUNCTION recsys._catalog_covis_from_events(org uuid, ns text) RETURNS void
     AS 'MODULE_PATHNAME', 'recsys_catalog_covis_from_events' LANGUAGE C STRICT VOLATILE;
 
--- Every item (available ones only, if asked) a rule target names, by item_id.
-CREATE FUNCTION recsys._catalog_matching(org uuid, ns text, item_ids text[], tag text, brand text, category text,
-                                         available_only boolean)
-    RETURNS TABLE (item_id text, score float8)
-    AS 'MODULE_PATHNAME', 'recsys_catalog_matching' LANGUAGE C STABLE;
-
 -- Each tag of the given items with the sum of their positive weights: a user's tag profile
 -- from the cached catalogue (items it lacks count for nothing).
 CREATE FUNCTION recsys._catalog_tag_weights(org uuid, ns text, item_ids text[], weights float8[])
     RETURNS TABLE (tag text, weight float8)
     AS 'MODULE_PATHNAME', 'recsys_catalog_tag_weights' LANGUAGE C STABLE;
-
--- The candidates a rule target names, in their order.
-CREATE FUNCTION recsys._catalog_matches(org uuid, ns text, item_ids text[], tag text, brand text, category text,
-                                        candidates text[])
-    RETURNS TABLE (item_id text, score float8)
-    AS 'MODULE_PATHNAME', 'recsys_catalog_matches' LANGUAGE C STABLE;
-
--- The items a rule target ({item_ids} | {tag} | {brand} | {category}) names: among `candidates`
--- (in their order), or in the whole catalogue (by item_id) when candidates is NULL.
-CREATE FUNCTION recsys._rule_targets(org uuid, ns text, target jsonb, candidates text[], available_only boolean)
-    RETURNS SETOF text
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT m.item_id FROM recsys._catalog_matching(org, ns,
-               ARRAY(SELECT jsonb_array_elements_text(coalesce(target -> 'item_ids', '[]'))),
-               target ->> 'tag', target ->> 'brand', target ->> 'category', available_only) m
-     WHERE candidates IS NULL
-    UNION ALL
-    SELECT m.item_id FROM recsys._catalog_matches(org, ns,
-               ARRAY(SELECT jsonb_array_elements_text(coalesce(target -> 'item_ids', '[]'))),
-               target ->> 'tag', target ->> 'brand', target ->> 'category', candidates) m
-     WHERE candidates IS NOT NULL;
-$$;
 
 -- Builds (or rebuilds) the namespace's IVF embedding index; options: lists (default: the square
 -- root of the number of embeddings), probes (default: lists / 16, at least 4), sample (items
