@@ -48,6 +48,8 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
         for (int slot : t.slots) by_slot.emplace_back(slot, rank);
     }
     std::sort(by_token.begin(), by_token.end());
+    std::vector<uint8_t> token_named(catalog.token_count(), 0);  // most tokens no rule names
+    for (const auto& p : by_token) token_named[static_cast<size_t>(p.first)] = 1;
     std::sort(by_slot.begin(), by_slot.end());
     auto collect = [](const std::vector<std::pair<int, size_t>>& pairs, int key, std::vector<size_t>& out) {
         auto first = std::lower_bound(pairs.begin(), pairs.end(), std::make_pair(key, size_t{0}));
@@ -57,10 +59,15 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
     if (named != nullptr) named->assign(rules.size(), 0);
     if (rules.empty()) return effects;
     std::vector<size_t> ranks;
+    constexpr size_t prefetch_distance = 8;
     for (size_t i = 0; i < item_ids.size(); ++i) {
+        if (i + prefetch_distance < slots.size() && slots[i + prefetch_distance] >= 0)
+            catalog.prefetch_tokens(slots[i + prefetch_distance]);
         ranks.clear();
         if (slots[i] >= 0) {
-            catalog.for_each_token(slots[i], [&](int token) { collect(by_token, token, ranks); });
+            catalog.for_each_token(slots[i], [&](int token) {
+                if (token_named[static_cast<size_t>(token)]) collect(by_token, token, ranks);
+            });
             collect(by_slot, slots[i], ranks);
         } else {
             for (size_t rank = 0; rank < targets.size(); ++rank)
