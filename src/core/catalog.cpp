@@ -3,10 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
+#include "core/codes.hpp"
 #include "core/eigen.hpp"
 #include "core/error.hpp"
 #include "core/random.hpp"
@@ -26,38 +24,6 @@ bool make_unit(std::vector<float>& v) {
     if (!(norm > 0.0) || !std::isfinite(norm)) return false;
     for (float& x : v) x = static_cast<float>(x / norm);
     return true;
-}
-
-// `v` as int8 codes (v * scale, rounded) into `codes`; returns scale, 127 / max |v| (0 for zero).
-float encode(const float* v, size_t n, int8_t* codes) {
-    float largest = 0.0f;
-    for (size_t i = 0; i < n; ++i) largest = std::max(largest, std::fabs(v[i]));
-    float scale = largest > 0.0f ? 127.0f / largest : 0.0f;
-    for (size_t i = 0; i < n; ++i) codes[i] = static_cast<int8_t>(std::lround(v[i] * scale));
-    return scale;
-}
-
-// Dot product of two int8 code vectors (SSE2, part of every x86-64, where available).
-int32_t code_dot(const int8_t* a, const int8_t* b, size_t n) {
-    size_t i = 0;
-    int32_t sum = 0;
-#if defined(__SSE2__)
-    __m128i acc = _mm_setzero_si128();
-    for (; i + 16 <= n; i += 16) {
-        __m128i va = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i));
-        __m128i vb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i));
-        // Sign-extend to 16 bits (each byte doubled, then shifted right arithmetically).
-        __m128i a_low = _mm_srai_epi16(_mm_unpacklo_epi8(va, va), 8), a_high = _mm_srai_epi16(_mm_unpackhi_epi8(va, va), 8);
-        __m128i b_low = _mm_srai_epi16(_mm_unpacklo_epi8(vb, vb), 8), b_high = _mm_srai_epi16(_mm_unpackhi_epi8(vb, vb), 8);
-        acc = _mm_add_epi32(acc, _mm_madd_epi16(a_low, b_low));
-        acc = _mm_add_epi32(acc, _mm_madd_epi16(a_high, b_high));
-    }
-    int32_t lanes[4];
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes), acc);
-    sum = lanes[0] + lanes[1] + lanes[2] + lanes[3];
-#endif
-    for (; i < n; ++i) sum += static_cast<int32_t>(a[i]) * static_cast<int32_t>(b[i]);
-    return sum;
 }
 
 // The n best of a stream of scored slots by `better` (a strict order), kept in a heap whose top
@@ -428,15 +394,21 @@ std::vector<ScoredSlot> Catalog::nearest(const std::vector<float>& query, size_t
         // The probed lists are scanned with the int8 codes (a quarter of the memory traffic);
         // the n chosen get their exact cosine. Codes rank almost like the vectors, and the index
         // is approximate anyway.
-        std::vector<int8_t> query_codes(dim_);
-        encode(unit.data(), dim_, query_codes.data());
+        QueryCodes query_codes(unit.data(), dim_);
         BestOf<ByScoreThenId> chosen(n, ByScoreThenId{&ids_});
-        for (size_t p = 0; p < probes; ++p)
-            for (int slot : lists_[static_cast<size_t>(lists[p].slot)])
+        constexpr size_t prefetch_distance = 4;  // items ahead whose codes are loaded meanwhile
+        for (size_t p = 0; p < probes; ++p) {
+            const std::vector<int>& list = lists_[static_cast<size_t>(lists[p].slot)];
+            for (size_t i = 0; i < list.size(); ++i) {
+                if (i + prefetch_distance < list.size())
+                    prefetch_codes(codes_.data() + static_cast<size_t>(list[i + prefetch_distance]) * dim_, dim_);
+                int slot = list[i];
                 if (eligible(slot)) {
                     size_t s = static_cast<size_t>(slot);
-                    chosen.offer({slot, code_dot(codes_.data() + s * dim_, query_codes.data(), dim_) / code_scale_[s]});
+                    chosen.offer({slot, query_codes.dot(codes_.data() + s * dim_, code_scale_[s])});
                 }
+            }
+        }
         return rescored(chosen.take(), cosine_of, ByScoreThenId{&ids_});
     }
 }
@@ -471,12 +443,11 @@ std::vector<ScoredSlot> Catalog::top_by_factors(const std::vector<float>& user, 
     if (rank_ == 0 || user.size() != rank_ || n == 0) return {};
     // Chosen with the int8 codes (a quarter of the memory traffic of the float factors), then
     // scored exactly, as in nearest().
-    std::vector<int8_t> user_codes(rank_);
-    encode(user.data(), rank_, user_codes.data());
+    QueryCodes user_codes(user.data(), rank_);
     BestOf<ByScoreThenId> top(n, ByScoreThenId{&ids_});
     for (size_t s = 0; s < ids_.size(); ++s)
         if (has_factors_[s] && available_[s] && factor_scale_[s] > 0.0f)
-            top.offer({static_cast<int>(s), code_dot(factor_codes_.data() + s * rank_, user_codes.data(), rank_) / factor_scale_[s]});
+            top.offer({static_cast<int>(s), user_codes.dot(factor_codes_.data() + s * rank_, factor_scale_[s])});
     return rescored(top.take(), [&](int slot) { return factor_score(slot, user); }, ByScoreThenId{&ids_});
 }
 
