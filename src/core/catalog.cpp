@@ -126,6 +126,7 @@ void Catalog::upsert(const CatalogRecord& record) {
     }
     size_t s = static_cast<size_t>(slot);
     available_[s] = record.available ? 1 : 0;
+    popular_union_n_ = 0;  // availability decides the union
     price_[s] = record.price;
     created_at_[s] = record.created_at;
     brand_[s] = record.brand;
@@ -465,7 +466,11 @@ void Catalog::set_popularity(const std::string& item_id, int type, double log2_s
         return;
     }
     std::vector<double>& scores = log2_[static_cast<size_t>(type)];
-    if (scores.empty()) scores.assign(ids_.size(), -INFINITY);
+    if (scores.empty()) {
+        scores.assign(ids_.size(), -INFINITY);
+        count_types();
+    }
+    popular_union_n_ = 0;
     double& current = scores[static_cast<size_t>(slot)];
     ByScore& ordered = by_score_[static_cast<size_t>(type)];
     if (!std::isinf(current)) ordered.erase({current, slot});
@@ -477,13 +482,21 @@ void Catalog::set_half_lives(const std::vector<std::pair<int, double>>& half_liv
     std::fill(half_life_.begin(), half_life_.end(), NAN);
     for (const auto& h : half_lives)
         if (h.first >= 0 && h.first < event_types && h.second > 0) half_life_[static_cast<size_t>(h.first)] = h.second;
+    count_types();
+    popular_union_n_ = 0;
+}
+
+// Lists the event types that have scores and a half-life.
+void Catalog::count_types() {
+    counted_types_.clear();
+    for (size_t t = 0; t < log2_.size(); ++t)
+        if (!log2_[t].empty() && !std::isnan(half_life_[t])) counted_types_.push_back(t);
 }
 
 double Catalog::popularity(int slot, double days) const {
     double sum = 0.0;
     bool any = false;
-    for (size_t t = 0; t < log2_.size(); ++t) {
-        if (log2_[t].empty() || std::isnan(half_life_[t])) continue;
+    for (size_t t : counted_types_) {
         double l = log2_[t][static_cast<size_t>(slot)];
         if (std::isinf(l)) continue;
         any = true;
@@ -493,21 +506,25 @@ double Catalog::popularity(int slot, double days) const {
 }
 
 std::vector<ScoredSlot> Catalog::top_popular(size_t n, double days) const {
-    std::vector<int> union_slots;
-    for (size_t t = 0; t < by_score_.size(); ++t) {
-        if (std::isnan(half_life_[t])) continue;
-        size_t taken = 0;
-        for (auto it = by_score_[t].begin(); it != by_score_[t].end() && taken < n; ++it) {
-            if (!available_[static_cast<size_t>(it->second)]) continue;
-            union_slots.push_back(it->second);
-            ++taken;
+    // The union does not depend on `days`: it is kept until the scores, half-lives or
+    // availability change, or another n is asked for.
+    if (popular_union_n_ != n) {
+        popular_union_.clear();
+        for (size_t t : counted_types_) {
+            size_t taken = 0;
+            for (auto it = by_score_[t].begin(); it != by_score_[t].end() && taken < n; ++it) {
+                if (!available_[static_cast<size_t>(it->second)]) continue;
+                popular_union_.push_back(it->second);
+                ++taken;
+            }
         }
+        std::sort(popular_union_.begin(), popular_union_.end());
+        popular_union_.erase(std::unique(popular_union_.begin(), popular_union_.end()), popular_union_.end());
+        popular_union_n_ = n;
     }
-    std::sort(union_slots.begin(), union_slots.end());
-    union_slots.erase(std::unique(union_slots.begin(), union_slots.end()), union_slots.end());
     std::vector<ScoredSlot> scored;
-    scored.reserve(union_slots.size());
-    for (int slot : union_slots) scored.push_back({slot, popularity(slot, days)});
+    scored.reserve(popular_union_.size());
+    for (int slot : popular_union_) scored.push_back({slot, popularity(slot, days)});
     return best(scored, n);
 }
 

@@ -186,6 +186,7 @@ private:
     int find_token(char kind, const std::string& value) const;
     void unpost(Postings& postings, const std::string& key, int slot);
     void assign_to_list(int slot);
+    void count_types();
     std::vector<int> merge(const std::vector<const Posting*>& postings, const std::vector<int>& extra, size_t limit,
                            bool available_only) const;
     std::vector<ScoredSlot> best(std::vector<ScoredSlot>& scored, size_t n) const;
@@ -227,6 +228,10 @@ private:
     std::vector<std::vector<double>> log2_;   // per type, per slot (-inf: none); empty: type unused
     std::vector<ByScore> by_score_;           // per type: (log2, slot), best first
     std::vector<double> half_life_;           // per type; NaN: not counted
+    std::vector<size_t> counted_types_;       // the types with scores and a half-life
+    // top_popular's union of the n best available items of each type (n 0: to be rebuilt).
+    mutable std::vector<int> popular_union_;
+    mutable size_t popular_union_n_ = 0;
     std::unordered_map<std::string, std::vector<std::pair<int, double>>> pending_popularity_;
     CoVisitation covis_;
 };

@@ -206,6 +206,34 @@ TEST(Catalog, PopularityDecaysPerTypeAndWaitsForItsItem) {
     EXPECT_TRUE(std::isnan(empty.popularity(0, 0.0)));
 }
 
+TEST(Catalog, MostPopularFollowsEveryChangeAfterAQuery) {
+    // top_popular keeps the union of each type's best items between calls; every change that
+    // can alter it must show in the next call.
+    recsys::Catalog c(0);
+    for (const char* id : {"a", "b", "c"}) c.upsert(record(id, {}, {}));
+    c.set_half_lives({{0, 1.0}});
+    c.set_popularity("a", 0, 3.0);
+    c.set_popularity("b", 0, 2.0);
+    c.set_popularity("c", 0, 1.0);
+    auto first = [&](size_t n) {
+        std::vector<std::string> out;
+        for (const recsys::ScoredSlot& s : c.top_popular(n, 0.0)) out.push_back(c.item_id(s.slot));
+        return out;
+    };
+    EXPECT_EQ(first(1), std::vector<std::string>{"a"});
+    c.upsert(record("a", {}, {}, false));  // made unavailable
+    EXPECT_EQ(first(1), std::vector<std::string>{"b"});
+    c.set_popularity("c", 0, 5.0);  // overtakes
+    EXPECT_EQ(first(1), std::vector<std::string>{"c"});
+    EXPECT_EQ(first(3), (std::vector<std::string>{"c", "b"}));  // another n
+    c.upsert(record("a", {}, {}));  // available again
+    EXPECT_EQ(first(3), (std::vector<std::string>{"c", "a", "b"}));
+    c.set_popularity("d", 1, 9.0);
+    c.upsert(record("d", {}, {}));
+    c.set_half_lives({{0, 1.0}, {1, 1.0}});  // a new type counts
+    EXPECT_EQ(first(1), std::vector<std::string>{"d"});
+}
+
 TEST(Catalog, CoVisitedItemsAreAvailableCatalogueItems) {
     recsys::Catalog c(0);
     c.upsert(record("a", {}, {}));
