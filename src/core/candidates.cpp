@@ -6,7 +6,8 @@
 namespace recsys {
 
 void CandidatePool::add(const std::string& item_id, uint32_t source, double covisitation, int slot) {
-    auto found = index_.emplace(item_id, items_.size());
+    if (index_.empty()) index_.reserve(4096);
+    auto found = index_.try_emplace(item_id, items_.size());  // no node allocated for a known id
     if (found.second) items_.push_back({item_id, 0, NAN, 0, -1});
     PooledItem& item = items_[found.first->second];
     item.sources |= source;

@@ -207,6 +207,24 @@ double CoVisitation::total(const std::string& item) const {
     return x < 0 ? 0.0 : totals_[static_cast<size_t>(x)];
 }
 
+// Puts the `count` best of [first, last) first, in the order of `better` (score descending, then
+// item_id): chosen by score alone, comparing ids only among the items tied with the last one
+// chosen (sums of pair counts tie often, and ids are strings).
+template <typename Iterator, typename Better>
+static void select_best(Iterator first, Iterator last, size_t count, Better better) {
+    if (count == 0) return;
+    if (count >= static_cast<size_t>(last - first)) {
+        std::sort(first, last, better);
+        return;
+    }
+    Iterator nth = first + static_cast<long>(count) - 1;
+    std::nth_element(first, nth, last, [](const auto& a, const auto& b) { return a.first > b.first; });
+    double boundary = nth->first;
+    Iterator ties_end = std::partition(nth + 1, last, [boundary](const auto& x) { return x.first == boundary; });
+    if (ties_end != nth + 1) std::nth_element(first, nth, ties_end, better);
+    std::sort(first, nth + 1, better);
+}
+
 std::vector<CoVisited> CoVisitation::top_neighbours(const std::vector<std::string>& items, size_t n,
                                                     const std::function<bool(const std::string&)>& keep,
                                                     double penalty) const {
@@ -247,8 +265,7 @@ std::vector<CoVisited> CoVisitation::top_neighbours(const std::vector<std::strin
     for (size_t start = 0; start < scored.size() && out.size() < n;) {
         size_t end = std::min(scored.size(), start + std::max<size_t>(2 * (n - out.size()), 64));
         auto first = scored.begin() + static_cast<long>(start), last = scored.begin() + static_cast<long>(end);
-        std::nth_element(first, last - 1, scored.end(), better);
-        std::sort(first, last, better);
+        select_best(first, scored.end(), end - start, better);
         for (; first != last && out.size() < n; ++first)
             if (keep(ids_[static_cast<size_t>(first->second)])) out.push_back({ids_[static_cast<size_t>(first->second)], first->first});
         start = end;

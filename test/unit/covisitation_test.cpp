@@ -2,6 +2,7 @@
 // summed top neighbours with their tie order.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -155,4 +156,30 @@ TEST(CoVisitation, LoadCountsEqualsPairByPairLoading) {
     EXPECT_THROW(bulk.load_counts(items, counts), recsys::Error);
     recsys::CoVisitation bad;
     EXPECT_THROW(bad.load_counts(items, {{0, 4, 1}}), recsys::Error);
+}
+
+TEST(CoVisitation, TopNeighboursEqualAFullSortWithManyTies) {
+    // Sums tie often (small counts, ids inserted out of order): every n and filter must give
+    // exactly the head of the fully sorted list.
+    recsys::CoVisitation c;
+    std::vector<std::pair<std::string, double>> expected;
+    for (int i = 0; i < 2000; ++i) {
+        std::string id = "n" + std::to_string((i * 7919) % 2000);
+        int pairs = 1 + (i * 31) % 4;
+        c.add_pair("q", id, pairs);
+        expected.emplace_back(id, pairs);
+    }
+    c.finish_load();
+    std::sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) {
+        return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    auto odd = [](const std::string& id) { return (id.back() - '0') % 2 == 1; };
+    for (size_t n : {1u, 7u, 100u, 499u, 500u, 501u, 1999u, 5000u})
+        for (bool filtered : {false, true}) {
+            std::vector<std::string> want;
+            for (const auto& e : expected)
+                if (want.size() < n && (!filtered || odd(e.first))) want.push_back(e.first);
+            auto found = filtered ? c.top_neighbours({"q"}, n, odd) : c.top_neighbours({"q"}, n, keep_all);
+            EXPECT_EQ(ids(found), want) << "n " << n << (filtered ? " filtered" : "");
+        }
 }
