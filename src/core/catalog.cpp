@@ -479,9 +479,14 @@ void Catalog::set_popularity(const std::string& item_id, int type, double log2_s
 }
 
 void Catalog::set_half_lives(const std::vector<std::pair<int, double>>& half_lives) {
-    std::fill(half_life_.begin(), half_life_.end(), NAN);
+    std::vector<double> given(event_types, NAN);
     for (const auto& h : half_lives)
-        if (h.first >= 0 && h.first < event_types && h.second > 0) half_life_[static_cast<size_t>(h.first)] = h.second;
+        if (h.first >= 0 && h.first < event_types && h.second > 0) given[static_cast<size_t>(h.first)] = h.second;
+    bool same = std::equal(given.begin(), given.end(), half_life_.begin(), [](double a, double b) {
+        return a == b || (std::isnan(a) && std::isnan(b));
+    });
+    if (same) return;  // the loader sets them on every refresh
+    half_life_ = std::move(given);
     count_types();
     popular_union_n_ = 0;
 }
