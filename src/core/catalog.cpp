@@ -26,6 +26,11 @@ bool make_unit(std::vector<float>& v) {
     return true;
 }
 
+// Starts loading n floats into the CPU cache.
+void prefetch_floats(const float* values, size_t n) {
+    for (size_t offset = 0; offset < n; offset += 16) __builtin_prefetch(values + offset);
+}
+
 // The n best of a stream of scored slots by `better` (a strict order), kept in a heap whose top
 // is the worst of them, so that most of a long stream is rejected with one comparison.
 template <typename Better>
@@ -160,6 +165,25 @@ void Catalog::upsert(const CatalogRecord& record) {
 int Catalog::find(const std::string& item_id) const {
     auto found = slot_of_.find(item_id);
     return found == slot_of_.end() ? -1 : found->second;
+}
+
+void Catalog::prefetch_item(int slot) const {
+    size_t s = static_cast<size_t>(slot);
+    __builtin_prefetch(&ids_[s]);
+    __builtin_prefetch(&brand_[s]);
+    __builtin_prefetch(&category_[s]);
+    __builtin_prefetch(&tags_[s]);
+    __builtin_prefetch(&price_[s]);
+    __builtin_prefetch(&created_at_[s]);
+    __builtin_prefetch(&available_[s]);
+    __builtin_prefetch(&has_vector_[s]);
+    for (size_t t : counted_types_) __builtin_prefetch(&log2_[t][s]);
+    if (rank_ > 0) {
+        __builtin_prefetch(&has_factors_[s]);
+        prefetch_floats(factors_.data() + s * rank_, rank_);
+    } else if (dim_ > 0) {
+        prefetch_floats(vectors_.data() + s * dim_, dim_);
+    }
 }
 
 void Catalog::fill(int slot, PipelineItem& item) const {

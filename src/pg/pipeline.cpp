@@ -141,9 +141,17 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
         std::vector<float> user_embedding = catalog.centroid(anchor_slots);
         std::vector<float> user_vector(user, user + user_factors.count);
         bool slots_valid = given_slots.count == n && given_serial == static_cast<int64>(catalog.serial());
+        std::vector<int> slot_of(static_cast<size_t>(n));
         for (int i = 0; i < n; ++i) {
             int slot = slots_valid ? (given_slots.nulls[i] ? -1 : DatumGetInt32(given_slots.values[i])) : catalog.find(id_text[i]);
-            if (slot < 0 || static_cast<size_t>(slot) >= catalog.size()) continue;
+            slot_of[static_cast<size_t>(i)] = slot >= 0 && static_cast<size_t>(slot) < catalog.size() ? slot : -1;
+        }
+        constexpr int prefetch_distance = 4;  // items ahead whose attributes are loaded meanwhile
+        for (int i = 0; i < n; ++i) {
+            if (i + prefetch_distance < n && slot_of[static_cast<size_t>(i + prefetch_distance)] >= 0)
+                catalog.prefetch_item(slot_of[static_cast<size_t>(i + prefetch_distance)]);
+            int slot = slot_of[static_cast<size_t>(i)];
+            if (slot < 0) continue;
             items.emplace_back();
             input.push_back(i);
             slots.push_back(slot);
