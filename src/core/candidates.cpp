@@ -5,22 +5,35 @@
 
 namespace recsys {
 
+CandidatePool::CandidatePool(std::function<int(const std::string&)> slot_of) : slot_of_(std::move(slot_of)) {
+    by_slot_.reserve(4096);
+}
+
 void CandidatePool::add(const std::string& item_id, uint32_t source, double covisitation, int slot) {
-    if (index_.empty()) index_.reserve(4096);
-    auto found = index_.try_emplace(item_id, items_.size());  // no node allocated for a known id
-    if (found.second) items_.push_back({item_id, 0, NAN, 0, -1});
-    PooledItem& item = items_[found.first->second];
+    if (slot < 0 && slot_of_) slot = slot_of_(item_id);
+    int key = slot_of_ ? slot : -1;  // without a resolver every item is pooled by id
+    size_t next = items_.size();
+    size_t at = key >= 0 ? by_slot_.try_emplace(key, next).first->second : by_id_.try_emplace(item_id, next).first->second;
+    if (at == next) items_.push_back({item_id, 0, NAN, 0, -1});
+    PooledItem& item = items_[at];
     item.sources |= source;
     if (slot >= 0) item.slot = slot;
     if (!std::isnan(covisitation) && (std::isnan(item.covisitation) || covisitation > item.covisitation))
         item.covisitation = covisitation;
 }
 
-void CandidatePool::flag(const std::vector<std::string>& item_ids, uint32_t flag) {
-    for (const std::string& id : item_ids) {
-        auto found = index_.find(id);
-        if (found != index_.end()) items_[found->second].flags |= flag;
+PooledItem* CandidatePool::find(const std::string& item_id, int slot) {
+    if (slot >= 0) {
+        auto found = by_slot_.find(slot);
+        return found == by_slot_.end() ? nullptr : &items_[found->second];
     }
+    auto found = by_id_.find(item_id);
+    return found == by_id_.end() ? nullptr : &items_[found->second];
+}
+
+void CandidatePool::flag(const std::vector<std::string>& item_ids, uint32_t flag) {
+    for (const std::string& id : item_ids)
+        if (PooledItem* item = find(id, slot_of_ ? slot_of_(id) : -1)) item->flags |= flag;
 }
 
 std::vector<PooledItem> CandidatePool::sorted() const {

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -23,7 +24,12 @@ struct PooledItem {
 
 class CandidatePool {
 public:
-    // Adds a proposal: sources are or-ed, the highest co-visitation kept, a known slot recorded.
+    // slot_of: an id's catalogue slot (-1 when the catalogue lacks it); without one, ids only.
+    // Items are pooled by slot where known (no string hashing for the sources that find slots),
+    // by id otherwise.
+    explicit CandidatePool(std::function<int(const std::string&)> slot_of = nullptr);
+    // Adds a proposal: sources are or-ed, the highest co-visitation kept; `slot`, when the
+    // source knows it (>= 0), must be the id's slot.
     void add(const std::string& item_id, uint32_t source, double covisitation = NAN, int slot = -1);
     // Sets `flag` on every pooled item of `item_ids` (others are ignored).
     void flag(const std::vector<std::string>& item_ids, uint32_t flag);
@@ -32,7 +38,12 @@ public:
     std::vector<PooledItem> sorted() const;
 
 private:
-    std::unordered_map<std::string, size_t> index_;
+    // The pooled item of an id (and its slot, when known), or nullptr.
+    PooledItem* find(const std::string& item_id, int slot);
+
+    std::function<int(const std::string&)> slot_of_;
+    std::unordered_map<int, size_t> by_slot_;
+    std::unordered_map<std::string, size_t> by_id_;  // items without a slot
     std::vector<PooledItem> items_;
 };
 

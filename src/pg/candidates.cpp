@@ -119,7 +119,7 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         if (gathered == nullptr) gathered = new Gathered();
         std::vector<recsys::Rule> rules = recsys_pg::to_rules(rule_args);
         std::vector<std::string> pin_ids = recsys::pinned_items(catalog, rules, pin_slots < 0 ? 0 : static_cast<size_t>(pin_slots));
-        recsys::CandidatePool pool;
+        recsys::CandidatePool pool([&catalog](const std::string& id) { return catalog.find(id); });
         auto add_slots = [&](const std::vector<recsys::ScoredSlot>& found, uint32_t source, bool with_score) {
             for (const recsys::ScoredSlot& f : found)
                 pool.add(catalog.item_id(f.slot), source, with_score ? f.score : NAN, f.slot);
@@ -187,7 +187,7 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         g.slots.reserve(g.items.size());
         for (const recsys::PooledItem& item : g.items) {
             ids.push_back(item.item_id);
-            g.slots.push_back(item.slot >= 0 ? item.slot : catalog.find(item.item_id));
+            g.slots.push_back(item.slot);
         }
         g.serial = catalog.serial();
         g.effects = recsys::rule_effects(catalog, ids, g.slots, rules, &g.named);

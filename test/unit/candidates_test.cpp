@@ -37,3 +37,28 @@ TEST(CandidatePool, FlagsOnlyPooledItemsAndOrdersByBytes) {
     EXPECT_EQ(items[2].flags, 5u);
     EXPECT_TRUE(std::isnan(items[0].covisitation));
 }
+
+TEST(CandidatePool, PoolsBySlotWhereTheCatalogueHasOne) {
+    // "a" is slot 0 and "b" slot 1 in this catalogue; "new" is unknown to it.
+    auto slot_of = [](const std::string& id) { return id == "a" ? 0 : id == "b" ? 1 : -1; };
+    recsys::CandidatePool pool(slot_of);
+    pool.add("a", 1, NAN, 0);  // a source that knew the slot
+    pool.add("a", 2, 7.0);     // by id: the same item
+    pool.add("b", 4);
+    pool.add("new", 8);
+    pool.add("new", 16, 1.0);
+    pool.flag({"b", "new", "missing"}, 1);
+    auto items = pool.sorted();
+    ASSERT_EQ(items.size(), 3u);
+    EXPECT_EQ(items[0].item_id, "a");
+    EXPECT_EQ(items[0].sources, 3u);
+    EXPECT_EQ(items[0].slot, 0);
+    EXPECT_DOUBLE_EQ(items[0].covisitation, 7.0);
+    EXPECT_EQ(items[1].item_id, "b");
+    EXPECT_EQ(items[1].slot, 1);
+    EXPECT_EQ(items[1].flags, 1u);
+    EXPECT_EQ(items[2].item_id, "new");
+    EXPECT_EQ(items[2].slot, -1);
+    EXPECT_EQ(items[2].sources, 24u);
+    EXPECT_EQ(items[2].flags, 1u);
+}
