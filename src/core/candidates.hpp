@@ -41,8 +41,19 @@ private:
     // The pooled item of an id (and its slot, when known), or nullptr.
     PooledItem* find(const std::string& item_id, int slot);
 
+    // Catalogue slot -> index into items_: open addressing with linear probing (one allocation,
+    // instead of a node per item), at most half full.
+    struct SlotEntry {
+        int slot = -1;  // -1: empty
+        size_t index = 0;
+    };
+    size_t& slot_index(int slot, size_t next);  // the entry's index, inserted as `next` when new
+    const SlotEntry* find_slot(int slot) const;
+    void grow_slots();
+
     std::function<int(const std::string&)> slot_of_;
-    std::unordered_map<int, size_t> by_slot_;
+    std::vector<SlotEntry> by_slot_;
+    size_t slot_count_ = 0;
     std::unordered_map<std::string, size_t> by_id_;  // items without a slot
     std::vector<PooledItem> items_;
 };

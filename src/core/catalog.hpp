@@ -96,6 +96,11 @@ public:
     // Starts loading what fill, popularity, factor_score and cosine read of a slot into the CPU
     // cache (one miss each otherwise, for every candidate).
     void prefetch_item(int slot) const;
+    // The same for the slot's tag strings (after prefetch_item: their address is loaded by it).
+    void prefetch_tags(int slot) const {
+        const std::vector<std::string>& tags = tags_[static_cast<size_t>(slot)];
+        if (!tags.empty()) __builtin_prefetch(tags.data());
+    }
     // Fills a pipeline item with the slot's attributes; its tags and embedding are borrowed
     // (valid until the catalogue next changes). Signals are left untouched.
     void fill(int slot, PipelineItem& item) const;

@@ -150,6 +150,8 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
         for (int i = 0; i < n; ++i) {
             if (i + prefetch_distance < n && slot_of[static_cast<size_t>(i + prefetch_distance)] >= 0)
                 catalog.prefetch_item(slot_of[static_cast<size_t>(i + prefetch_distance)]);
+            if (i + prefetch_distance / 2 < n && slot_of[static_cast<size_t>(i + prefetch_distance / 2)] >= 0)
+                catalog.prefetch_tags(slot_of[static_cast<size_t>(i + prefetch_distance / 2)]);
             int slot = slot_of[static_cast<size_t>(i)];
             if (slot < 0) continue;
             items.emplace_back();

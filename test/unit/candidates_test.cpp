@@ -62,3 +62,20 @@ TEST(CandidatePool, PoolsBySlotWhereTheCatalogueHasOne) {
     EXPECT_EQ(items[2].sources, 24u);
     EXPECT_EQ(items[2].flags, 1u);
 }
+
+TEST(CandidatePool, ManySlotsStayDistinctAsThePoolGrows) {
+    // More items than the slot table first holds, in an order unrelated to their slots.
+    auto slot_of = [](const std::string& id) { return std::stoi(id.substr(1)); };
+    recsys::CandidatePool pool(slot_of);
+    for (int i = 0; i < 5000; ++i) pool.add("i" + std::to_string((i * 7919) % 5000), 1);
+    for (int i = 0; i < 5000; ++i) pool.add("i" + std::to_string(i), 2, static_cast<double>(i), i);
+    EXPECT_EQ(pool.size(), 5000u);
+    pool.flag({"i0", "i4999"}, 4);
+    for (const recsys::PooledItem& item : pool.sorted()) {
+        int slot = slot_of(item.item_id);
+        EXPECT_EQ(item.slot, slot);
+        EXPECT_EQ(item.sources, 3u);
+        EXPECT_DOUBLE_EQ(item.covisitation, slot);
+        EXPECT_EQ(item.flags, slot == 0 || slot == 4999 ? 4u : 0u);
+    }
+}
