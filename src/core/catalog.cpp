@@ -96,6 +96,7 @@ void Catalog::upsert(const CatalogRecord& record) {
     if (slot < 0) {
         slot = static_cast<int>(ids_.size());
         ids_.push_back(record.item_id);
+        covis_slots_.clear();  // a co-visitation number may have been an unknown id
         slot_of_.emplace(record.item_id, slot);
         available_.push_back(0);
         price_.push_back(NAN);
@@ -560,12 +561,19 @@ std::vector<ScoredSlot> Catalog::top_popular(size_t n, double days) const {
 std::vector<ScoredSlot> Catalog::top_covisited(const std::vector<std::string>& items, size_t n,
                                                const std::unordered_set<std::string>* within, double penalty) const {
     std::vector<ScoredSlot> out;
-    auto keep = [this, within](const std::string& id) {
-        int slot = find(id);
-        return slot >= 0 && available(slot) && (within == nullptr || within->count(id) > 0);
+    // The catalogue slot of each co-visitation number, looked up once and kept (-2: not yet).
+    if (covis_slots_.size() < covis_.item_count()) covis_slots_.resize(covis_.item_count(), -2);
+    auto slot_of = [this](int number) {
+        int& slot = covis_slots_[static_cast<size_t>(number)];
+        if (slot == -2) slot = find(covis_.item_id(number));
+        return slot;
     };
-    for (const CoVisited& c : covis_.top_neighbours(items, n, keep, penalty))
-        out.push_back({find(c.item_id), c.pairs});
+    auto keep = [&](int number) {
+        int slot = slot_of(number);
+        return slot >= 0 && available(slot) && (within == nullptr || within->count(covis_.item_id(number)) > 0);
+    };
+    for (const auto& found : covis_.top_neighbour_numbers(items, n, keep, penalty))
+        out.push_back({slot_of(found.first), found.second});
     return out;
 }
 

@@ -242,6 +242,7 @@ private:
     mutable size_t popular_union_n_ = 0;
     std::unordered_map<std::string, std::vector<std::pair<int, double>>> pending_popularity_;
     CoVisitation covis_;
+    mutable std::vector<int> covis_slots_;  // per co-visitation number: its slot (-1 none, -2 unknown yet)
 };
 
 // Spherical k-means over n vectors (row-major n x dim, each scaled to unit length first):

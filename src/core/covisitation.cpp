@@ -228,6 +228,15 @@ static void select_best(Iterator first, Iterator last, size_t count, Better bett
 std::vector<CoVisited> CoVisitation::top_neighbours(const std::vector<std::string>& items, size_t n,
                                                     const std::function<bool(const std::string&)>& keep,
                                                     double penalty) const {
+    std::vector<CoVisited> out;
+    for (const auto& found : top_neighbour_numbers(items, n, [&](int x) { return keep(ids_[static_cast<size_t>(x)]); }, penalty))
+        out.push_back({ids_[static_cast<size_t>(found.first)], found.second});
+    return out;
+}
+
+std::vector<std::pair<int, double>> CoVisitation::top_neighbour_numbers(const std::vector<std::string>& items, size_t n,
+                                                                        const std::function<bool(int)>& keep,
+                                                                        double penalty) const {
     if (!(penalty >= 0.0 && penalty <= 1.0)) throw_invalid("covis_penalty must be between 0 and 1");
     sums_.resize(ids_.size(), 0.0);
     std::vector<int> sources, touched;
@@ -261,13 +270,13 @@ std::vector<CoVisited> CoVisitation::top_neighbours(const std::vector<std::strin
     };
     // Order only as much of the list as the kept results need: the best 2x of what is missing
     // (keep may reject some), then the next block, and so on.
-    std::vector<CoVisited> out;
+    std::vector<std::pair<int, double>> out;
     for (size_t start = 0; start < scored.size() && out.size() < n;) {
         size_t end = std::min(scored.size(), start + std::max<size_t>(2 * (n - out.size()), 64));
         auto first = scored.begin() + static_cast<long>(start), last = scored.begin() + static_cast<long>(end);
         select_best(first, scored.end(), end - start, better);
         for (; first != last && out.size() < n; ++first)
-            if (keep(ids_[static_cast<size_t>(first->second)])) out.push_back({ids_[static_cast<size_t>(first->second)], first->first});
+            if (keep(first->second)) out.emplace_back(first->second, first->first);
         start = end;
     }
     return out;

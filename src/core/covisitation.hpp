@@ -72,6 +72,15 @@ public:
                                           const std::function<bool(const std::string&)>& keep,
                                           double penalty = 0.0) const;
 
+    // The same with items as this structure's numbers (see item_id): (number, score) pairs, and
+    // `keep` asked by number.
+    std::vector<std::pair<int, double>> top_neighbour_numbers(const std::vector<std::string>& items, size_t n,
+                                                              const std::function<bool(int)>& keep,
+                                                              double penalty = 0.0) const;
+    // How many items have a number, and the id of one.
+    size_t item_count() const { return ids_.size(); }
+    const std::string& item_id(int number) const { return ids_[static_cast<size_t>(number)]; }
+
     // The sum of an item's pair counts (0 when none).
     double total(const std::string& item) const;
 

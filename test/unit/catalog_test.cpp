@@ -250,6 +250,14 @@ TEST(Catalog, CoVisitedItemsAreAvailableCatalogueItems) {
     std::unordered_set<std::string> only_a{"a"};
     EXPECT_TRUE(c.top_covisited({"c"}, 10, &only_a).size() == 1);
     EXPECT_TRUE(c.top_covisited({"a"}, 10, &only_a).empty());
+    // The ghost arrives, b becomes available and a new pair comes in: all show in the next call.
+    c.upsert(record("ghost", {}, {}));
+    c.upsert(record("b", {}, {}));
+    c.covisitation().replace("d", {{"a", 1}});
+    c.upsert(record("d", {}, {}));
+    std::vector<std::string> now;
+    for (const recsys::ScoredSlot& s : c.top_covisited({"a"}, 10)) now.push_back(c.item_id(s.slot));
+    EXPECT_EQ(now, (std::vector<std::string>{"b", "ghost", "c", "d"}));
 }
 
 TEST(Catalog, CompiledTargetsMatchByIdTagBrandAndCategory) {
