@@ -71,8 +71,13 @@ void CandidatePool::flag(const std::vector<std::string>& item_ids, uint32_t flag
 }
 
 std::vector<PooledItem> CandidatePool::sorted() const {
-    std::vector<PooledItem> out = items_;
-    std::sort(out.begin(), out.end(), [](const PooledItem& a, const PooledItem& b) { return a.item_id < b.item_id; });
+    // Positions are sorted rather than the items themselves (cheaper to move).
+    std::vector<uint32_t> order(items_.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(i);
+    std::sort(order.begin(), order.end(), [this](uint32_t a, uint32_t b) { return items_[a].item_id < items_[b].item_id; });
+    std::vector<PooledItem> out;
+    out.reserve(items_.size());
+    for (uint32_t i : order) out.push_back(items_[i]);
     return out;
 }
 
