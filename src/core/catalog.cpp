@@ -250,8 +250,8 @@ std::vector<int> Catalog::merge(const std::vector<const Posting*>& postings, con
     return out;
 }
 
-std::vector<std::pair<std::string, double>> Catalog::tag_weights(const std::vector<std::string>& item_ids,
-                                                                 const std::vector<double>& weights) const {
+std::vector<std::pair<std::string, double>> Catalog::tag_profile(const std::vector<std::string>& item_ids,
+                                                                 const std::vector<double>& weights, size_t limit) const {
     if (weights.size() != item_ids.size()) throw_invalid("item ids and weights differ in length");
     std::unordered_map<std::string, double> sums;
     for (size_t i = 0; i < item_ids.size(); ++i) {
@@ -260,7 +260,12 @@ std::vector<std::pair<std::string, double>> Catalog::tag_weights(const std::vect
         if (slot < 0) continue;
         for (const std::string& tag : tags_[static_cast<size_t>(slot)]) sums[tag] += weights[i];
     }
-    return {sums.begin(), sums.end()};
+    std::vector<std::pair<std::string, double>> profile(sums.begin(), sums.end());
+    auto heavier = [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; };
+    size_t kept = std::min(limit, profile.size());
+    std::partial_sort(profile.begin(), profile.begin() + static_cast<long>(kept), profile.end(), heavier);
+    profile.resize(kept);
+    return profile;
 }
 
 std::vector<int> Catalog::with_any_tag(const std::vector<std::string>& tags, size_t limit) const {

@@ -112,9 +112,10 @@ public:
     std::vector<float> centroid(const std::vector<int>& slots) const;
 
     // For the items of `item_ids` the catalogue has (available or not), each tag with the sum of
-    // the positive `weights` of the items carrying it (a user's tag profile), in no order.
-    std::vector<std::pair<std::string, double>> tag_weights(const std::vector<std::string>& item_ids,
-                                                            const std::vector<double>& weights) const;
+    // the positive `weights` of the items carrying it (a user's tag profile): the `limit`
+    // heaviest, by weight, ties by tag (byte order).
+    std::vector<std::pair<std::string, double>> tag_profile(const std::vector<std::string>& item_ids,
+                                                            const std::vector<double>& weights, size_t limit) const;
 
     // Available items carrying any of `tags`, the first `limit` by item_id.
     std::vector<int> with_any_tag(const std::vector<std::string>& tags, size_t limit) const;

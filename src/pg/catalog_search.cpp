@@ -21,41 +21,51 @@ extern "C" {
 
 namespace {
 
-// Tags and weights of the last _catalog_tag_weights call, on the heap behind a static pointer
-// (copying them into datums can raise).
-std::vector<std::pair<std::string, double>>* tag_sums = nullptr;
+// The profile of the last _catalog_tag_profile call, on the heap behind a static pointer
+// (copying it into datums can raise).
+std::vector<std::pair<std::string, double>>* profile = nullptr;
 
 }  // namespace
 
 extern "C" {
 
-PG_FUNCTION_INFO_V1(recsys_catalog_tag_weights);
+PG_FUNCTION_INFO_V1(recsys_catalog_tag_profile);
 
-// _catalog_tag_weights(org, ns, item_ids text[], weights float8[]) -> (tag, weight): each tag of
-// the given items with the sum of their positive weights (see Catalog::tag_weights).
-Datum recsys_catalog_tag_weights(PG_FUNCTION_ARGS) {
+// _catalog_tag_profile(org, ns, item_ids text[], weights float8[], top int) -> (tags text[],
+// weights float8[]): the `top` heaviest tags of the given items, each with the sum of their
+// positive weights, heaviest first, ties by tag in byte order (see Catalog::tag_profile).
+Datum recsys_catalog_tag_profile(PG_FUNCTION_ARGS) {
     int count;
     const char** ids = recsys_pg::text_elements(fcinfo, 2, &count);
     recsys_pg::ArrayArg weights = recsys_pg::array_arg(fcinfo, 3, FLOAT8OID);
     if (weights.count != count)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("item_ids and weights differ in length")));
+    int top = PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4);
+    if (top < 0) ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("top must not be negative")));
     double* weight = static_cast<double*>(palloc(sizeof(double) * (count + 1)));
     for (int i = 0; i < count; ++i) weight[i] = recsys_pg::float8_at(weights, i);
     SPI_connect();
     const recsys::Catalog& catalog = recsys_pg::current_catalog(PG_GETARG_DATUM(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
     recsys_pg::core_call([&] {
-        if (tag_sums == nullptr) tag_sums = new std::vector<std::pair<std::string, double>>();
-        *tag_sums = catalog.tag_weights(std::vector<std::string>(ids, ids + count), std::vector<double>(weight, weight + count));
+        if (profile == nullptr) profile = new std::vector<std::pair<std::string, double>>();
+        *profile = catalog.tag_profile(std::vector<std::string>(ids, ids + count), std::vector<double>(weight, weight + count),
+                                       static_cast<size_t>(top));
     });
     SPI_finish();
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
-    for (const auto& sum : *tag_sums) {
-        Datum values[2] = {CStringGetTextDatum(sum.first.c_str()), Float8GetDatum(sum.second)};
-        bool nulls[2] = {false, false};
-        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    int n = static_cast<int>(profile->size());
+    Datum* tags = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
+    Datum* sums = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
+    for (int i = 0; i < n; ++i) {
+        tags[i] = CStringGetTextDatum((*profile)[static_cast<size_t>(i)].first.c_str());
+        sums[i] = Float8GetDatum((*profile)[static_cast<size_t>(i)].second);
     }
-    return static_cast<Datum>(0);
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE) elog(ERROR, "return type must be a row type");
+    desc = BlessTupleDesc(desc);
+    Datum values[2] = {PointerGetDatum(construct_array(tags, n, TEXTOID, -1, false, TYPALIGN_INT)),
+                       PointerGetDatum(construct_array(sums, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE))};
+    bool nulls[2] = {false, false};
+    PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
 }  // extern "C"

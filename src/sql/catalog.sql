@@ -31,11 +31,12 @@ CREATE FUNCTION recsys._embedding_centroids(org uuid, ns text, lists int, sample
 CREATE FUNCTION recsys._catalog_covis_from_events(org uuid, ns text) RETURNS void
     AS 'MODULE_PATHNAME', 'recsys_catalog_covis_from_events' LANGUAGE C STRICT VOLATILE;
 
--- Each tag of the given items with the sum of their positive weights: a user's tag profile
--- from the cached catalogue (items it lacks count for nothing).
-CREATE FUNCTION recsys._catalog_tag_weights(org uuid, ns text, item_ids text[], weights float8[])
-    RETURNS TABLE (tag text, weight float8)
-    AS 'MODULE_PATHNAME', 'recsys_catalog_tag_weights' LANGUAGE C STABLE;
+-- A user's tag profile from the cached catalogue: the `top` heaviest tags of the given items,
+-- each with the sum of their positive weights (items it lacks count for nothing), heaviest
+-- first, ties by tag in byte order; one row.
+CREATE FUNCTION recsys._catalog_tag_profile(org uuid, ns text, item_ids text[], weights float8[], top int,
+                                            OUT tags text[], OUT weights float8[])
+    AS 'MODULE_PATHNAME', 'recsys_catalog_tag_profile' LANGUAGE C STABLE;
 
 -- Builds (or rebuilds) the namespace's IVF embedding index; options: lists (default: the square
 -- root of the number of embeddings), probes (default: lists / 16, at least 4), sample (items

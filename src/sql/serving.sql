@@ -229,10 +229,8 @@ BEGIN
       FROM recsys._user_history(org, ns, uid, at, as_of) h;
     recent := seen_ids[1:(o ->> 'recent_items')::int];
     history := coalesce(cardinality(seen_ids), 0);
-    SELECT array_agg(t.tag ORDER BY t.weight DESC, t.tag), array_agg(t.weight ORDER BY t.weight DESC, t.tag)
-      INTO profile_tags, profile_weights
-      FROM (SELECT w.tag, w.weight FROM recsys._catalog_tag_weights(org, ns, seen_ids, seen_weights) w
-             ORDER BY w.weight DESC, w.tag LIMIT 50) t;
+    SELECT p.tags, p.weights INTO profile_tags, profile_weights
+      FROM recsys._catalog_tag_profile(org, ns, seen_ids, seen_weights, 50) p;
     SELECT array_agg(DISTINCT e.item_id) INTO purchased
       FROM recsys.events e JOIN recsys.event_types t ON t.org_id = e.org_id AND t.namespace = e.namespace AND t.type_id = e.type
      WHERE e.org_id = org AND e.namespace = ns AND e.user_id = uid AND t.name = 'purchase'

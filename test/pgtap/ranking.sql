@@ -1,7 +1,7 @@
 -- recsys_rank: determinism, filters that never leak, caps, reasons, read-only serving.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(51);
+SELECT plan(52);
 SET recsys.org_id = 'ffffffff-0000-0000-0000-000000000006';
 SELECT recsys.recsys_seed_synthetic('rk', '{"items": 3000, "users": 300, "events": 40000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -165,12 +165,15 @@ CREATE TEMP TABLE history AS
 SELECT array_agg(h.item_id ORDER BY h.item_id) AS ids, array_agg(h.weight ORDER BY h.item_id) AS weights
   FROM recsys._user_history('ffffffff-0000-0000-0000-000000000006', 'rk', 'user_7', now(), false) h;
 SELECT results_eq(
-    $$SELECT w.tag, round(w.weight::numeric, 6) FROM history, recsys._catalog_tag_weights('ffffffff-0000-0000-0000-000000000006', 'rk', ids, weights) w
-       ORDER BY 2 DESC, 1$$,
+    $$SELECT w.tag, round(w.weight::numeric, 6)
+        FROM history, recsys._catalog_tag_profile('ffffffff-0000-0000-0000-000000000006', 'rk', ids, weights, 5) p,
+             unnest(p.tags, p.weights) WITH ORDINALITY AS w(tag, weight, n) ORDER BY w.n$$,
     $$SELECT tag, round(sum(h.weight)::numeric, 6) FROM history, unnest(ids, weights) AS h(item_id, weight)
         JOIN recsys.items i ON i.namespace = 'rk' AND i.item_id = h.item_id CROSS JOIN LATERAL unnest(i.tags) AS tag
-       WHERE h.weight > 0 GROUP BY tag ORDER BY 2 DESC, 1$$,
-    'the cached tag profile sums the positive weights of the items carrying each tag');
+       WHERE h.weight > 0 GROUP BY tag ORDER BY sum(h.weight) DESC, tag COLLATE "C" LIMIT 5$$,
+    'the cached tag profile: the heaviest tags by the summed positive weights of the items carrying them');
+SELECT is((SELECT cardinality(p.tags) FROM history, recsys._catalog_tag_profile('ffffffff-0000-0000-0000-000000000006', 'rk', ids, weights, 0) p),
+          0, 'a profile of no tags is empty');
 
 -- The pipeline ranks alike whether it gets the candidates' catalogue slots or looks the ids up.
 CREATE TEMP TABLE pool AS

@@ -288,15 +288,19 @@ TEST(Catalog, CompiledTargetsMatchByIdTagBrandAndCategory) {
     EXPECT_FALSE(c.matches(c.compile(targets[0]), "a", c.find("a")));
 }
 
-TEST(Catalog, TagWeightsSumPositiveWeightsOfKnownItems) {
+TEST(Catalog, TagProfileSumsPositiveWeightsOfKnownItemsHeaviestFirst) {
     recsys::Catalog c(0);
     c.upsert(record("a", {"jazz", "live"}, {}));
     c.upsert(record("b", {"jazz"}, {}, false));  // unavailable items still describe the user
     c.upsert(record("c", {"rock"}, {}));
-    auto found = c.tag_weights({"a", "b", "c", "unknown"}, {1.0, 2.5, -1.0, 4.0});
-    std::map<std::string, double> sums(found.begin(), found.end());
-    EXPECT_EQ(sums, (std::map<std::string, double>{{"jazz", 3.5}, {"live", 1.0}}));  // no negative "rock"
-    EXPECT_THROW(c.tag_weights({"a"}, {}), recsys::Error);
+    c.upsert(record("d", {"blues", "Soul"}, {}));
+    using Profile = std::vector<std::pair<std::string, double>>;
+    // No negative "rock"; ties by tag in byte order ("Soul" before "blues" before "live").
+    EXPECT_EQ(c.tag_profile({"a", "b", "c", "d", "unknown"}, {1.0, 2.5, -1.0, 1.0, 4.0}, 10),
+              (Profile{{"jazz", 3.5}, {"Soul", 1.0}, {"blues", 1.0}, {"live", 1.0}}));
+    EXPECT_EQ(c.tag_profile({"a", "b", "d"}, {1.0, 2.5, 1.0}, 2), (Profile{{"jazz", 3.5}, {"Soul", 1.0}}));
+    EXPECT_TRUE(c.tag_profile({"a"}, {1.0}, 0).empty());
+    EXPECT_THROW(c.tag_profile({"a"}, {}, 10), recsys::Error);
 }
 
 TEST(Catalog, TopByFactorsFindsNearlyTheExactHeadScoredExactly) {
