@@ -66,16 +66,11 @@ int32_t code_dot_avx2(const int8_t* a, const int16_t* b, size_t n) { return code
 bool avx2_available() { return false; }
 #endif
 
-QueryCodes::QueryCodes(const float* v, size_t n) : wide_((n + 15) / 16 * 16, 0), n_(n) {
+QueryCodes::QueryCodes(const float* v, size_t n)
+    : wide_((n + 15) / 16 * 16, 0), n_(n), kernel_(avx2_available() ? code_dot_avx2 : code_dot_sse2) {
     std::vector<int8_t> codes(n);
     scale_ = encode(v, n, codes.data());
     std::copy(codes.begin(), codes.end(), wide_.begin());
-}
-
-float QueryCodes::dot(const int8_t* codes, float code_scale) const {
-    static const bool avx2 = avx2_available();
-    int32_t sum = avx2 ? code_dot_avx2(codes, wide_.data(), n_) : code_dot_sse2(codes, wide_.data(), n_);
-    return scale_ > 0.0f ? static_cast<float>(sum) / (scale_ * code_scale) : 0.0f;
 }
 
 }  // namespace recsys
