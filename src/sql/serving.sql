@@ -539,7 +539,7 @@ BEGIN
                (o -> 'price_between' ->> 0)::float8, (o -> 'price_between' ->> 1)::float8,
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, 0, '{}', '{}',
                coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'),
-               (o ->> 'boost_floor')::float8, (o ->> 'novelty')::float8, at)
+               (o ->> 'boost_floor')::float8, (o ->> 'novelty')::float8, at, pool.slots, pool.catalog_serial)
            WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped,
                                 brand, category, pick)
      WHERE r.idx IS NOT NULL
