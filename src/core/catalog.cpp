@@ -58,10 +58,11 @@ private:
     std::vector<ScoredSlot> kept_;
 };
 
-// `chosen` with each slot's score replaced by exact(slot), best first by `better`.
+// `chosen` with each slot's score replaced by exact(slot) when asked, best first by `better`.
 template <typename Exact, typename Better>
-std::vector<ScoredSlot> rescored(std::vector<ScoredSlot> chosen, Exact exact, Better better) {
-    for (ScoredSlot& c : chosen) c.score = exact(c.slot);
+std::vector<ScoredSlot> rescored(std::vector<ScoredSlot> chosen, bool exact_scores, Exact exact, Better better) {
+    if (exact_scores)
+        for (ScoredSlot& c : chosen) c.score = exact(c.slot);
     std::sort(chosen.begin(), chosen.end(), better);
     return chosen;
 }
@@ -396,7 +397,8 @@ std::vector<ScoredSlot> Catalog::best(std::vector<ScoredSlot>& scored, size_t n)
     return scored;
 }
 
-std::vector<ScoredSlot> Catalog::nearest(const std::vector<float>& query, size_t n, const std::vector<int>& skip) const {
+std::vector<ScoredSlot> Catalog::nearest(const std::vector<float>& query, size_t n, const std::vector<int>& skip,
+                                         bool exact_scores) const {
     std::vector<float> unit = query;
     if (dim_ == 0 || unit.size() != dim_ || !make_unit(unit) || n == 0) return {};
     ConstVector q(unit.data(), static_cast<long>(dim_));
@@ -440,7 +442,7 @@ std::vector<ScoredSlot> Catalog::nearest(const std::vector<float>& query, size_t
                 }
             }
         }
-        return rescored(chosen.take(), cosine_of, ByScoreThenId{&ids_});
+        return rescored(chosen.take(), exact_scores, cosine_of, ByScoreThenId{&ids_});
     }
 }
 
@@ -470,7 +472,7 @@ double Catalog::factor_score(int slot, const std::vector<float>& user) const {
         ConstVector(user.data(), static_cast<long>(rank_)));
 }
 
-std::vector<ScoredSlot> Catalog::top_by_factors(const std::vector<float>& user, size_t n) const {
+std::vector<ScoredSlot> Catalog::top_by_factors(const std::vector<float>& user, size_t n, bool exact_scores) const {
     if (rank_ == 0 || user.size() != rank_ || n == 0) return {};
     // Chosen with the int8 codes (a quarter of the memory traffic of the float factors), then
     // scored exactly, as in nearest().
@@ -479,7 +481,7 @@ std::vector<ScoredSlot> Catalog::top_by_factors(const std::vector<float>& user, 
     for (size_t s = 0; s < ids_.size(); ++s)
         if (has_factors_[s] && available_[s] && factor_scale_[s] > 0.0f)
             top.offer({static_cast<int>(s), user_codes.dot(factor_codes_.data() + s * rank_, factor_scale_[s])});
-    return rescored(top.take(), [&](int slot) { return factor_score(slot, user); }, ByScoreThenId{&ids_});
+    return rescored(top.take(), exact_scores, [&](int slot) { return factor_score(slot, user); }, ByScoreThenId{&ids_});
 }
 
 void Catalog::set_popularity(const std::string& item_id, int type, double log2_score) {

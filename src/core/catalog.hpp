@@ -136,15 +136,19 @@ public:
     size_t index_lists() const { return lists_.size(); }
 
     // The n available items nearest to `query` by cosine (through the index when there is one),
-    // best first, ties by item_id; the `skip` slots are left out.
-    std::vector<ScoredSlot> nearest(const std::vector<float>& query, size_t n, const std::vector<int>& skip) const;
+    // best first, ties by item_id; the `skip` slots are left out. The index chooses them by int8
+    // codes; without `exact_scores` they keep those approximate scores (for callers that only
+    // need the set and score the items themselves).
+    std::vector<ScoredSlot> nearest(const std::vector<float>& query, size_t n, const std::vector<int>& skip,
+                                    bool exact_scores = true) const;
 
     // ALS item factors: replaces them all (rank 0 clears); an unknown item id is ignored.
     void set_factors(size_t rank, const std::vector<std::pair<std::string, std::vector<float>>>& factors);
     size_t factor_rank() const { return rank_; }
 
-    // The n available items with the highest dot product with `user`, best first, ties by item_id.
-    std::vector<ScoredSlot> top_by_factors(const std::vector<float>& user, size_t n) const;
+    // The n available items with the highest dot product with `user`, best first, ties by item_id;
+    // chosen by int8 codes, with exact scores unless `exact_scores` is false (as nearest).
+    std::vector<ScoredSlot> top_by_factors(const std::vector<float>& user, size_t n, bool exact_scores = true) const;
 
     // The ALS score of a slot for `user`; NaN without factors.
     double factor_score(int slot, const std::vector<float>& user) const;

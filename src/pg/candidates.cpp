@@ -161,10 +161,11 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
                     int slot = catalog.find(anchors.items[a]);
                     if (slot >= 0) skip.push_back(slot);
                 }
-                add_slots(catalog.nearest(catalog.centroid(skip), n, skip), from_embedding, false);
+                // The set is what counts here: the pipeline scores every candidate exactly.
+                add_slots(catalog.nearest(catalog.centroid(skip), n, skip, false), from_embedding, false);
             }
             if (has_factors)
-                add_slots(catalog.top_by_factors(std::vector<float>(factors, factors + factor_arg.count), n), from_factors,
+                add_slots(catalog.top_by_factors(std::vector<float>(factors, factors + factor_arg.count), n, false), from_factors,
                           false);
             // Items a positive boost names join the pool, so a boost can give exposure to an
             // item no other source finds (a new item is then scored by its similarity).

@@ -341,6 +341,15 @@ TEST(Catalog, TopByFactorsFindsNearlyTheExactHeadScoredExactly) {
                             (top[r - 1].score == top[r].score && c.item_id(top[r - 1].slot) < c.item_id(top[r].slot)));
         }
         EXPECT_GE(found, n * 9 / 10) << "n " << n;  // recall >= 0.9
+        // Without exact scores: the same items, with scores within the codes' rounding.
+        std::vector<recsys::ScoredSlot> approximate = c.top_by_factors(user, n, false);
+        std::set<int> exact_slots, approximate_slots;
+        for (const auto& t : top) exact_slots.insert(t.slot);
+        for (const auto& t : approximate) {
+            approximate_slots.insert(t.slot);
+            EXPECT_NEAR(t.score, c.factor_score(t.slot, user), 0.05);
+        }
+        EXPECT_EQ(approximate_slots, exact_slots) << "n " << n;
     }
     std::vector<recsys::ScoredSlot> head = c.top_by_factors(user, all.size());
     auto a = std::find_if(head.begin(), head.end(), [&](const recsys::ScoredSlot& s) { return c.item_id(s.slot) == "twin_a"; });
@@ -382,4 +391,14 @@ TEST(Catalog, IvfCodeScanChoosesNearlyTheExactNeighboursWithExactScores) {
         EXPECT_NEAR(coded[r].score, cosine, 1e-5);
         if (r > 0) EXPECT_GE(coded[r - 1].score, coded[r].score);
     }
+    // Without exact scores: the same items, best first by the codes' approximate cosines.
+    std::vector<recsys::ScoredSlot> approximate = c.nearest(query, 50, {}, false);
+    std::set<int> coded_slots, approximate_slots;
+    for (const auto& a : coded) coded_slots.insert(a.slot);
+    for (size_t r = 0; r < approximate.size(); ++r) {
+        approximate_slots.insert(approximate[r].slot);
+        EXPECT_NEAR(approximate[r].score, c.cosine(approximate[r].slot, query), 0.02);
+        if (r > 0) EXPECT_GE(approximate[r - 1].score, approximate[r].score);
+    }
+    EXPECT_EQ(approximate_slots, coded_slots);
 }
