@@ -254,18 +254,25 @@ std::vector<int> Catalog::merge(const std::vector<const Posting*>& postings, con
 std::vector<std::pair<std::string, double>> Catalog::tag_profile(const std::vector<std::string>& item_ids,
                                                                  const std::vector<double>& weights, size_t limit) const {
     if (weights.size() != item_ids.size()) throw_invalid("item ids and weights differ in length");
-    std::unordered_map<std::string, double> sums;
+    // Summed by tag token (no string hashing), named at the end.
+    std::unordered_map<int, double> sums;
+    sums.reserve(256);
     for (size_t i = 0; i < item_ids.size(); ++i) {
         if (!(weights[i] > 0.0)) continue;
         int slot = find(item_ids[i]);
         if (slot < 0) continue;
-        for (const std::string& tag : tags_[static_cast<size_t>(slot)]) sums[tag] += weights[i];
+        for (int t : tag_tokens_[static_cast<size_t>(slot)]) sums[t] += weights[i];
     }
-    std::vector<std::pair<std::string, double>> profile(sums.begin(), sums.end());
-    auto heavier = [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; };
-    size_t kept = std::min(limit, profile.size());
-    std::partial_sort(profile.begin(), profile.begin() + static_cast<long>(kept), profile.end(), heavier);
-    profile.resize(kept);
+    std::vector<std::pair<int, double>> heaviest(sums.begin(), sums.end());
+    auto heavier = [this](const auto& a, const auto& b) {
+        return a.second != b.second ? a.second > b.second
+                                    : token_values_[static_cast<size_t>(a.first)] < token_values_[static_cast<size_t>(b.first)];
+    };
+    size_t kept = std::min(limit, heaviest.size());
+    std::partial_sort(heaviest.begin(), heaviest.begin() + static_cast<long>(kept), heaviest.end(), heavier);
+    std::vector<std::pair<std::string, double>> profile;
+    profile.reserve(kept);
+    for (size_t i = 0; i < kept; ++i) profile.emplace_back(token_values_[static_cast<size_t>(heaviest[i].first)], heaviest[i].second);
     return profile;
 }
 
@@ -305,7 +312,9 @@ bool Catalog::matches(const ItemTarget& target, const std::string& item_id) cons
 // The number of an attribute value ("kind:value"), made on first sight.
 int Catalog::token(char kind, const std::string& value) {
     std::string key = std::string(1, kind) + ':' + value;
-    return tokens_.emplace(key, static_cast<int>(tokens_.size())).first->second;
+    auto added = tokens_.emplace(key, static_cast<int>(tokens_.size()));
+    if (added.second) token_values_.push_back(value);
+    return added.first->second;
 }
 
 // The number of an attribute value, -1 when no item ever had it.

@@ -214,6 +214,7 @@ private:
     std::vector<std::vector<std::string>> tags_;
     // The same attributes as token numbers ("kind:value" interned; -1: none), for rule matching.
     std::unordered_map<std::string, int> tokens_;
+    std::vector<std::string> token_values_;  // per token: its value without the kind
     std::vector<std::vector<int>> tag_tokens_;
     std::vector<int> brand_token_, category_token_;
     // The same tokens of a slot in 32 bytes when they are at most 7 (count -1: more; use the above).
