@@ -46,6 +46,9 @@ public:
             kept_.pop_back();
         }
     }
+    // Whether n are kept, and the worst of them (when full).
+    bool full() const { return n_ > 0 && kept_.size() == n_; }
+    const ScoredSlot& worst() const { return kept_.front(); }
     // The kept slots, best first.
     std::vector<ScoredSlot> take() {
         std::sort_heap(kept_.begin(), kept_.end(), better_);
@@ -115,8 +118,6 @@ void Catalog::upsert(const CatalogRecord& record) {
         has_vector_.push_back(0);
         list_of_.push_back(-1);
         factors_.resize(factors_.size() + rank_, 0.0f);
-        factor_codes_.resize(factor_codes_.size() + rank_, 0);
-        factor_scale_.push_back(0.0f);
         has_factors_.push_back(0);
         for (std::vector<double>& scores : log2_)
             if (!scores.empty()) scores.push_back(-INFINITY);
@@ -458,8 +459,6 @@ std::vector<ScoredSlot> Catalog::nearest(const std::vector<float>& query, size_t
 void Catalog::set_factors(size_t rank, const std::vector<std::pair<std::string, std::vector<float>>>& factors) {
     rank_ = rank;
     factors_.assign(ids_.size() * rank, 0.0f);
-    factor_codes_.assign(ids_.size() * rank, 0);
-    factor_scale_.assign(ids_.size(), 0.0f);
     has_factors_.assign(ids_.size(), 0);
     for (const auto& entry : factors) {
         int slot = find(entry.first);
@@ -468,9 +467,35 @@ void Catalog::set_factors(size_t rank, const std::vector<std::pair<std::string, 
             throw_invalid("factors of item \"" + entry.first + "\" have " + std::to_string(entry.second.size()) +
                           " values, not " + std::to_string(rank));
         std::copy(entry.second.begin(), entry.second.end(), factors_.begin() + static_cast<long>(slot * rank));
-        factor_scale_[static_cast<size_t>(slot)] =
-            encode(entry.second.data(), rank, factor_codes_.data() + static_cast<size_t>(slot) * rank);
         has_factors_[static_cast<size_t>(slot)] = 1;
+    }
+    // The codes of every item with non-zero factors, by the length of the vector they stand for,
+    // longest first (see top_by_factors).
+    std::vector<int8_t> codes(rank);
+    std::vector<std::pair<float, int>> by_norm;
+    std::vector<float> scale_of(ids_.size(), 0.0f);
+    for (size_t s = 0; s < ids_.size(); ++s) {
+        if (!has_factors_[s]) continue;
+        float scale = encode(factors_.data() + s * rank, rank, codes.data());
+        if (!(scale > 0.0f)) continue;
+        double sum = 0.0;
+        for (int8_t c : codes) sum += static_cast<double>(c) * c;
+        scale_of[s] = scale;
+        by_norm.emplace_back(static_cast<float>(std::sqrt(sum) / scale), static_cast<int>(s));
+    }
+    std::sort(by_norm.begin(), by_norm.end(), [](const auto& a, const auto& b) {
+        return a.first != b.first ? a.first > b.first : a.second < b.second;
+    });
+    factor_order_.clear();
+    factor_order_codes_.assign(by_norm.size() * rank, 0);
+    factor_order_scale_.clear();
+    factor_order_norm_.clear();
+    for (size_t i = 0; i < by_norm.size(); ++i) {
+        size_t s = static_cast<size_t>(by_norm[i].second);
+        factor_order_.push_back(by_norm[i].second);
+        encode(factors_.data() + s * rank, rank, factor_order_codes_.data() + i * rank);
+        factor_order_scale_.push_back(scale_of[s]);
+        factor_order_norm_.push_back(by_norm[i].first);
     }
 }
 
@@ -487,9 +512,16 @@ std::vector<ScoredSlot> Catalog::top_by_factors(const std::vector<float>& user, 
     // scored exactly, as in nearest().
     QueryCodes user_codes(user.data(), rank_);
     BestOf<ByScoreThenId> top(n, ByScoreThenId{&ids_});
-    for (size_t s = 0; s < ids_.size(); ++s)
-        if (has_factors_[s] && available_[s] && factor_scale_[s] > 0.0f)
-            top.offer({static_cast<int>(s), user_codes.dot(factor_codes_.data() + s * rank_, factor_scale_[s])});
+    // Items come longest vector first; no later item can score above the user's length times
+    // its own (Cauchy-Schwarz on the codes), so the scan stops once that bound falls below the
+    // n-th best score (the slack covers float rounding). The result is the full scan's.
+    double user_norm = user_codes.norm();
+    for (size_t i = 0; i < factor_order_.size(); ++i) {
+        if (top.full() && user_norm * factor_order_norm_[i] * (1.0 + 1e-5) < top.worst().score) break;
+        int slot = factor_order_[i];
+        if (available_[static_cast<size_t>(slot)])
+            top.offer({slot, user_codes.dot(factor_order_codes_.data() + i * rank_, factor_order_scale_[i])});
+    }
     return rescored(top.take(), exact_scores, [&](int slot) { return factor_score(slot, user); }, ByScoreThenId{&ids_});
 }
 

@@ -234,8 +234,12 @@ private:
     size_t probes_ = 0;
     size_t rank_ = 0;
     std::vector<float> factors_;       // rank per slot
-    std::vector<int8_t> factor_codes_; // rank per slot: int8 codes of the factors (see codes_)
-    std::vector<float> factor_scale_;  // per slot: the codes' scale
+    // The items with factors by the length of their codes' vector, longest first: slot, int8
+    // codes (rank each; see codes_), scale, and that length (|codes| / scale).
+    std::vector<int> factor_order_;
+    std::vector<int8_t> factor_order_codes_;
+    std::vector<float> factor_order_scale_;
+    std::vector<float> factor_order_norm_;
     std::vector<uint8_t> has_factors_;
     static constexpr int event_types = 256;
     using ByScore = std::set<std::pair<double, int>, std::greater<std::pair<double, int>>>;

@@ -73,4 +73,11 @@ QueryCodes::QueryCodes(const float* v, size_t n)
     std::copy(codes.begin(), codes.end(), wide_.begin());
 }
 
+double QueryCodes::norm() const {
+    if (!(scale_ > 0.0f)) return 0.0;
+    double sum = 0.0;
+    for (int16_t c : wide_) sum += static_cast<double>(c) * c;
+    return std::sqrt(sum) / scale_;
+}
+
 }  // namespace recsys

@@ -28,6 +28,9 @@ public:
         return scale_ > 0.0f ? static_cast<float>(kernel_(codes, wide_.data(), n_)) / (scale_ * code_scale) : 0.0f;
     }
 
+    // The length of the vector the query's codes stand for (|codes| / scale; 0 for a zero query).
+    double norm() const;
+
 private:
     std::vector<int16_t> wide_;  // padded with zeros to a multiple of 16
     size_t n_;

@@ -2,6 +2,7 @@
 // exact and IVF embedding search, ALS factors and k-means.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "core/catalog.hpp"
+#include "core/codes.hpp"
 #include "core/error.hpp"
 #include "core/random.hpp"
 
@@ -401,4 +403,44 @@ TEST(Catalog, IvfCodeScanChoosesNearlyTheExactNeighboursWithExactScores) {
         if (r > 0) EXPECT_GE(approximate[r - 1].score, approximate[r].score);
     }
     EXPECT_EQ(approximate_slots, coded_slots);
+}
+
+TEST(Catalog, TopByFactorsStopsEarlyWithTheFullScansResult) {
+    // The scan visits items by the length of their factors and stops when no later item can
+    // reach the n-th best score: the result must equal scoring every item by its codes.
+    recsys::Catalog c(0);
+    recsys::CounterRng rng(23, 0, 0);
+    std::vector<std::pair<std::string, std::vector<float>>> factors;
+    for (int i = 0; i < 3000; ++i) {
+        std::string id = "item_" + std::to_string((i * 7919) % 3000);
+        c.upsert(record(id, {}, {}, i % 7 != 0));
+        double length = 0.1 + 3.0 * rng.uniform() * rng.uniform();  // many short vectors, few long
+        std::vector<float> f(32);
+        for (float& x : f) x = static_cast<float>((rng.uniform() - 0.4) * length);
+        if (i == 5) std::fill(f.begin(), f.end(), 0.0f);  // zero factors score nothing
+        factors.push_back({id, f});
+    }
+    c.set_factors(32, factors);
+    for (int trial = 0; trial < 4; ++trial) {
+        std::vector<float> user(32);
+        // Trial 3 points away from most items: negative n-th best scores, nothing to stop early.
+        for (float& x : user) x = static_cast<float>(trial == 3 ? -rng.uniform() : rng.uniform() - 0.2);
+        recsys::QueryCodes query(user.data(), user.size());
+        std::vector<std::pair<double, std::string>> reference;
+        for (const auto& f : factors) {
+            int slot = c.find(f.first);
+            std::vector<int8_t> codes(32);
+            float scale = recsys::encode(f.second.data(), 32, codes.data());
+            if (c.available(slot) && scale > 0.0f) reference.push_back({-query.dot(codes.data(), scale), f.first});
+        }
+        std::sort(reference.begin(), reference.end());
+        for (size_t n : {1u, 20u, 200u, 5000u}) {
+            std::vector<recsys::ScoredSlot> top = c.top_by_factors(user, n, false);
+            ASSERT_EQ(top.size(), std::min(n, reference.size())) << "trial " << trial << " n " << n;
+            for (size_t r = 0; r < top.size(); ++r) {
+                EXPECT_EQ(c.item_id(top[r].slot), reference[r].second) << "trial " << trial << " n " << n << " rank " << r;
+                EXPECT_FLOAT_EQ(static_cast<float>(top[r].score), static_cast<float>(-reference[r].first));
+            }
+        }
+    }
 }
