@@ -180,6 +180,7 @@ void Catalog::prefetch_item(int slot) const {
     __builtin_prefetch(&created_at_[s]);
     __builtin_prefetch(&available_[s]);
     __builtin_prefetch(&has_vector_[s]);
+    __builtin_prefetch(&inline_tokens_[s]);
     for (size_t t : counted_types_) __builtin_prefetch(&log2_[t][s]);
     if (rank_ > 0) {
         __builtin_prefetch(&has_factors_[s]);
@@ -187,6 +188,27 @@ void Catalog::prefetch_item(int slot) const {
     } else if (dim_ > 0) {
         prefetch_floats(vectors_.data() + s * dim_, dim_);
     }
+}
+
+std::vector<std::pair<int, double>> Catalog::profile_tokens(const std::vector<std::pair<std::string, double>>& profile) const {
+    std::vector<std::pair<int, double>> tokens;
+    for (const auto& entry : profile) {
+        int t = find_token('t', entry.first);
+        if (t >= 0) tokens.emplace_back(t, entry.second);
+    }
+    std::sort(tokens.begin(), tokens.end());
+    return tokens;
+}
+
+double Catalog::profile_weight(int slot, const std::vector<std::pair<int, double>>& profile) const {
+    double carried = 0.0;
+    if (profile.empty()) return carried;
+    // Every attribute token: a brand or category token never equals a tag's.
+    for_each_token(slot, [&](int t) {
+        auto at = std::lower_bound(profile.begin(), profile.end(), std::make_pair(t, -static_cast<double>(INFINITY)));
+        for (; at != profile.end() && at->first == t; ++at) carried += at->second;
+    });
+    return carried;
 }
 
 void Catalog::fill(int slot, PipelineItem& item) const {

@@ -96,11 +96,12 @@ public:
     // Starts loading what fill, popularity, factor_score and cosine read of a slot into the CPU
     // cache (one miss each otherwise, for every candidate).
     void prefetch_item(int slot) const;
-    // The same for the slot's tag strings (after prefetch_item: their address is loaded by it).
-    void prefetch_tags(int slot) const {
-        const std::vector<std::string>& tags = tags_[static_cast<size_t>(slot)];
-        if (!tags.empty()) __builtin_prefetch(tags.data());
-    }
+    // A tag profile (tag, weight) as tag tokens, sorted, for profile_weight; tags no item has
+    // are left out.
+    std::vector<std::pair<int, double>> profile_tokens(const std::vector<std::pair<std::string, double>>& profile) const;
+    // The summed weight of the slot's tags in a profile of profile_tokens (as the pipeline sums
+    // it from the tag strings, but by token).
+    double profile_weight(int slot, const std::vector<std::pair<int, double>>& profile) const;
     // Fills a pipeline item with the slot's attributes; its tags and embedding are borrowed
     // (valid until the catalogue next changes). Signals are left untouched.
     void fill(int slot, PipelineItem& item) const;

@@ -43,10 +43,13 @@ const FilterStage* failed_filter(const PipelineItem& item, const PipelineOptions
 // Share of the user's tag-profile weight carried by the item's tags, in [0, 1].
 double profile_overlap(const PipelineItem& item, const std::unordered_map<std::string, double>& profile, double total) {
     if (total <= 0.0) return 0.0;
-    double carried = 0.0;
-    for (const std::string& t : item.candidate.tag_list()) {
-        auto it = profile.find(t);
-        if (it != profile.end()) carried += it->second;
+    double carried = item.profile_weight;
+    if (std::isnan(carried)) {
+        carried = 0.0;
+        for (const std::string& t : item.candidate.tag_list()) {
+            auto it = profile.find(t);
+            if (it != profile.end()) carried += it->second;
+        }
     }
     return std::min(1.0, carried / total);
 }

@@ -38,6 +38,9 @@ struct PipelineItem {
     bool blocked = false;           // matched by a block rule (block always wins)
     double rule_factor = 1.0;       // product of (1 + boost) of the matching boost rules
     int pin = -1;                   // position among the pinned items (0 first); -1: not pinned
+    // The summed tag-profile weight of its tags when the caller computed it (the catalogue does,
+    // by tag token); NaN: the pipeline sums it from the tags.
+    double profile_weight = NAN;
 };
 
 struct PipelineOptions {

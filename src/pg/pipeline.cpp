@@ -140,6 +140,11 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
         }
         std::vector<float> user_embedding = catalog.centroid(anchor_slots);
         std::vector<float> user_vector(user, user + user_factors.count);
+        for (int t = 0; t < profile_tags.count; ++t)
+            options.tag_profile[profile_text[t]] = recsys_pg::float8_at(profile_weights, t);
+        // Each candidate's profile weight by tag token (no tag strings read).
+        std::vector<std::pair<int, double>> profile_tokens =
+            catalog.profile_tokens({options.tag_profile.begin(), options.tag_profile.end()});
         bool slots_valid = given_slots.count == n && given_serial == static_cast<int64>(catalog.serial());
         std::vector<int> slot_of(static_cast<size_t>(n));
         for (int i = 0; i < n; ++i) {
@@ -150,8 +155,6 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
         for (int i = 0; i < n; ++i) {
             if (i + prefetch_distance < n && slot_of[static_cast<size_t>(i + prefetch_distance)] >= 0)
                 catalog.prefetch_item(slot_of[static_cast<size_t>(i + prefetch_distance)]);
-            if (i + prefetch_distance / 2 < n && slot_of[static_cast<size_t>(i + prefetch_distance / 2)] >= 0)
-                catalog.prefetch_tags(slot_of[static_cast<size_t>(i + prefetch_distance / 2)]);
             int slot = slot_of[static_cast<size_t>(i)];
             if (slot < 0) continue;
             items.emplace_back();
@@ -170,6 +173,7 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
             double factor = recsys_pg::float8_at(rule_factors, i);
             item.rule_factor = std::isnan(factor) ? 1.0 : factor;
             item.pin = pins.nulls[i] ? -1 : DatumGetInt32(pins.values[i]);
+            item.profile_weight = catalog.profile_weight(slot, profile_tokens);
             double collaborative_score = catalog.factor_score(slot, user_vector);
             if (!std::isnan(collaborative_score)) {
                 item.similarity = collaborative_score;
@@ -180,8 +184,6 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
             }
         }
         for (int t = 0; t < include_tags.count; ++t) options.include_tags_any.emplace_back(include_text[t]);
-        for (int t = 0; t < profile_tags.count; ++t)
-            options.tag_profile[profile_text[t]] = recsys_pg::float8_at(profile_weights, t);
 
         recsys::Funnel funnel;
         std::vector<recsys::RankedItem> ranked = recsys::run_pipeline(items, options, &funnel);

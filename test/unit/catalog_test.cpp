@@ -444,3 +444,33 @@ TEST(Catalog, TopByFactorsStopsEarlyWithTheFullScansResult) {
         }
     }
 }
+
+TEST(Catalog, ProfileWeightByTokenEqualsTheSumOverTagStrings) {
+    // Brands and categories named like a profile tag must not count; items with more tokens
+    // than fit inline, repeated tags and tags no item has are covered.
+    recsys::Catalog c(0);
+    std::vector<std::string> names = {"jazz", "rock", "live", "folk", "pop", "soul", "blues", "punk", "metal"};
+    for (int i = 0; i < 200; ++i) {
+        std::vector<std::string> tags;
+        for (size_t t = 0; t < names.size(); ++t)
+            if ((i * 7 + static_cast<int>(t) * 3) % 5 < 2) tags.push_back(names[t]);
+        if (i % 11 == 0) tags.push_back("jazz");  // repeated
+        if (i == 199) tags = names;               // 11 tokens: more than fit inline
+        c.upsert(record("item_" + std::to_string(i), tags, {}, true, i % 4 == 0 ? "jazz" : "acme", i % 6 == 0 ? "rock" : "misc"));
+    }
+    std::map<std::string, double> profile = {{"jazz", 2.5}, {"live", 1.0}, {"metal", 0.25}, {"nowhere", 9.0}};
+    auto tokens = c.profile_tokens({profile.begin(), profile.end()});
+    EXPECT_EQ(tokens.size(), 3u);  // "nowhere" is no item's tag
+    for (int i = 0; i < 200; ++i) {
+        int slot = c.find("item_" + std::to_string(i));
+        recsys::PipelineItem item;
+        c.fill(slot, item);
+        double by_strings = 0.0;
+        for (const std::string& t : item.candidate.tag_list()) {
+            auto found = profile.find(t);
+            if (found != profile.end()) by_strings += found->second;
+        }
+        EXPECT_DOUBLE_EQ(c.profile_weight(slot, tokens), by_strings) << "item_" << i;
+    }
+    EXPECT_EQ(c.profile_weight(c.find("item_1"), {}), 0.0);
+}
