@@ -70,8 +70,6 @@ public:
     uint64_t serial() const { return serial_; }
     size_t size() const { return ids_.size(); }
     size_t dim() const { return dim_; }
-    // How many attribute tokens there are (token numbers are below it).
-    size_t token_count() const { return tokens_.size(); }
     const std::string& item_id(int slot) const { return ids_[static_cast<size_t>(slot)]; }
     // Calls visit(token) for each attribute token of an item (brand, category, tags; see compile).
     template <typename Visit>

@@ -34,9 +34,9 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
     for (const Rule& r : rules)
         if (r.action != "block" && r.action != "pin" && r.action != "boost")
             throw_invalid("rule \"" + r.rule_id + "\" has an unknown action \"" + r.action + "\"");
-    // The rules by the attribute tokens and slots their targets name, as sorted (key, rank)
-    // pairs, rank being the place in priority order; the same match as Catalog::matches without
-    // testing every rule on every item.
+    // The rules by the attribute tokens and slots their targets name, rank being the place in
+    // priority order; the same match as Catalog::matches without testing every rule on every
+    // item. Both are sorted (key, rank) pairs; tokens are found through a small hash table.
     std::vector<std::pair<int, size_t>> by_token, by_slot;
     std::vector<CompiledTarget> targets;
     targets.reserve(rules.size());
@@ -48,13 +48,35 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
         for (int slot : t.slots) by_slot.emplace_back(slot, rank);
     }
     std::sort(by_token.begin(), by_token.end());
-    std::vector<uint8_t> token_named(catalog.token_count(), 0);  // most tokens no rule names
-    for (const auto& p : by_token) token_named[static_cast<size_t>(p.first)] = 1;
-    std::sort(by_slot.begin(), by_slot.end());
-    auto collect = [](const std::vector<std::pair<int, size_t>>& pairs, int key, std::vector<size_t>& out) {
-        auto first = std::lower_bound(pairs.begin(), pairs.end(), std::make_pair(key, size_t{0}));
-        for (auto p = first; p != pairs.end() && p->first == key; ++p) out.push_back(p->second);
+    // Named token -> its run of by_token, in a small open-addressing table (at most half full;
+    // its size follows the rules, not the catalogue's vocabulary).
+    struct TokenRun {
+        int token = -1;
+        uint32_t begin = 0, end = 0;
     };
+    size_t table_size = 16;
+    while (table_size < 2 * by_token.size()) table_size *= 2;
+    std::vector<TokenRun> runs(table_size);
+    auto probe = [&](int token) {
+        size_t at = (static_cast<uint64_t>(static_cast<uint32_t>(token)) * 0x9E3779B97F4A7C15ULL >> 32) & (table_size - 1);
+        while (runs[at].token != -1 && runs[at].token != token) at = (at + 1) & (table_size - 1);
+        return at;
+    };
+    for (size_t p = 0; p < by_token.size();) {
+        size_t end = p;
+        while (end < by_token.size() && by_token[end].first == by_token[p].first) ++end;
+        runs[probe(by_token[p].first)] = {by_token[p].first, static_cast<uint32_t>(p), static_cast<uint32_t>(end)};
+        p = end;
+    }
+    std::sort(by_slot.begin(), by_slot.end());
+    // What each rank does, decided once rather than by comparing action strings per match.
+    std::vector<bool> blocks(order.size());
+    std::vector<double> factors(order.size());
+    for (size_t rank = 0; rank < order.size(); ++rank) {
+        const Rule& r = rules[order[rank]];
+        blocks[rank] = r.action == "block";
+        factors[rank] = r.action == "boost" ? 1.0 + r.boost : 1.0;
+    }
     std::vector<RuleEffect> effects(item_ids.size());
     if (named != nullptr) named->assign(rules.size(), 0);
     if (rules.empty()) return effects;
@@ -66,26 +88,31 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
         ranks.clear();
         if (slots[i] >= 0) {
             catalog.for_each_token(slots[i], [&](int token) {
-                if (token_named[static_cast<size_t>(token)]) collect(by_token, token, ranks);
+                const TokenRun& run = runs[probe(token)];
+                for (uint32_t p = run.begin; p < run.end; ++p) ranks.push_back(by_token[p].second);
             });
-            collect(by_slot, slots[i], ranks);
+            if (!by_slot.empty()) {
+                auto p = std::lower_bound(by_slot.begin(), by_slot.end(), std::make_pair(slots[i], size_t{0}));
+                for (; p != by_slot.end() && p->first == slots[i]; ++p) ranks.push_back(p->second);
+            }
         } else {
             for (size_t rank = 0; rank < targets.size(); ++rank)
                 if (targets[rank].missing_ids.count(item_ids[i]) > 0) ranks.push_back(rank);
         }
         if (ranks.empty()) continue;
-        std::sort(ranks.begin(), ranks.end());
-        ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+        if (ranks.size() > 1) {
+            std::sort(ranks.begin(), ranks.end());
+            ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+        }
         RuleEffect& e = effects[i];
         if (named == nullptr) e.rules.reserve(ranks.size());
         for (size_t rank : ranks) {
-            size_t r = order[rank];
             if (named == nullptr)
-                e.rules.push_back(r);
+                e.rules.push_back(order[rank]);
             else
-                ++(*named)[r];
-            if (rules[r].action == "block") e.blocked = true;
-            if (rules[r].action == "boost") e.factor *= 1.0 + rules[r].boost;
+                ++(*named)[order[rank]];
+            e.blocked = e.blocked || blocks[rank];
+            e.factor *= factors[rank];
         }
     }
     return effects;

@@ -17,6 +17,7 @@
 // Loading calls SPI, which can raise (longjmp): C++ objects live only inside core_call blocks
 // or on the heap behind the static entries; an entry is valid only once its load finished.
 #include "pg/catalog_cache.hpp"
+#include "pg/spi.hpp"
 
 #include <algorithm>
 #include <map>
@@ -42,6 +43,11 @@ extern "C" {
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 }
+
+using recsys_pg::array_column;
+using recsys_pg::column;
+using recsys_pg::prepared;
+using recsys_pg::text_column;
 
 namespace {
 
@@ -99,41 +105,6 @@ SPIPlanPtr covis_changes_plan = nullptr;
 SPIPlanPtr changed_plan = nullptr;
 Oid namespace_types[4] = {UUIDOID, TEXTOID, XID8OID, XID8OID};
 
-// Prepares `sql` once per backend (kept across transactions), with SPI cursor options.
-SPIPlanPtr prepared(SPIPlanPtr* plan, const char* sql, int nargs, Oid* types, int options = 0) {
-    if (*plan == nullptr) {
-        SPIPlanPtr p = SPI_prepare_cursor(sql, nargs, types, options);
-        if (p == nullptr) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-        SPI_keepplan(p);
-        *plan = p;
-    }
-    return *plan;
-}
-
-// Column `col` (1-based) of the current row, or NULL.
-Datum column(HeapTuple row, TupleDesc desc, int col, bool* isnull) {
-    return SPI_getbinval(row, desc, col, isnull);
-}
-
-// Text column as a C string ("" for NULL).
-const char* text_column(HeapTuple row, TupleDesc desc, int col) {
-    bool isnull;
-    Datum d = column(row, desc, col, &isnull);
-    return isnull ? "" : TextDatumGetCString(d);
-}
-
-// Elements of an array column (none for NULL).
-void array_column(HeapTuple row, TupleDesc desc, int col, Oid type, Datum** values, bool** nulls, int* count) {
-    bool isnull;
-    Datum d = column(row, desc, col, &isnull);
-    *count = 0;
-    if (isnull) return;
-    int16 len;
-    bool byval;
-    char align;
-    get_typlenbyvalalign(type, &len, &byval, &align);
-    deconstruct_array(DatumGetArrayTypeP(d), type, len, byval, align, values, nulls, count);
-}
 
 // Fetches the cursor's rows in batches of `size` and hands each batch (SPI_tuptable) to
 // `read_batch`, in a memory context reset between batches; true when the xid8 column

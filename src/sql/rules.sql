@@ -152,34 +152,15 @@ AS $$
 $$;
 
 -- The active rules as the parallel arrays the C functions take (see src/pg/rules.hpp): one
--- element per rule, and the ids the targets name with the (1-based) rule naming each. PL/pgSQL
--- with a generic plan, so it is planned once per session: a SQL function with a SET clause is
--- planned on every call, and the plan cache kept choosing (and making) a custom plan, about
--- 0.3 ms a call.
+-- element per rule, by priority (highest first), then rule_id, and the ids the targets name with
+-- the (1-based) rule naming each. C (src/pg/rules.cpp): one prepared query over _active_rules,
+-- the arrays built there; aggregating them in SQL cost about 0.07 ms more per request with 20
+-- rules.
 CREATE FUNCTION recsys._active_rule_arrays(org uuid, ns text, surface text, segment text, at timestamptz,
         OUT rule_ids text[], OUT actions text[], OUT boosts float8[], OUT priorities int[], OUT max_pins int[], OUT tags text[],
         OUT brands text[], OUT categories text[], OUT target_rules int[], OUT target_ids text[])
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-SET plan_cache_mode = force_generic_plan
-AS $$
-BEGIN
-    WITH active AS (
-        SELECT row_number() OVER (ORDER BY a.priority DESC, a.rule_id)::int AS n, a.*
-          FROM recsys._active_rules($1, $2, $3, $4, $5) a)
-    SELECT coalesce(array_agg(a.rule_id::text ORDER BY a.n), '{}'), coalesce(array_agg(a.action ORDER BY a.n), '{}'),
-           coalesce(array_agg(coalesce(a.boost, 0) ORDER BY a.n), '{}'), coalesce(array_agg(a.priority ORDER BY a.n), '{}'),
-           coalesce(array_agg(coalesce(a.max_pins, 1) ORDER BY a.n), '{}'),
-           coalesce(array_agg(a.target ->> 'tag' ORDER BY a.n), '{}'), coalesce(array_agg(a.target ->> 'brand' ORDER BY a.n), '{}'),
-           coalesce(array_agg(a.target ->> 'category' ORDER BY a.n), '{}'),
-           ARRAY(SELECT t.n FROM active t, jsonb_array_elements_text(coalesce(t.target -> 'item_ids', '[]'))
-                                           WITH ORDINALITY x(id, k) ORDER BY t.n, x.k),
-           ARRAY(SELECT x.id FROM active t, jsonb_array_elements_text(coalesce(t.target -> 'item_ids', '[]'))
-                                            WITH ORDINALITY x(id, k) ORDER BY t.n, x.k)
-      INTO rule_ids, actions, boosts, priorities, max_pins, tags, brands, categories, target_rules, target_ids
-      FROM active a;
-END
-$$;
+    AS 'MODULE_PATHNAME', 'recsys_active_rule_arrays' LANGUAGE C STABLE
+    SET search_path = pg_catalog, pg_temp;
 
 -- The effect of the rule arrays on the given items (src/pg/rules.cpp): the items some rule names,
 -- each once, with blocked, the boost factor and the matching rules.
