@@ -140,7 +140,7 @@ $$;
 
 -- The factors of `uid` in org's namespace: trained ones, or folded in from their 50 most recent
 -- items when the model has not seen them; NULL without a model or usable history. Planned once
--- per session (generic plan; see _active_rule_arrays).
+-- per session (generic plan; see "Plans on the serving path" in docs/architecture.md).
 CREATE FUNCTION recsys._user_factors(org uuid, ns text, uid text) RETURNS real[]
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
