@@ -170,7 +170,7 @@ int Catalog::find(const std::string& item_id) const {
     return found == slot_of_.end() ? -1 : found->second;
 }
 
-void Catalog::prefetch_item(int slot) const {
+void Catalog::prefetch_item(int slot, bool by_factors) const {
     size_t s = static_cast<size_t>(slot);
     __builtin_prefetch(&ids_[s]);
     __builtin_prefetch(&brand_[s]);
@@ -182,7 +182,7 @@ void Catalog::prefetch_item(int slot) const {
     __builtin_prefetch(&has_vector_[s]);
     __builtin_prefetch(&inline_tokens_[s]);
     for (size_t t : counted_types_) __builtin_prefetch(&log2_[t][s]);
-    if (rank_ > 0) {
+    if (by_factors && rank_ > 0) {
         __builtin_prefetch(&has_factors_[s]);
         prefetch_floats(factors_.data() + s * rank_, rank_);
     } else if (dim_ > 0) {

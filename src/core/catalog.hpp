@@ -91,9 +91,9 @@ public:
     const std::string& brand(int slot) const { return brand_[static_cast<size_t>(slot)]; }
     const std::string& category(int slot) const { return category_[static_cast<size_t>(slot)]; }
 
-    // Starts loading what fill, popularity, factor_score and cosine read of a slot into the CPU
-    // cache (one miss each otherwise, for every candidate).
-    void prefetch_item(int slot) const;
+    // Starts loading what fill, popularity and factor_score (by_factors) or cosine read of a
+    // slot into the CPU cache (one miss each otherwise, for every candidate).
+    void prefetch_item(int slot, bool by_factors) const;
     // A tag profile (tag, weight) as tag tokens, sorted, for profile_weight; tags no item has
     // are left out.
     std::vector<std::pair<int, double>> profile_tokens(const std::vector<std::pair<std::string, double>>& profile) const;

@@ -152,9 +152,10 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
             slot_of[static_cast<size_t>(i)] = slot >= 0 && static_cast<size_t>(slot) < catalog.size() ? slot : -1;
         }
         constexpr int prefetch_distance = 4;  // items ahead whose attributes are loaded meanwhile
+        bool by_factors = !user_vector.empty() && user_vector.size() == catalog.factor_rank();
         for (int i = 0; i < n; ++i) {
             if (i + prefetch_distance < n && slot_of[static_cast<size_t>(i + prefetch_distance)] >= 0)
-                catalog.prefetch_item(slot_of[static_cast<size_t>(i + prefetch_distance)]);
+                catalog.prefetch_item(slot_of[static_cast<size_t>(i + prefetch_distance)], by_factors);
             int slot = slot_of[static_cast<size_t>(i)];
             if (slot < 0) continue;
             items.emplace_back();
