@@ -119,9 +119,12 @@ DECLARE
                                           'exclude_seen', 'explain', 'context', 'as_of'];
     knobs jsonb;
 BEGIN
-    PERFORM recsys._check_filter(options, knob_names || request_only, 'options');
-    PERFORM recsys._check_settings((SELECT coalesce(jsonb_object_agg(k, v), '{}') FROM jsonb_each(options) o(k, v)
-                                     WHERE k = ANY (knob_names)), 'options');
+    -- Most requests bring no options: nothing to check then.
+    IF options IS DISTINCT FROM '{}' THEN
+        PERFORM recsys._check_filter(options, knob_names || request_only, 'options');
+        PERFORM recsys._check_settings((SELECT coalesce(jsonb_object_agg(k, v), '{}') FROM jsonb_each(options) o(k, v)
+                                         WHERE k = ANY (knob_names)), 'options');
+    END IF;
     IF options ? 'as_of' AND recsys._json_time(options -> 'as_of') IS NULL THEN
         RAISE EXCEPTION 'option "as_of" must be a timestamp, not %', options -> 'as_of' USING ERRCODE = '22007';
     END IF;
