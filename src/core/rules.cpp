@@ -82,15 +82,17 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
     if (rules.empty()) return effects;
     std::vector<size_t> ranks;
     constexpr size_t prefetch_distance = 8;
+    bool any_token = !by_token.empty();  // rules naming only items need no item's tokens
     for (size_t i = 0; i < item_ids.size(); ++i) {
-        if (i + prefetch_distance < slots.size() && slots[i + prefetch_distance] >= 0)
+        if (any_token && i + prefetch_distance < slots.size() && slots[i + prefetch_distance] >= 0)
             catalog.prefetch_tokens(slots[i + prefetch_distance]);
         ranks.clear();
         if (slots[i] >= 0) {
-            catalog.for_each_token(slots[i], [&](int token) {
-                const TokenRun& run = runs[probe(token)];
-                for (uint32_t p = run.begin; p < run.end; ++p) ranks.push_back(by_token[p].second);
-            });
+            if (any_token)
+                catalog.for_each_token(slots[i], [&](int token) {
+                    const TokenRun& run = runs[probe(token)];
+                    for (uint32_t p = run.begin; p < run.end; ++p) ranks.push_back(by_token[p].second);
+                });
             if (!by_slot.empty()) {
                 auto p = std::lower_bound(by_slot.begin(), by_slot.end(), std::make_pair(slots[i], size_t{0}));
                 for (; p != by_slot.end() && p->first == slots[i]; ++p) ranks.push_back(p->second);
