@@ -3,7 +3,9 @@
 // the ALS item factors. Pure C++; src/pg/catalog_cache.cpp keeps one per namespace current.
 //
 // Items are slots addressed by an int; ids never move, so postings and IVF lists hold slots.
-// Ordering by item_id is byte order, as the "C" collation of recsys.items.item_id.
+// Ordering by item_id is byte order, as the "C" collation of recsys.items.item_id. Some const
+// queries keep what does not change between calls (mutable members, cleared by the changes
+// that affect them): a Catalog serves one thread, its backend.
 #pragma once
 
 #include <cstdint>

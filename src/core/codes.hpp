@@ -1,6 +1,7 @@
 // int8 codes of float vectors for fast approximate scoring: a vector scaled so that its largest
-// component is 127 and rounded. The catalogue scans embeddings and ALS factors through them and
-// scores the chosen items exactly. Dot products use AVX2 when the CPU has it, else SSE2.
+// component is 127 and rounded. The catalogue scans embeddings and ALS factors through them to
+// choose items (scored exactly afterwards where asked). Dot products use AVX2 when the CPU has
+// it, else SSE2.
 #pragma once
 
 #include <cstddef>
@@ -42,7 +43,5 @@ private:
 inline void prefetch_codes(const int8_t* codes, size_t n) {
     for (size_t offset = 0; offset < n; offset += 64) __builtin_prefetch(codes + offset);
 }
-
-
 
 }  // namespace recsys
