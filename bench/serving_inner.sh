@@ -96,6 +96,8 @@ rules=$(q -c "$org" -c "SELECT count(*) FROM recsys.rules_list WHERE namespace =
 decide=$(measure decide "SELECT recsys.recsys_bandit_decide('bench', 'home', '{\"device\": \"mobile\"}');")
 rules_paired=$(paired "SELECT * FROM recsys.recsys_rank('bare', \$1, 20)" "SELECT * FROM recsys.recsys_rank('bench', \$1, 20)")
 bandit_paired=$(paired "SELECT * FROM recsys.recsys_rank('bare', \$1, 20, 'home')" "SELECT recsys.recsys_bandit_recommend('bare', \$1, 20, 'home')")
+# The method's own noise: the same call on both sides (its median difference should be about 0).
+calibration_paired=$(paired "SELECT * FROM recsys.recsys_rank('bare', \$1, 20)" "SELECT * FROM recsys.recsys_rank('bare', \$1, 20)")
 rank=$(measure rank "SELECT * FROM recsys.recsys_rank('bench', 'user_' || :u, 20);")
 recommend=$(measure recommend "SELECT recsys.recsys_bandit_recommend('bench', 'user_' || :u, 20, 'home');")
 similar=$(measure similar "SELECT * FROM recsys.recsys_similar_items('bench', 'item_' || :u, 20);")
@@ -142,6 +144,9 @@ echo "paired, ${RECSYS_BENCH_PAIRS:-1000} rounds: recsys_rank without rules p50 
      "median difference $3 ms"
 set -- $bandit_paired
 echo "paired, ${RECSYS_BENCH_PAIRS:-1000} rounds: recsys_rank p50 $1 ms, recsys_bandit_recommend (same knobs) $2 ms," \
+     "median difference $3 ms"
+set -- $calibration_paired
+echo "paired calibration, ${RECSYS_BENCH_PAIRS:-1000} rounds: the same recsys_rank call on both sides, p50 $1 and $2 ms," \
      "median difference $3 ms"
 echo "backend private memory (RssAnon): $anon_before kB after one call, $anon_after kB after $calls more calls (growth $(( (anon_after - anon_before) / 1024 )) MB)"
 echo "shared buffers touched (RssShmem): $shmem_before kB -> $shmem_after kB"
