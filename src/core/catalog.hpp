@@ -92,6 +92,7 @@ public:
     bool available(int slot) const { return available_[static_cast<size_t>(slot)] != 0; }
     const std::string& brand(int slot) const { return brand_[static_cast<size_t>(slot)]; }
     const std::string& category(int slot) const { return category_[static_cast<size_t>(slot)]; }
+    const std::vector<std::string>& tags(int slot) const { return tags_[static_cast<size_t>(slot)]; }
 
     // Starts loading what fill, popularity and factor_score (by_factors) or cosine read of a
     // slot into the CPU cache (one miss each otherwise, for every candidate).

@@ -38,6 +38,10 @@ CREATE FUNCTION recsys._catalog_tag_profile(org uuid, ns text, item_ids text[], 
                                             OUT tags text[], OUT weights float8[])
     AS 'MODULE_PATHNAME', 'recsys_catalog_tag_profile' LANGUAGE C STABLE;
 
+-- An item's tags from the cached catalogue; NULL when the namespace has no such item.
+CREATE FUNCTION recsys._catalog_item_tags(org uuid, ns text, item_id text) RETURNS text[]
+    AS 'MODULE_PATHNAME', 'recsys_catalog_item_tags' LANGUAGE C STABLE;
+
 -- Builds (or rebuilds) the namespace's IVF embedding index; options: lists (default: the square
 -- root of the number of embeddings), probes (default: lists / 16, at least 4), sample (items
 -- the k-means runs on, default 20000), iterations (default 10), seed (default 42). Returns what

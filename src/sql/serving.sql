@@ -506,9 +506,8 @@ BEGIN
         RAISE EXCEPTION 'k must be between 1 and 1000, not %', coalesce(k::text, 'NULL') USING ERRCODE = '22023';
     END IF;
     PERFORM recsys._require_namespace(org, ns);
-    SELECT i.tags INTO anchor_tags FROM recsys.items i
-     WHERE i.org_id = org AND i.namespace = ns AND i.item_id = anchor_id;
-    IF NOT FOUND THEN
+    anchor_tags := recsys._catalog_item_tags(org, ns, anchor_id);
+    IF anchor_tags IS NULL THEN
         RAISE EXCEPTION 'item "%" does not exist in namespace "%"', anchor_id, ns USING ERRCODE = '42704';
     END IF;
     o := recsys._rank_options(org, ns, jsonb_build_object('alpha', 0.1, 'beta', 1, 'gamma', 2, 'mmr_lambda', 1)

@@ -1,7 +1,7 @@
 -- recsys_rank: determinism, filters that never leak, caps, reasons, read-only serving.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(52);
+SELECT plan(54);
 SET recsys.org_id = 'ffffffff-0000-0000-0000-000000000006';
 SELECT recsys.recsys_seed_synthetic('rk', '{"items": 3000, "users": 300, "events": 40000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -174,6 +174,13 @@ SELECT results_eq(
     'the cached tag profile: the heaviest tags by the summed positive weights of the items carrying them');
 SELECT is((SELECT cardinality(p.tags) FROM history, recsys._catalog_tag_profile('ffffffff-0000-0000-0000-000000000006', 'rk', ids, weights, 0) p),
           0, 'a profile of no tags is empty');
+-- An item's tags from the cached catalogue equal the table's, for every item, available or not.
+SELECT is((SELECT count(*) FROM recsys.items i
+            WHERE i.org_id = 'ffffffff-0000-0000-0000-000000000006' AND i.namespace = 'rk'
+              AND recsys._catalog_item_tags(i.org_id, i.namespace, i.item_id) IS DISTINCT FROM coalesce(i.tags, '{}')),
+          0::bigint, 'the cached tags of every item are the table''s');
+SELECT is(recsys._catalog_item_tags('ffffffff-0000-0000-0000-000000000006', 'rk', 'no_such_item'), NULL,
+          'an item the namespace lacks has no tags (NULL)');
 
 -- The pipeline ranks alike whether it gets the candidates' catalogue slots or looks the ids up.
 CREATE TEMP TABLE pool AS
