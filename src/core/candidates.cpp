@@ -5,49 +5,13 @@
 
 namespace recsys {
 
-CandidatePool::CandidatePool(std::function<int(const std::string&)> slot_of)
-    : slot_of_(std::move(slot_of)), by_slot_(slot_of_ ? 4096 : 0) {}
-
-// The first probe of a slot in a table of `size` entries (a power of two).
-static size_t slot_hash(int slot, size_t size) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(slot)) * 0x9E3779B97F4A7C15ULL >> 20) & (size - 1);
-}
-
-size_t& CandidatePool::slot_index(int slot, size_t next) {
-    if (2 * (slot_count_ + 1) > by_slot_.size()) grow_slots();
-    for (size_t i = slot_hash(slot, by_slot_.size());; i = (i + 1) & (by_slot_.size() - 1)) {
-        SlotEntry& e = by_slot_[i];
-        if (e.slot == slot) return e.index;
-        if (e.slot < 0) {
-            e = {slot, next};
-            ++slot_count_;
-            return e.index;
-        }
-    }
-}
-
-const CandidatePool::SlotEntry* CandidatePool::find_slot(int slot) const {
-    if (by_slot_.empty()) return nullptr;
-    for (size_t i = slot_hash(slot, by_slot_.size());; i = (i + 1) & (by_slot_.size() - 1)) {
-        const SlotEntry& e = by_slot_[i];
-        if (e.slot == slot) return &e;
-        if (e.slot < 0) return nullptr;
-    }
-}
-
-void CandidatePool::grow_slots() {
-    std::vector<SlotEntry> old = std::move(by_slot_);
-    by_slot_.assign(std::max<size_t>(16, old.size() * 2), SlotEntry{});
-    slot_count_ = 0;
-    for (const SlotEntry& e : old)
-        if (e.slot >= 0) slot_index(e.slot, e.index);
-}
+CandidatePool::CandidatePool(std::function<int(const std::string&)> slot_of) : slot_of_(std::move(slot_of)) {}
 
 void CandidatePool::add(const std::string& item_id, uint32_t source, double covisitation, int slot) {
     if (slot < 0 && slot_of_) slot = slot_of_(item_id);
     int key = slot_of_ ? slot : -1;  // without a resolver every item is pooled by id
     size_t next = items_.size();
-    size_t at = key >= 0 ? slot_index(key, next) : by_id_.try_emplace(item_id, next).first->second;
+    size_t at = key >= 0 ? by_slot_.emplace(key, next) : by_id_.try_emplace(item_id, next).first->second;
     if (at == next) items_.push_back({item_id, 0, NAN, 0, -1});
     PooledItem& item = items_[at];
     item.sources |= source;
@@ -58,8 +22,8 @@ void CandidatePool::add(const std::string& item_id, uint32_t source, double covi
 
 PooledItem* CandidatePool::find(const std::string& item_id, int slot) {
     if (slot >= 0) {
-        const SlotEntry* found = find_slot(slot);
-        return found == nullptr ? nullptr : &items_[found->index];
+        const size_t* found = by_slot_.find(slot);
+        return found == nullptr ? nullptr : &items_[*found];
     }
     auto found = by_id_.find(item_id);
     return found == by_id_.end() ? nullptr : &items_[found->second];

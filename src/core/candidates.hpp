@@ -11,6 +11,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/int_map.hpp"
+
 namespace recsys {
 
 // One pooled candidate.
@@ -41,19 +43,8 @@ private:
     // The pooled item of an id (and its slot, when known), or nullptr.
     PooledItem* find(const std::string& item_id, int slot);
 
-    // Catalogue slot -> index into items_: open addressing with linear probing (one allocation,
-    // instead of a node per item), at most half full.
-    struct SlotEntry {
-        int slot = -1;  // -1: empty
-        size_t index = 0;
-    };
-    size_t& slot_index(int slot, size_t next);  // the entry's index, inserted as `next` when new
-    const SlotEntry* find_slot(int slot) const;
-    void grow_slots();
-
     std::function<int(const std::string&)> slot_of_;
-    std::vector<SlotEntry> by_slot_;
-    size_t slot_count_ = 0;
+    IntMap<size_t> by_slot_{2048};                   // catalogue slot -> index into items_
     std::unordered_map<std::string, size_t> by_id_;  // items without a slot
     std::vector<PooledItem> items_;
 };

@@ -175,7 +175,6 @@ void Catalog::prefetch_item(int slot, bool by_factors) const {
     __builtin_prefetch(&ids_[s]);
     __builtin_prefetch(&brand_[s]);
     __builtin_prefetch(&category_[s]);
-    __builtin_prefetch(&tags_[s]);
     __builtin_prefetch(&price_[s]);
     __builtin_prefetch(&created_at_[s]);
     __builtin_prefetch(&available_[s]);
@@ -457,8 +456,8 @@ std::vector<ScoredSlot> Catalog::nearest(const std::vector<float>& query, size_t
                               return a.score != b.score ? a.score > b.score : a.slot < b.slot;
                           });
         // The probed lists are scanned with the int8 codes (a quarter of the memory traffic);
-        // the n chosen get their exact cosine. Codes rank almost like the vectors, and the index
-        // is approximate anyway.
+        // the n chosen get their exact cosine when asked. Codes rank almost like the vectors,
+        // and the index is approximate anyway.
         QueryCodes query_codes(unit.data(), dim_);
         BestOf<ByScoreThenId> chosen(n, ByScoreThenId{&ids_});
         constexpr size_t prefetch_distance = 4;  // items ahead whose codes are loaded meanwhile
@@ -531,7 +530,7 @@ double Catalog::factor_score(int slot, const std::vector<float>& user) const {
 std::vector<ScoredSlot> Catalog::top_by_factors(const std::vector<float>& user, size_t n, bool exact_scores) const {
     if (rank_ == 0 || user.size() != rank_ || n == 0) return {};
     // Chosen with the int8 codes (a quarter of the memory traffic of the float factors), then
-    // scored exactly, as in nearest().
+    // scored exactly when asked, as in nearest().
     QueryCodes user_codes(user.data(), rank_);
     BestOf<ByScoreThenId> top(n, ByScoreThenId{&ids_});
     // Items come longest vector first; no later item can score above the user's length times

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "core/error.hpp"
+#include "core/int_map.hpp"
 
 namespace recsys {
 
@@ -48,24 +49,12 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
         for (int slot : t.slots) by_slot.emplace_back(slot, rank);
     }
     std::sort(by_token.begin(), by_token.end());
-    // Named token -> its run of by_token, in a small open-addressing table (at most half full;
-    // its size follows the rules, not the catalogue's vocabulary).
-    struct TokenRun {
-        int token = -1;
-        uint32_t begin = 0, end = 0;
-    };
-    size_t table_size = 16;
-    while (table_size < 2 * by_token.size()) table_size *= 2;
-    std::vector<TokenRun> runs(table_size);
-    auto probe = [&](int token) {
-        size_t at = (static_cast<uint64_t>(static_cast<uint32_t>(token)) * 0x9E3779B97F4A7C15ULL >> 32) & (table_size - 1);
-        while (runs[at].token != -1 && runs[at].token != token) at = (at + 1) & (table_size - 1);
-        return at;
-    };
+    // Named token -> its run [begin, end) of by_token.
+    IntMap<std::pair<uint32_t, uint32_t>> runs(by_token.size());
     for (size_t p = 0; p < by_token.size();) {
         size_t end = p;
         while (end < by_token.size() && by_token[end].first == by_token[p].first) ++end;
-        runs[probe(by_token[p].first)] = {by_token[p].first, static_cast<uint32_t>(p), static_cast<uint32_t>(end)};
+        runs.emplace(by_token[p].first, {static_cast<uint32_t>(p), static_cast<uint32_t>(end)});
         p = end;
     }
     std::sort(by_slot.begin(), by_slot.end());
@@ -90,8 +79,8 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
         if (slots[i] >= 0) {
             if (any_token)
                 catalog.for_each_token(slots[i], [&](int token) {
-                    const TokenRun& run = runs[probe(token)];
-                    for (uint32_t p = run.begin; p < run.end; ++p) ranks.push_back(by_token[p].second);
+                    if (const auto* run = runs.find(token))
+                        for (uint32_t p = run->first; p < run->second; ++p) ranks.push_back(by_token[p].second);
                 });
             if (!by_slot.empty()) {
                 auto p = std::lower_bound(by_slot.begin(), by_slot.end(), std::make_pair(slots[i], size_t{0}));

@@ -1,6 +1,7 @@
 // SQL entry points over the cached catalogue (catalog_cache.cpp) for a user's tag profile and an
-// item's tags (the candidate sources are in candidates.cpp, rule matching in rules.cpp). It brings the catalogue
-// up to date first, so an item changed by a committed transaction is never read in its old state.
+// item's tags (the candidate sources are in candidates.cpp, rule matching in rules.cpp). Each
+// brings the catalogue up to date first, so an item changed by a committed transaction is never
+// read in its old state.
 #include <string>
 #include <utility>
 #include <vector>
