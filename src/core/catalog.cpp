@@ -113,8 +113,6 @@ void Catalog::upsert(const CatalogRecord& record) {
         brand_token_.push_back(-1);
         category_token_.push_back(-1);
         vectors_.resize(vectors_.size() + dim_, 0.0f);
-        codes_.resize(codes_.size() + dim_, 0);
-        code_scale_.push_back(0.0f);
         has_vector_.push_back(0);
         list_of_.push_back(-1);
         factors_.resize(factors_.size() + rank_, 0.0f);
@@ -158,10 +156,7 @@ void Catalog::upsert(const CatalogRecord& record) {
     for (const std::string& tag : record.tags) post(tag_postings_, tag, slot);
     std::vector<float> unit = record.embedding;
     has_vector_[s] = !unit.empty() && make_unit(unit) ? 1 : 0;
-    if (has_vector_[s]) {
-        std::copy(unit.begin(), unit.end(), vectors_.begin() + static_cast<long>(s * dim_));
-        code_scale_[s] = encode(unit.data(), dim_, codes_.data() + s * dim_);
-    }
+    if (has_vector_[s]) std::copy(unit.begin(), unit.end(), vectors_.begin() + static_cast<long>(s * dim_));
     assign_to_list(slot);
 }
 
@@ -382,8 +377,11 @@ bool Catalog::matches(const CompiledTarget& target, const std::string& item_id, 
 void Catalog::assign_to_list(int slot) {
     size_t s = static_cast<size_t>(slot);
     if (list_of_[s] >= 0) {
-        std::vector<int>& old = lists_[static_cast<size_t>(list_of_[s])];
-        old.erase(std::find(old.begin(), old.end(), slot));
+        IndexList& old = lists_[static_cast<size_t>(list_of_[s])];
+        size_t at = static_cast<size_t>(std::find(old.slots.begin(), old.slots.end(), slot) - old.slots.begin());
+        old.slots.erase(old.slots.begin() + static_cast<long>(at));
+        old.scales.erase(old.scales.begin() + static_cast<long>(at));
+        old.codes.erase(old.codes.begin() + static_cast<long>(at * dim_), old.codes.begin() + static_cast<long>((at + 1) * dim_));
         list_of_[s] = -1;
     }
     if (lists_.empty() || !has_vector_[s]) return;
@@ -391,8 +389,16 @@ void Catalog::assign_to_list(int slot) {
                              ConstVector(vectors_.data() + s * dim_, static_cast<long>(dim_));
     Eigen::Index list;
     scores.maxCoeff(&list);
-    lists_[static_cast<size_t>(list)].push_back(slot);
-    list_of_[s] = static_cast<int>(list);
+    add_to_list(static_cast<size_t>(list), slot);
+}
+
+void Catalog::add_to_list(size_t list, int slot) {
+    IndexList& into = lists_[list];
+    into.slots.push_back(slot);
+    into.codes.resize(into.codes.size() + dim_);
+    into.scales.push_back(encode(vectors_.data() + static_cast<size_t>(slot) * dim_, dim_,
+                                 into.codes.data() + into.codes.size() - dim_));
+    list_of_[static_cast<size_t>(slot)] = static_cast<int>(list);
 }
 
 void Catalog::set_index(const std::vector<float>& centroids, size_t probes) {
@@ -415,8 +421,7 @@ void Catalog::set_index(const std::vector<float>& centroids, size_t probes) {
             if (!has_vector_[first + r]) continue;
             Eigen::Index list;
             scores.row(static_cast<long>(r)).maxCoeff(&list);
-            lists_[static_cast<size_t>(list)].push_back(static_cast<int>(first + r));
-            list_of_[first + r] = static_cast<int>(list);
+            add_to_list(static_cast<size_t>(list), static_cast<int>(first + r));
         }
     }
 }
@@ -460,17 +465,11 @@ std::vector<ScoredSlot> Catalog::nearest(const std::vector<float>& query, size_t
         // and the index is approximate anyway.
         QueryCodes query_codes(unit.data(), dim_);
         BestOf<ByScoreThenId> chosen(n, ByScoreThenId{&ids_});
-        constexpr size_t prefetch_distance = 4;  // items ahead whose codes are loaded meanwhile
         for (size_t p = 0; p < probes; ++p) {
-            const std::vector<int>& list = lists_[static_cast<size_t>(lists[p].slot)];
-            for (size_t i = 0; i < list.size(); ++i) {
-                if (i + prefetch_distance < list.size())
-                    prefetch_codes(codes_.data() + static_cast<size_t>(list[i + prefetch_distance]) * dim_, dim_);
-                int slot = list[i];
-                if (eligible(slot)) {
-                    size_t s = static_cast<size_t>(slot);
-                    chosen.offer({slot, query_codes.dot(codes_.data() + s * dim_, code_scale_[s])});
-                }
+            const IndexList& list = lists_[static_cast<size_t>(lists[p].slot)];
+            for (size_t i = 0; i < list.slots.size(); ++i) {
+                int slot = list.slots[i];
+                if (eligible(slot)) chosen.offer({slot, query_codes.dot(list.codes.data() + i * dim_, list.scales[i])});
             }
         }
         return rescored(chosen.take(), exact_scores, cosine_of, ByScoreThenId{&ids_});

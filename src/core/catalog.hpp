@@ -200,7 +200,10 @@ private:
     int token(char kind, const std::string& value);
     int find_token(char kind, const std::string& value) const;
     void unpost(Postings& postings, const std::string& key, int slot);
+    // Puts the slot in the index list nearest its vector (out of any list it was in).
     void assign_to_list(int slot);
+    // Appends the slot and its codes to an index list.
+    void add_to_list(size_t list, int slot);
     void count_types();
     std::vector<int> merge(const std::vector<const Posting*>& postings, const std::vector<int>& extra, size_t limit,
                            bool available_only) const;
@@ -226,18 +229,24 @@ private:
     };
     std::vector<InlineTokens> inline_tokens_;
     std::vector<float> vectors_;       // dim per slot, unit length
-    std::vector<int8_t> codes_;        // dim per slot: the vector scaled by code_scale_ and rounded
-    std::vector<float> code_scale_;    // per slot: 127 / the vector's largest absolute component
     std::vector<uint8_t> has_vector_;
     Postings tag_postings_, brand_postings_, category_postings_;
     std::vector<float> centroids_;     // lists x dim
-    std::vector<std::vector<int>> lists_;
+    // An inverted list of the embedding index: its items' slots and, in the same order and
+    // contiguous (a probe streams through memory), their int8 codes (dim each: the unit vector
+    // scaled by the item's scale, 127 / its largest absolute component, and rounded).
+    struct IndexList {
+        std::vector<int> slots;
+        std::vector<int8_t> codes;
+        std::vector<float> scales;
+    };
+    std::vector<IndexList> lists_;
     std::vector<int> list_of_;         // -1: in no list
     size_t probes_ = 0;
     size_t rank_ = 0;
     std::vector<float> factors_;       // rank per slot
     // The items with factors by the length of their codes' vector, longest first: slot, int8
-    // codes (rank each; see codes_), scale, and that length (|codes| / scale).
+    // codes (rank each; see IndexList), scale, and that length (|codes| / scale).
     std::vector<int> factor_order_;
     std::vector<int8_t> factor_order_codes_;
     std::vector<float> factor_order_scale_;

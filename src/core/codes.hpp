@@ -39,9 +39,4 @@ private:
     int32_t (*kernel_)(const int8_t*, const int16_t*, size_t);  // AVX2 where the CPU has it
 };
 
-// Starts loading n codes into the CPU cache.
-inline void prefetch_codes(const int8_t* codes, size_t n) {
-    for (size_t offset = 0; offset < n; offset += 64) __builtin_prefetch(codes + offset);
-}
-
 }  // namespace recsys

@@ -110,6 +110,7 @@ void CoVisitation::add_pair(const std::string& a, const std::string& b, int64_t 
     totals_[static_cast<size_t>(x)] += count;
     totals_[static_cast<size_t>(y)] += count;
     entries_ += 2;
+    penalised_totals_.clear();
 }
 
 void CoVisitation::load_counts(const std::vector<std::string>& ids, const std::vector<PairCount>& counts) {
@@ -141,6 +142,7 @@ void CoVisitation::load_counts(const std::vector<std::string>& ids, const std::v
 }
 
 void CoVisitation::finish_load() {
+    penalised_totals_.clear();
     for (List& list : lists_) std::sort(list.begin(), list.end(), ByItem());
 }
 
@@ -151,6 +153,7 @@ void CoVisitation::set_entry(int owner, int item, uint32_t count) {
     double& total = totals_[static_cast<size_t>(owner)];
     if (present) total -= at->pairs;
     total += count;
+    penalised_totals_.clear();
     if (count == 0) {
         if (present) {
             list.erase(at);
@@ -191,6 +194,7 @@ void CoVisitation::replace(const std::string& item, const std::vector<std::pair<
     double total = 0.0;
     for (const Neighbour& nb : fresh) total += nb.pairs;
     totals_[static_cast<size_t>(x)] = total;
+    penalised_totals_.clear();
     lists_[static_cast<size_t>(x)] = std::move(fresh);
 }
 
@@ -258,11 +262,20 @@ std::vector<std::pair<int, double>> CoVisitation::top_neighbour_numbers(const st
             if (sum == 0.0) touched.push_back(nb.item);
             sum += nb.pairs;
         }
+    if (penalised_totals_.size() != ids_.size() || penalised_power_ != penalty) {
+        penalised_totals_.assign(ids_.size(), std::numeric_limits<double>::quiet_NaN());
+        penalised_power_ = penalty;
+    }
     std::vector<std::pair<double, int>> scored;
     scored.reserve(touched.size());
     for (int t : touched) {
         double sum = sums_[static_cast<size_t>(t)];
-        scored.emplace_back(penalty > 0.0 ? sum / std::pow(totals_[static_cast<size_t>(t)], penalty) : sum, t);
+        if (penalty > 0.0) {
+            double& penalised = penalised_totals_[static_cast<size_t>(t)];
+            if (std::isnan(penalised)) penalised = std::pow(totals_[static_cast<size_t>(t)], penalty);
+            sum /= penalised;
+        }
+        scored.emplace_back(sum, t);
     }
     auto better = [this](const std::pair<double, int>& a, const std::pair<double, int>& b) {
         return a.first != b.first ? a.first > b.first

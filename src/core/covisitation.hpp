@@ -104,6 +104,10 @@ private:
     size_t entries_ = 0;
     // Per-item sums of top_neighbours, kept zeroed between calls (a backend serves one call at a time).
     mutable std::vector<double> sums_;
+    // Per item: its total raised to penalised_power_, computed on first use (NaN: not yet); emptied
+    // by every change to the totals.
+    mutable std::vector<double> penalised_totals_;
+    mutable double penalised_power_ = 0.0;
 };
 
 }  // namespace recsys

@@ -134,6 +134,13 @@ TEST(Catalog, IvfSearchFindsMostExactNeighboursAndFollowsUpdates) {
     std::vector<recsys::ScoredSlot> after = c.nearest(clustered(3, dim, 40), 1, {});
     ASSERT_EQ(after.size(), 1u);
     EXPECT_EQ(c.item_id(after[0].slot), "moved");
+    // Moved away again, it is searched by its new codes only (its list entry and codes move).
+    c.upsert(record("moved", {}, clustered(n + 41, dim, 40)));  // a new vector in cluster 1
+    for (const auto& a : c.nearest(clustered(3, dim, 40), 20, {}, false)) EXPECT_NE(c.item_id(a.slot), "moved");
+    std::vector<recsys::ScoredSlot> near_one = c.nearest(clustered(n + 41, dim, 40), 1, {}, false);
+    ASSERT_EQ(near_one.size(), 1u);
+    EXPECT_EQ(c.item_id(near_one[0].slot), "moved");
+    EXPECT_NEAR(near_one[0].score, 1.0, 0.02);  // the int8 codes' score of the item's own vector
 }
 
 TEST(Catalog, FactorsScoreAvailableItemsOnly) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -141,6 +142,25 @@ TEST(CoVisitation, PenaltyDividesByTheNeighboursTotalPairs) {
     EXPECT_DOUBLE_EQ(c.total("h"), 4.0);
     EXPECT_DOUBLE_EQ(c.total("z"), 0.0);
     EXPECT_THROW(c.top_neighbours({"q"}, 2, keep_all, 1.5), recsys::Error);
+}
+
+TEST(CoVisitation, PenalisedScoresFollowChangedTotals) {
+    // The penalised totals are kept between calls: every change to a total, and a change of
+    // penalty, must show in the next scores.
+    recsys::CoVisitation c;
+    c.add_pair("q", "h", 4);
+    c.add_pair("h", "z", 96);
+    c.add_pair("q", "x", 2);
+    c.finish_load();
+    EXPECT_NEAR(c.top_neighbours({"q"}, 2, keep_all, 0.5)[1].pairs, 4 / std::sqrt(100.0), 1e-12);
+    EXPECT_NEAR(c.top_neighbours({"q"}, 2, keep_all, 1.0)[1].pairs, 4 / 100.0, 1e-12);
+    c.replace("z", {{"h", 12}});  // h's total: 4 + 12
+    auto after_replace = c.top_neighbours({"q"}, 2, keep_all, 0.5);
+    EXPECT_EQ(ids(after_replace), (std::vector<std::string>{"x", "h"}));
+    EXPECT_NEAR(after_replace[1].pairs, 4 / std::sqrt(16.0), 1e-12);
+    c.add_pair("h", "w", 84);  // h's total: 100 again
+    EXPECT_NEAR(c.top_neighbours({"q"}, 2, keep_all, 0.5)[1].pairs, 4 / std::sqrt(100.0), 1e-12);
+    EXPECT_NEAR(c.top_neighbours({"q"}, 2, keep_all, 0.0)[0].pairs, 4.0, 1e-12);
 }
 
 TEST(CoVisitation, LoadCountsEqualsPairByPairLoading) {
