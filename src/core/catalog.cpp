@@ -113,6 +113,7 @@ void Catalog::upsert(const CatalogRecord& record) {
         brand_token_.push_back(-1);
         category_token_.push_back(-1);
         vectors_.resize(vectors_.size() + dim_, 0.0f);
+        vector_norm_.push_back(0.0);
         has_vector_.push_back(0);
         list_of_.push_back(-1);
         factors_.resize(factors_.size() + rank_, 0.0f);
@@ -156,7 +157,10 @@ void Catalog::upsert(const CatalogRecord& record) {
     for (const std::string& tag : record.tags) post(tag_postings_, tag, slot);
     std::vector<float> unit = record.embedding;
     has_vector_[s] = !unit.empty() && make_unit(unit) ? 1 : 0;
-    if (has_vector_[s]) std::copy(unit.begin(), unit.end(), vectors_.begin() + static_cast<long>(s * dim_));
+    if (has_vector_[s]) {
+        std::copy(unit.begin(), unit.end(), vectors_.begin() + static_cast<long>(s * dim_));
+        vector_norm_[s] = static_cast<double>(ConstVector(vectors_.data() + s * dim_, static_cast<long>(dim_)).norm());
+    }
     assign_to_list(slot);
 }
 
@@ -184,23 +188,21 @@ void Catalog::prefetch_item(int slot, bool by_factors) const {
     }
 }
 
-std::vector<std::pair<int, double>> Catalog::profile_tokens(const std::vector<std::pair<std::string, double>>& profile) const {
-    std::vector<std::pair<int, double>> tokens;
+IntMap<double> Catalog::profile_tokens(const std::vector<std::pair<std::string, double>>& profile) const {
+    IntMap<double> tokens(profile.size());
     for (const auto& entry : profile) {
         int t = find_token('t', entry.first);
-        if (t >= 0) tokens.emplace_back(t, entry.second);
+        if (t >= 0) tokens.emplace(t, entry.second);
     }
-    std::sort(tokens.begin(), tokens.end());
     return tokens;
 }
 
-double Catalog::profile_weight(int slot, const std::vector<std::pair<int, double>>& profile) const {
+double Catalog::profile_weight(int slot, const IntMap<double>& profile) const {
     double carried = 0.0;
-    if (profile.empty()) return carried;
+    if (profile.size() == 0) return carried;
     // Every attribute token: a brand or category token never equals a tag's.
     for_each_token(slot, [&](int t) {
-        auto at = std::lower_bound(profile.begin(), profile.end(), std::make_pair(t, -static_cast<double>(INFINITY)));
-        for (; at != profile.end() && at->first == t; ++at) carried += at->second;
+        if (const double* weight = profile.find(t)) carried += *weight;
     });
     return carried;
 }
@@ -215,6 +217,7 @@ void Catalog::fill(int slot, PipelineItem& item) const {
     item.candidate.borrowed_tags = &tags_[s];
     item.candidate.borrowed_embedding = has_vector_[s] ? vectors_.data() + s * dim_ : nullptr;
     item.candidate.borrowed_dim = has_vector_[s] ? dim_ : 0;
+    item.candidate.borrowed_norm = vector_norm_[s];
     item.available = available_[s] != 0;
     item.price = price_[s];
     item.created_at = created_at_[s];

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/covisitation.hpp"
+#include "core/int_map.hpp"
 #include "core/pipeline.hpp"
 
 namespace recsys {
@@ -97,12 +98,12 @@ public:
     // Starts loading what fill, popularity and factor_score (by_factors) or cosine read of a
     // slot into the CPU cache (one miss each otherwise, for every candidate).
     void prefetch_item(int slot, bool by_factors) const;
-    // A tag profile (tag, weight) as tag tokens, sorted, for profile_weight; tags no item has
+    // A tag profile (tag, weight) as a table of tag tokens, for profile_weight; tags no item has
     // are left out.
-    std::vector<std::pair<int, double>> profile_tokens(const std::vector<std::pair<std::string, double>>& profile) const;
+    IntMap<double> profile_tokens(const std::vector<std::pair<std::string, double>>& profile) const;
     // The summed weight of the slot's tags in a profile of profile_tokens (as the pipeline sums
     // it from the tag strings, but by token).
-    double profile_weight(int slot, const std::vector<std::pair<int, double>>& profile) const;
+    double profile_weight(int slot, const IntMap<double>& profile) const;
     // Fills a pipeline item with the slot's attributes; its tags and embedding are borrowed
     // (valid until the catalogue next changes). Signals are left untouched.
     void fill(int slot, PipelineItem& item) const;
@@ -229,6 +230,7 @@ private:
     };
     std::vector<InlineTokens> inline_tokens_;
     std::vector<float> vectors_;       // dim per slot, unit length
+    std::vector<double> vector_norm_;  // per slot: the stored vector's norm (1 up to rounding)
     std::vector<uint8_t> has_vector_;
     Postings tag_postings_, brand_postings_, category_postings_;
     std::vector<float> centroids_;     // lists x dim

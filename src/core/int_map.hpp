@@ -31,6 +31,9 @@ public:
         return e.value;
     }
 
+    // How many keys it holds.
+    size_t size() const { return count_; }
+
     // The value of `key`, nullptr when absent.
     const Value* find(int key) const {
         const Entry& e = entries_[probe(key)];

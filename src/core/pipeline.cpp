@@ -143,15 +143,12 @@ std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const Pip
         if (boost_of[r] > 0) ranked.reasons.push_back("personalization");
         if (item.rule_factor > 1.0) ranked.reasons.push_back("rule:boost");
         if (item.rule_factor < 1.0) ranked.reasons.push_back("rule:demote");
-        // Picked ahead of a more relevant eligible candidate: diversity at work.
-        for (size_t q = 0; q < pool.size(); ++q) {
-            bool later_or_never = true;
-            for (size_t e = 0; e <= p; ++e) later_or_never &= picks[e].index != q;
-            if (later_or_never && pool[q].relevance > pool[r].relevance) {
-                ranked.reasons.push_back("diversity");
-                break;
-            }
-        }
+        // Picked ahead of a more relevant eligible candidate (diversity at work): more candidates
+        // are more relevant than this one than picks so far are.
+        size_t more_relevant = 0, picked_more_relevant = 0;
+        for (const Candidate& c : pool) more_relevant += c.relevance > pool[r].relevance;
+        for (size_t e = 0; e < p; ++e) picked_more_relevant += pool[picks[e].index].relevance > pool[r].relevance;
+        if (more_relevant > picked_more_relevant) ranked.reasons.push_back("diversity");
         out.push_back(std::move(ranked));
     }
     for (size_t r = 0; r < kept.size(); ++r) items[kept[r]].candidate = std::move(pool[r]);

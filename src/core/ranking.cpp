@@ -91,7 +91,10 @@ namespace {
 class SimilarityTable {
 public:
     explicit SimilarityTable(const std::vector<Candidate>& candidates)
-        : candidates_(candidates), norm_(candidates.size(), NAN), tokens_(candidates.size()), tokenized_(candidates.size()) {}
+        : candidates_(candidates), norm_(candidates.size(), NAN), tokens_(candidates.size()), tokenized_(candidates.size()) {
+        for (size_t i = 0; i < candidates.size(); ++i)
+            if (candidates[i].borrowed_embedding != nullptr) norm_[i] = candidates[i].borrowed_norm;
+    }
 
     double operator()(size_t a, size_t b) const {
         const Candidate& x = candidates_[a];
@@ -159,13 +162,21 @@ std::vector<MmrPick> mmr_select(const std::vector<Candidate>& candidates, const 
     if (!(options.lambda >= 0.0 && options.lambda <= 1.0)) throw_invalid("mmr_lambda must be between 0 and 1");
     size_t n = candidates.size();
     SimilarityTable similarity_of(candidates);
+    // Candidates by relevance (then item_id), ordered only as far as a scan reaches: a scan
+    // usually stops within the first few dozen.
     std::vector<size_t> order(n);
     for (size_t i = 0; i < n; ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-        const Candidate& x = candidates[a];
-        const Candidate& y = candidates[b];
-        return x.relevance != y.relevance ? x.relevance > y.relevance : x.item_id < y.item_id;
-    });
+    size_t ordered = 0;
+    auto order_further = [&]() {
+        size_t end = std::min(n, std::max<size_t>(64, 2 * ordered));
+        std::partial_sort(order.begin() + static_cast<long>(ordered), order.begin() + static_cast<long>(end), order.end(),
+                          [&](size_t a, size_t b) {
+                              const Candidate& x = candidates[a];
+                              const Candidate& y = candidates[b];
+                              return x.relevance != y.relevance ? x.relevance > y.relevance : x.item_id < y.item_id;
+                          });
+        ordered = end;
+    };
     std::vector<double> max_similarity(n, 0.0);
     std::vector<size_t> compared(n, 0);  // picks each candidate's max_similarity covers
     std::vector<bool> taken(n, false);
@@ -174,7 +185,9 @@ std::vector<MmrPick> mmr_select(const std::vector<Candidate>& candidates, const 
     while (picks.size() < options.k) {
         size_t best = n;
         double best_score = 0.0;
-        for (size_t i : order) {
+        for (size_t position = 0; position < n; ++position) {
+            if (position == ordered) order_further();
+            size_t i = order[position];
             if (taken[i]) continue;
             const Candidate& c = candidates[i];
             if (best != n && options.lambda * c.relevance < best_score) break;

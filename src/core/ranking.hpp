@@ -2,6 +2,7 @@
 // blending, item similarity and MMR selection with hard brand/category caps.
 #pragma once
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ struct Candidate {
     const std::vector<std::string>* borrowed_tags = nullptr;
     const float* borrowed_embedding = nullptr;
     size_t borrowed_dim = 0;
+    double borrowed_norm = NAN;  // the borrowed embedding's norm, when the lender knows it
 
     const std::vector<std::string>& tag_list() const { return borrowed_tags != nullptr ? *borrowed_tags : tags; }
     const float* vector_data() const { return borrowed_embedding != nullptr ? borrowed_embedding : embedding.data(); }

@@ -143,7 +143,7 @@ Datum recsys_rank_pipeline(PG_FUNCTION_ARGS) {
         for (int t = 0; t < profile_tags.count; ++t)
             options.tag_profile[profile_text[t]] = recsys_pg::float8_at(profile_weights, t);
         // Each candidate's profile weight by tag token (no tag strings read).
-        std::vector<std::pair<int, double>> profile_tokens =
+        recsys::IntMap<double> profile_tokens =
             catalog.profile_tokens({options.tag_profile.begin(), options.tag_profile.end()});
         bool slots_valid = given_slots.count == n && given_serial == static_cast<int64>(catalog.serial());
         std::vector<int> slot_of(static_cast<size_t>(n));

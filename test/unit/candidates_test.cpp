@@ -1,6 +1,7 @@
 // Unit tests of the candidate pool: merged sources, the highest co-visitation, flags, id order.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -78,4 +79,18 @@ TEST(CandidatePool, ManySlotsStayDistinctAsThePoolGrows) {
         EXPECT_DOUBLE_EQ(item.covisitation, slot);
         EXPECT_EQ(item.flags, slot == 0 || slot == 4999 ? 4u : 0u);
     }
+}
+
+TEST(CandidatePool, SortedEqualsByteOrderForLongSharedPrefixesAndHighBytes) {
+    // Ids that share their first 8 bytes, are prefixes of each other, or carry bytes >= 0x80
+    // (UTF-8): the order must be std::string's byte order in every case.
+    std::vector<std::string> ids = {"sku-0000-12", "sku-0000-2", "sku-0000", "sku-000", "sku-0000-1", "\xc3\xa9t\xc3\xa9",
+                                    "zeta", "a", "", "sku-0000-\xc3\xa9", "sku-0000-12a", "SKU"};
+    recsys::CandidatePool pool;
+    for (const std::string& id : ids) pool.add(id, 1);
+    std::vector<std::string> expected = ids;
+    std::sort(expected.begin(), expected.end());
+    std::vector<std::string> got;
+    for (const recsys::PooledItem& item : pool.sorted()) got.push_back(item.item_id);
+    EXPECT_EQ(got, expected);
 }

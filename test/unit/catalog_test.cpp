@@ -56,6 +56,13 @@ TEST(Catalog, UpsertReplacesAttributesAndPostings) {
     EXPECT_EQ(c.size(), 2u);
     EXPECT_FALSE(c.available(c.find("b")));
     EXPECT_EQ(c.find("zz"), -1);
+    // A filled candidate borrows the stored unit vector with its norm.
+    c.upsert(record("b", {"blue"}, {3, 4}));
+    recsys::PipelineItem item;
+    c.fill(c.find("b"), item);
+    ASSERT_EQ(item.candidate.vector_size(), 2u);
+    EXPECT_NEAR(item.candidate.vector_data()[0], 0.6, 1e-6);
+    EXPECT_NEAR(item.candidate.borrowed_norm, 1.0, 1e-6);
 }
 
 TEST(Catalog, TagUnionIsOrderedByIdWithoutRepeatsAndLimited) {

@@ -147,7 +147,7 @@ TEST(Ranking, MmrEqualsTheFullScanOnRandomLists) {
         recsys::CounterRng rng(seed, 0, 0);
         std::vector<recsys::Candidate> cs;
         bool embeddings = seed % 2 == 0;
-        for (int i = 0; i < 120; ++i) {
+        for (int i = 0; i < 300; ++i) {  // more than one ordered chunk (64, 128, 256)
             std::vector<float> e;
             if (embeddings)
                 for (int d = 0; d < 8; ++d) e.push_back(static_cast<float>(rng.gaussian()));
