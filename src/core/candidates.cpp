@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "core/id_key.hpp"
+
 namespace recsys {
 
 CandidatePool::CandidatePool(std::function<int(const std::string&)> slot_of) : slot_of_(std::move(slot_of)) {}
@@ -34,21 +36,13 @@ void CandidatePool::flag(const std::vector<std::string>& item_ids, uint32_t flag
         if (PooledItem* item = find(id, slot_of_ ? slot_of_(id) : -1)) item->flags |= flag;
 }
 
-// The first 8 bytes of an id as a big-endian number (zero-padded): numbers compare as the ids'
-// prefixes do.
-static uint64_t prefix_key(const std::string& id) {
-    uint64_t key = 0;
-    for (size_t i = 0; i < 8; ++i) key = key << 8 | (i < id.size() ? static_cast<unsigned char>(id[i]) : 0u);
-    return key;
-}
-
 std::vector<PooledItem> CandidatePool::sorted() const {
-    // (prefix key, position) pairs are sorted rather than the items themselves: most comparisons
-    // are settled by the key, and only equal keys compare the strings.
-    std::vector<std::pair<uint64_t, uint32_t>> order(items_.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = {prefix_key(items_[i].item_id), static_cast<uint32_t>(i)};
+    // (key, position) pairs are sorted rather than the items themselves: most comparisons are
+    // settled by the key (see id_key.hpp).
+    std::vector<std::pair<IdKey, uint32_t>> order(items_.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = {id_key(items_[i].item_id), static_cast<uint32_t>(i)};
     std::sort(order.begin(), order.end(), [this](const auto& a, const auto& b) {
-        return a.first != b.first ? a.first < b.first : items_[a.second].item_id < items_[b.second].item_id;
+        return id_before(a.first, items_[a.second].item_id, b.first, items_[b.second].item_id);
     });
     std::vector<PooledItem> out;
     out.reserve(items_.size());

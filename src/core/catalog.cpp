@@ -7,6 +7,7 @@
 #include "core/codes.hpp"
 #include "core/eigen.hpp"
 #include "core/error.hpp"
+#include "core/float_dot.hpp"
 #include "core/random.hpp"
 
 namespace recsys {
@@ -226,8 +227,7 @@ void Catalog::fill(int slot, PipelineItem& item) const {
 double Catalog::cosine(int slot, const std::vector<float>& unit_query) const {
     size_t s = static_cast<size_t>(slot);
     if (!has_vector_[s] || unit_query.size() != dim_) return NAN;
-    return ConstVector(vectors_.data() + s * dim_, static_cast<long>(dim_)).dot(
-        ConstVector(unit_query.data(), static_cast<long>(dim_)));
+    return float_dot(vectors_.data() + s * dim_, unit_query.data(), dim_);
 }
 
 std::vector<float> Catalog::centroid(const std::vector<int>& slots) const {

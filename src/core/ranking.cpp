@@ -10,6 +10,7 @@
 
 #include "core/eigen.hpp"
 #include "core/error.hpp"
+#include "core/float_dot.hpp"
 
 namespace recsys {
 
@@ -102,7 +103,8 @@ public:
         if (x.vector_size() > 0 && x.vector_size() == y.vector_size()) {
             double norms = norm(a) * norm(b);
             if (norms <= 0.0) return 0.0;
-            return std::clamp(static_cast<double>(vector(x).dot(vector(y))) / norms, 0.0, 1.0);
+            return std::clamp(static_cast<double>(float_dot(x.vector_data(), y.vector_data(), x.vector_size())) / norms,
+                              0.0, 1.0);
         }
         const std::vector<int>& l = tokens(a);
         const std::vector<int>& r = tokens(b);
@@ -167,15 +169,17 @@ std::vector<MmrPick> mmr_select(const std::vector<Candidate>& candidates, const 
     std::vector<size_t> order(n);
     for (size_t i = 0; i < n; ++i) order[i] = i;
     size_t ordered = 0;
+    auto before = [&](size_t a, size_t b) {
+        const Candidate& x = candidates[a];
+        const Candidate& y = candidates[b];
+        return x.relevance != y.relevance ? x.relevance > y.relevance : x.item_id < y.item_id;
+    };
     auto order_further = [&]() {
-        size_t end = std::min(n, std::max<size_t>(64, 2 * ordered));
-        std::partial_sort(order.begin() + static_cast<long>(ordered), order.begin() + static_cast<long>(end), order.end(),
-                          [&](size_t a, size_t b) {
-                              const Candidate& x = candidates[a];
-                              const Candidate& y = candidates[b];
-                              return x.relevance != y.relevance ? x.relevance > y.relevance : x.item_id < y.item_id;
-                          });
-        ordered = end;
+        auto from = order.begin() + static_cast<long>(ordered);
+        auto to = order.begin() + static_cast<long>(std::min(n, std::max<size_t>(64, 2 * ordered)));
+        if (to != order.end()) std::nth_element(from, to, order.end(), before);
+        std::sort(from, to, before);
+        ordered = static_cast<size_t>(to - order.begin());
     };
     std::vector<double> max_similarity(n, 0.0);
     std::vector<size_t> compared(n, 0);  // picks each candidate's max_similarity covers

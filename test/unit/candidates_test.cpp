@@ -82,10 +82,12 @@ TEST(CandidatePool, ManySlotsStayDistinctAsThePoolGrows) {
 }
 
 TEST(CandidatePool, SortedEqualsByteOrderForLongSharedPrefixesAndHighBytes) {
-    // Ids that share their first 8 bytes, are prefixes of each other, or carry bytes >= 0x80
+    // Ids that share their first 8 or 16 bytes, are prefixes of each other, or carry bytes >= 0x80
     // (UTF-8): the order must be std::string's byte order in every case.
     std::vector<std::string> ids = {"sku-0000-12", "sku-0000-2", "sku-0000", "sku-000", "sku-0000-1", "\xc3\xa9t\xc3\xa9",
-                                    "zeta", "a", "", "sku-0000-\xc3\xa9", "sku-0000-12a", "SKU"};
+                                    "zeta", "a", "", "sku-0000-\xc3\xa9", "sku-0000-12a", "SKU",
+                                    "long-shared-prefix-002", "long-shared-prefix-0010", "long-shared-prefix-001",
+                                    "long-shared-prefi", "long-shared-prefix"};
     recsys::CandidatePool pool;
     for (const std::string& id : ids) pool.add(id, 1);
     std::vector<std::string> expected = ids;
