@@ -65,7 +65,12 @@ struct Gathered {
     std::vector<int> named;          // how many candidates each rule names
     std::vector<int> slots;          // catalogue slot of each item, -1 when it has none
     uint64_t serial = 0;             // the catalogue's serial
+    std::vector<std::pair<std::string, double>> profile;  // the user's tag profile
 };
+
+// The user's tag profile keeps this many of the heaviest tags (the pipeline's personalisation);
+// the heaviest few of them choose the content source's items.
+constexpr size_t profile_tags_kept = 50, content_profile_tags = 3;
 Gathered* gathered = nullptr;
 
 }  // namespace
@@ -74,13 +79,16 @@ extern "C" {
 
 PG_FUNCTION_INFO_V1(recsys_rank_candidates);
 
-// _rank_candidates(org, ns, fanout, popular_fanout, recent, anchors, profile_tags, user_factors, at, pool_ids,
+// _rank_candidates(org, ns, fanout, popular_fanout, recent, anchors, content_tags, user_factors, at, pool_ids,
 //   pin_slots, seen_ids, purchased, excluded, given_popularity_ids, given_popularity,
-//   given_covis_ids, given_covis, covis_penalty, <rule arrays, see pg/rules.hpp>)
+//   given_covis_ids, given_covis, covis_penalty, <rule arrays, see pg/rules.hpp>, seen_weights)
 //   -> (ids text[], popularity float8[], covis float8[], sources int[], flags int[],
-//       factors float8[], pins int[], rules jsonb, slots int[], catalog_serial bigint), ordered by
-//       item id; slots (catalogue slots, -1 for ids it lacks) hold where catalog_serial matches
-//       (see _rank_pipeline).
+//       factors float8[], pins int[], rules jsonb, slots int[], catalog_serial bigint,
+//       profile_tags text[], profile_weights float8[]), ordered by item id; slots (catalogue
+//       slots, -1 for ids it lacks) hold where catalog_serial matches (see _rank_pipeline).
+// The user's tag profile (Catalog::tag_profile of seen_ids with seen_weights, the 50 heaviest
+// tags) comes back for the pipeline; the content source takes the items carrying any of
+// content_tags or, when that is NULL, of the profile's 3 heaviest tags.
 // Each source proposes `fanout` items, popularity `popular_fanout`. With pool_ids (a rerank), the
 // pool is those ids plus the pins, and co-visitation is counted among them only. given_popularity_* (every item's popularity at `at`) and given_covis_*
 // replace the catalogue's popularity and co-visitation (the as_of path computes them from the
@@ -94,7 +102,7 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
     int fanout = PG_GETARG_INT32(2), popular_fanout = PG_GETARG_INT32(3);
     size_t n = fanout < 0 ? 0 : static_cast<size_t>(fanout);
     size_t n_popular = popular_fanout < 0 ? 0 : static_cast<size_t>(popular_fanout);
-    TextList recent = text_list(fcinfo, 4), anchors = text_list(fcinfo, 5), profile_tags = text_list(fcinfo, 6);
+    TextList recent = text_list(fcinfo, 4), anchors = text_list(fcinfo, 5), content_tags = text_list(fcinfo, 6);
     bool has_factors = !PG_ARGISNULL(7);
     recsys_pg::ArrayArg factor_arg = recsys_pg::array_arg(fcinfo, 7, FLOAT4OID);
     float* factors = static_cast<float*>(palloc(sizeof(float) * (factor_arg.count + 1)));
@@ -109,14 +117,22 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
     recsys_pg::ArrayArg given_covis = recsys_pg::array_arg(fcinfo, 17, FLOAT8OID);
     double covis_penalty = PG_ARGISNULL(18) ? 0.0 : PG_GETARG_FLOAT8(18);
     recsys_pg::RuleArgs rule_args = recsys_pg::rule_args(fcinfo, 19);
+    recsys_pg::ArrayArg seen_weight_arg = recsys_pg::array_arg(fcinfo, 29, FLOAT8OID);
     if (given_covis_ids.count != given_covis.count || given_popularity_ids.count != given_popularity.count)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("given signal arrays differ in length")));
+    if (!PG_ARGISNULL(29) && seen_weight_arg.count != seen.count)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("seen_ids and seen_weights differ in length")));
+    std::vector<double> seen_weights(static_cast<size_t>(seen_weight_arg.count));
+    for (int i = 0; i < seen_weight_arg.count; ++i) seen_weights[static_cast<size_t>(i)] = recsys_pg::float8_at(seen_weight_arg, i);
     bool generate = !pool_ids.present;
 
     SPI_connect();
     const recsys::Catalog& catalog = recsys_pg::current_catalog(PG_GETARG_DATUM(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
     recsys_pg::core_call([&] {
         if (gathered == nullptr) gathered = new Gathered();
+        Gathered& g = *gathered;
+        g.profile.clear();
+        if (!seen_weights.empty()) g.profile = catalog.tag_profile(strings(seen), seen_weights, profile_tags_kept);
         std::vector<recsys::Rule> rules = recsys_pg::to_rules(rule_args);
         std::vector<std::string> pin_ids = recsys::pinned_items(catalog, rules, pin_slots < 0 ? 0 : static_cast<size_t>(pin_slots));
         recsys::CandidatePool pool([&catalog](const std::string& id) { return catalog.find(id); });
@@ -153,7 +169,10 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
                       from_covisitation, true);
         }
         if (generate) {
-            for (int slot : catalog.with_any_tag(strings(profile_tags), n))
+            std::vector<std::string> tags = strings(content_tags);
+            if (!content_tags.present)
+                for (size_t t = 0; t < g.profile.size() && t < content_profile_tags; ++t) tags.push_back(g.profile[t].first);
+            for (int slot : catalog.with_any_tag(tags, n))
                 pool.add(catalog.item_id(slot), from_content, NAN, slot);
             if (anchors.count > 0) {
                 std::vector<int> skip;
@@ -180,7 +199,6 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         pool.flag(strings(purchased), flag_purchased);
         pool.flag(strings(excluded), flag_excluded);
 
-        Gathered& g = *gathered;
         g.items = pool.sorted();
         std::vector<std::string> ids;
         ids.reserve(g.items.size());
@@ -257,7 +275,14 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
     TupleDesc desc;
     if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE) elog(ERROR, "return type must be a row type");
     desc = BlessTupleDesc(desc);
-    Datum values[10] = {
+    int profile_count = static_cast<int>(g.profile.size());
+    Datum* profile_tag_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (profile_count + 1)));
+    Datum* profile_weight_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (profile_count + 1)));
+    for (int t = 0; t < profile_count; ++t) {
+        profile_tag_datums[t] = CStringGetTextDatum(g.profile[static_cast<size_t>(t)].first.c_str());
+        profile_weight_datums[t] = Float8GetDatum(g.profile[static_cast<size_t>(t)].second);
+    }
+    Datum values[12] = {
         PointerGetDatum(construct_array(id_datums, count, TEXTOID, -1, false, TYPALIGN_INT)),
         PointerGetDatum(with_popularity ? construct_md_array(popularity_datums, popularity_nulls, 1, dims, lbs, FLOAT8OID, 8,
                                                              FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)
@@ -270,8 +295,10 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         PointerGetDatum(construct_array(pin_datums, count, INT4OID, 4, true, TYPALIGN_INT)),
         DirectFunctionCall1(jsonb_in, CStringGetDatum(rules.data)),
         PointerGetDatum(construct_array(slot_datums, count, INT4OID, 4, true, TYPALIGN_INT)),
-        Int64GetDatum(static_cast<int64>(g.serial))};
-    bool nulls[10] = {false, false, false, false, false, false, false, false, false, false};
+        Int64GetDatum(static_cast<int64>(g.serial)),
+        PointerGetDatum(construct_array(profile_tag_datums, profile_count, TEXTOID, -1, false, TYPALIGN_INT)),
+        PointerGetDatum(construct_array(profile_weight_datums, profile_count, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE))};
+    bool nulls[12] = {false, false, false, false, false, false, false, false, false, false, false, false};
     PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 

@@ -31,13 +31,6 @@ CREATE FUNCTION recsys._embedding_centroids(org uuid, ns text, lists int, sample
 CREATE FUNCTION recsys._catalog_covis_from_events(org uuid, ns text) RETURNS void
     AS 'MODULE_PATHNAME', 'recsys_catalog_covis_from_events' LANGUAGE C STRICT VOLATILE;
 
--- A user's tag profile from the cached catalogue: the `top` heaviest tags of the given items,
--- each with the sum of their positive weights (items it lacks count for nothing), heaviest
--- first, ties by tag in byte order; one row.
-CREATE FUNCTION recsys._catalog_tag_profile(org uuid, ns text, item_ids text[], weights float8[], top int,
-                                            OUT tags text[], OUT weights float8[])
-    AS 'MODULE_PATHNAME', 'recsys_catalog_tag_profile' LANGUAGE C STABLE;
-
 -- An item's tags from the cached catalogue; NULL when the namespace has no such item.
 CREATE FUNCTION recsys._catalog_item_tags(org uuid, ns text, item_id text) RETURNS text[]
     AS 'MODULE_PATHNAME', 'recsys_catalog_item_tags' LANGUAGE C STABLE;

@@ -86,13 +86,14 @@ $$;
 
 -- The candidate pool of a request, ordered by item_id, with the rules' effects on it
 -- (src/pg/candidates.cpp).
-CREATE FUNCTION recsys._rank_candidates(org uuid, ns text, fanout int, popular_fanout int, recent text[], anchors text[], profile_tags text[],
+CREATE FUNCTION recsys._rank_candidates(org uuid, ns text, fanout int, popular_fanout int, recent text[], anchors text[], content_tags text[],
         user_factors real[], at timestamptz, pool_ids text[], pin_slots int, seen_ids text[], purchased text[],
         excluded text[], given_popularity_ids text[], given_popularity float8[], given_covis_ids text[],
         given_covis float8[], covis_penalty float8, rule_ids text[], actions text[], boosts float8[], priorities int[],
         max_pins int[], tags text[], brands text[], categories text[], target_rules int[], target_ids text[],
-        OUT ids text[], OUT popularity float8[], OUT covis float8[], OUT sources int[], OUT flags int[],
-        OUT factors float8[], OUT pins int[], OUT rules jsonb, OUT slots int[], OUT catalog_serial bigint)
+        seen_weights float8[] DEFAULT NULL, OUT ids text[], OUT popularity float8[], OUT covis float8[], OUT sources int[], OUT flags int[],
+        OUT factors float8[], OUT pins int[], OUT rules jsonb, OUT slots int[], OUT catalog_serial bigint,
+        OUT profile_tags text[], OUT profile_weights float8[])
     AS 'MODULE_PATHNAME', 'recsys_rank_candidates' LANGUAGE C STABLE;
 
 CREATE FUNCTION recsys._rank_pipeline(org uuid, ns text, item_ids text[], popularity float8[], covisitation float8[],
@@ -194,8 +195,6 @@ DECLARE
     at timestamptz := now();
     recent text[];
     history int;
-    profile_tags text[];
-    profile_weights float8[];
     purchased text[];
     excluded text[];
     pool record;
@@ -226,14 +225,13 @@ BEGIN
     END IF;
 
     -- The user, read once: every item they interacted with (newest first) and its weight; from it
-    -- the recent items, history length, tag profile, embedding centroid and seen flags.
+    -- the recent items, history length, embedding centroid, seen flags and (in _rank_candidates)
+    -- the tag profile.
     SELECT array_agg(h.item_id ORDER BY h.last_ts DESC, h.item_id), array_agg(h.weight ORDER BY h.last_ts DESC, h.item_id)
       INTO seen_ids, seen_weights
       FROM recsys._user_history(org, ns, uid, at, as_of) h;
     recent := seen_ids[1:(o ->> 'recent_items')::int];
     history := coalesce(cardinality(seen_ids), 0);
-    SELECT p.tags, p.weights INTO profile_tags, profile_weights
-      FROM recsys._catalog_tag_profile(org, ns, seen_ids, seen_weights, 50) p;
     SELECT array_agg(DISTINCT e.item_id) INTO purchased
       FROM recsys.events e JOIN recsys.event_types t ON t.org_id = e.org_id AND t.namespace = e.namespace AND t.type_id = e.type
      WHERE e.org_id = org AND e.namespace = ns AND e.user_id = uid AND t.name = 'purchase'
@@ -279,11 +277,12 @@ BEGIN
     END IF;
     SELECT * INTO active FROM recsys._active_rule_arrays(org, ns, surface, segment.segment_id, at);
     SELECT * INTO pool
-      FROM recsys._rank_candidates(org, ns, fanout, fanout, recent, recent[1:10], profile_tags[1:3], user_factors, at, pool_ids,
+      FROM recsys._rank_candidates(org, ns, fanout, fanout, recent, recent[1:10], NULL, user_factors, at, pool_ids,
                                    (o ->> 'pin_slots')::int, seen_ids, purchased, excluded, given_popularity_ids,
                                    given_popularity, given_covis_ids, given_covis, (o ->> 'covis_penalty')::float8,
                                    active.rule_ids, active.actions, active.boosts, active.priorities, active.max_pins,
-                                   active.tags, active.brands, active.categories, active.target_rules, active.target_ids);
+                                   active.tags, active.brands, active.categories, active.target_rules, active.target_ids,
+                                   seen_weights);
 
     -- The ranked rows, each served item with the rules that named it (the trace counts them per rule).
     RETURN QUERY
@@ -297,7 +296,7 @@ BEGIN
                ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'include_tags_any', '[]'))),
                (o -> 'price_between' ->> 0)::float8, (o -> 'price_between' ->> 1)::float8,
                extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, history,
-               coalesce(profile_tags, '{}'), coalesce(profile_weights, '{}'),
+               pool.profile_tags, pool.profile_weights,
                coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'), (o ->> 'boost_floor')::float8,
                (o ->> 'novelty')::float8, at, pool.slots, pool.catalog_serial)
            WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped,

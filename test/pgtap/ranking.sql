@@ -1,7 +1,7 @@
 -- recsys_rank: determinism, filters that never leak, caps, reasons, read-only serving.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(54);
+SELECT plan(55);
 SET recsys.org_id = 'ffffffff-0000-0000-0000-000000000006';
 SELECT recsys.recsys_seed_synthetic('rk', '{"items": 3000, "users": 300, "events": 40000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -160,20 +160,29 @@ SELECT results_eq($$SELECT rank, item_id FROM recsys.recsys_rank('rk', 'user_12'
                   $$SELECT rank, item_id FROM covis_stored ORDER BY rank$$,
                   'co-visitation counted from the events ranks as the stored pairs');
 
--- The tag profile from the cached catalogue equals the one the items table gives.
+-- The tag profile _rank_candidates computes from the cached catalogue equals the one the items
+-- table gives.
 CREATE TEMP TABLE history AS
 SELECT array_agg(h.item_id ORDER BY h.item_id) AS ids, array_agg(h.weight ORDER BY h.item_id) AS weights
   FROM recsys._user_history('ffffffff-0000-0000-0000-000000000006', 'rk', 'user_7', now(), false) h;
+CREATE FUNCTION pg_temp.profile_of(ids text[], weights float8[]) RETURNS TABLE (tags text[], weights float8[])
+LANGUAGE sql AS $$
+    SELECT c.profile_tags, c.profile_weights
+      FROM recsys._rank_candidates('ffffffff-0000-0000-0000-000000000006', 'rk', 200, 200, '{}', '{}', NULL, NULL,
+                                   now(), NULL, 0, ids, '{}', '{}', NULL, NULL, NULL, NULL, 0, '{}', '{}', '{}', '{}',
+                                   '{}', '{}', '{}', '{}', '{}', '{}', weights) c
+$$;
 SELECT results_eq(
     $$SELECT w.tag, round(w.weight::numeric, 6)
-        FROM history, recsys._catalog_tag_profile('ffffffff-0000-0000-0000-000000000006', 'rk', ids, weights, 5) p,
-             unnest(p.tags, p.weights) WITH ORDINALITY AS w(tag, weight, n) ORDER BY w.n$$,
+        FROM history, pg_temp.profile_of(ids, weights) p,
+             unnest(p.tags, p.weights) WITH ORDINALITY AS w(tag, weight, n) WHERE w.n <= 5 ORDER BY w.n$$,
     $$SELECT tag, round(sum(h.weight)::numeric, 6) FROM history, unnest(ids, weights) AS h(item_id, weight)
         JOIN recsys.items i ON i.namespace = 'rk' AND i.item_id = h.item_id CROSS JOIN LATERAL unnest(i.tags) AS tag
        WHERE h.weight > 0 GROUP BY tag ORDER BY sum(h.weight) DESC, tag COLLATE "C" LIMIT 5$$,
     'the cached tag profile: the heaviest tags by the summed positive weights of the items carrying them');
-SELECT is((SELECT cardinality(p.tags) FROM history, recsys._catalog_tag_profile('ffffffff-0000-0000-0000-000000000006', 'rk', ids, weights, 0) p),
-          0, 'a profile of no tags is empty');
+SELECT is((SELECT cardinality(p.tags) FROM pg_temp.profile_of('{}', '{}') p), 0, 'a user without history has no profile');
+SELECT throws_ok($$SELECT * FROM pg_temp.profile_of(ARRAY['item_1'], '{}')$$, '22023',
+                 'seen_ids and seen_weights differ in length', 'seen weights must match the seen ids');
 -- An item's tags from the cached catalogue equal the table's, for every item, available or not.
 SELECT is((SELECT count(*) FROM recsys.items i
             WHERE i.org_id = 'ffffffff-0000-0000-0000-000000000006' AND i.namespace = 'rk'
