@@ -35,27 +35,25 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
     for (const Rule& r : rules)
         if (r.action != "block" && r.action != "pin" && r.action != "boost")
             throw_invalid("rule \"" + r.rule_id + "\" has an unknown action \"" + r.action + "\"");
-    // The rules by the attribute tokens and slots their targets name, rank being the place in
-    // priority order; the same match as Catalog::matches without testing every rule on every
-    // item. Both are sorted (key, rank) pairs; tokens are found through a small hash table.
-    std::vector<std::pair<int, size_t>> by_token, by_slot;
+    // The rules each attribute token and slot their targets name, as bit sets of ranks (the
+    // place in priority order, `words` 64-bit words a set); the same match as Catalog::matches
+    // without testing every rule on every item. Tokens are found through a small hash table.
+    size_t words = (order.size() + 63) / 64;
+    IntMap<uint32_t> token_rules(16);  // token -> offset of its set in token_sets
+    std::vector<uint64_t> token_sets;
+    std::vector<std::pair<int, size_t>> by_slot;
     std::vector<CompiledTarget> targets;
     targets.reserve(rules.size());
     for (size_t rank = 0; rank < order.size(); ++rank) {
         targets.push_back(catalog.compile(rules[order[rank]].target));
         const CompiledTarget& t = targets.back();
         for (const std::vector<int>* tokens : {&t.tags, &t.brands, &t.categories})
-            for (int token : *tokens) by_token.emplace_back(token, rank);
+            for (int token : *tokens) {
+                uint32_t offset = token_rules.emplace(token, static_cast<uint32_t>(token_sets.size()));
+                if (offset == token_sets.size()) token_sets.resize(token_sets.size() + words, 0);
+                token_sets[offset + rank / 64] |= uint64_t{1} << (rank % 64);
+            }
         for (int slot : t.slots) by_slot.emplace_back(slot, rank);
-    }
-    std::sort(by_token.begin(), by_token.end());
-    // Named token -> its run [begin, end) of by_token.
-    IntMap<std::pair<uint32_t, uint32_t>> runs(by_token.size());
-    for (size_t p = 0; p < by_token.size();) {
-        size_t end = p;
-        while (end < by_token.size() && by_token[end].first == by_token[p].first) ++end;
-        runs.emplace(by_token[p].first, {static_cast<uint32_t>(p), static_cast<uint32_t>(end)});
-        p = end;
     }
     std::sort(by_slot.begin(), by_slot.end());
     // What each rank does, decided once rather than by comparing action strings per match.
@@ -69,42 +67,47 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
     std::vector<RuleEffect> effects(item_ids.size());
     if (named != nullptr) named->assign(rules.size(), 0);
     if (rules.empty()) return effects;
-    std::vector<size_t> ranks;
+    std::vector<uint64_t> matched(words);
     constexpr size_t prefetch_distance = 8;
-    bool any_token = !by_token.empty();  // rules naming only items need no item's tokens
+    bool any_token = !token_sets.empty();  // rules naming only items need no item's tokens
     for (size_t i = 0; i < item_ids.size(); ++i) {
         if (any_token && i + prefetch_distance < slots.size() && slots[i + prefetch_distance] >= 0)
             catalog.prefetch_tokens(slots[i + prefetch_distance]);
-        ranks.clear();
+        std::fill(matched.begin(), matched.end(), 0);
+        bool any = false;
         if (slots[i] >= 0) {
             if (any_token)
                 catalog.for_each_token(slots[i], [&](int token) {
-                    if (const auto* run = runs.find(token))
-                        for (uint32_t p = run->first; p < run->second; ++p) ranks.push_back(by_token[p].second);
+                    if (const uint32_t* offset = token_rules.find(token)) {
+                        for (size_t w = 0; w < words; ++w) matched[w] |= token_sets[*offset + w];
+                        any = true;
+                    }
                 });
             if (!by_slot.empty()) {
                 auto p = std::lower_bound(by_slot.begin(), by_slot.end(), std::make_pair(slots[i], size_t{0}));
-                for (; p != by_slot.end() && p->first == slots[i]; ++p) ranks.push_back(p->second);
+                for (; p != by_slot.end() && p->first == slots[i]; ++p, any = true)
+                    matched[p->second / 64] |= uint64_t{1} << (p->second % 64);
             }
         } else {
             for (size_t rank = 0; rank < targets.size(); ++rank)
-                if (targets[rank].missing_ids.count(item_ids[i]) > 0) ranks.push_back(rank);
+                if (targets[rank].missing_ids.count(item_ids[i]) > 0) {
+                    matched[rank / 64] |= uint64_t{1} << (rank % 64);
+                    any = true;
+                }
         }
-        if (ranks.empty()) continue;
-        if (ranks.size() > 1) {
-            std::sort(ranks.begin(), ranks.end());
-            ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
-        }
+        if (!any) continue;
+        // The matched rules in rank order: boosts compound in priority order.
         RuleEffect& e = effects[i];
-        if (named == nullptr) e.rules.reserve(ranks.size());
-        for (size_t rank : ranks) {
-            if (named == nullptr)
-                e.rules.push_back(order[rank]);
-            else
-                ++(*named)[order[rank]];
-            e.blocked = e.blocked || blocks[rank];
-            e.factor *= factors[rank];
-        }
+        for (size_t w = 0; w < words; ++w)
+            for (uint64_t bits = matched[w]; bits != 0; bits &= bits - 1) {
+                size_t rank = w * 64 + static_cast<size_t>(__builtin_ctzll(bits));
+                if (named == nullptr)
+                    e.rules.push_back(order[rank]);
+                else
+                    ++(*named)[order[rank]];
+                e.blocked = e.blocked || blocks[rank];
+                e.factor *= factors[rank];
+            }
     }
     return effects;
 }

@@ -124,7 +124,7 @@ TEST(Rules, IndexedMatchingAgreesWithTheTargetMatch) {
     }
     ids.push_back("not_in_catalogue");
     std::vector<recsys::Rule> rules;
-    for (int k = 0; k < 25; ++k) {
+    for (int k = 0; k < 150; ++k) {  // more rules than one 64-bit word of a matched set holds
         recsys::ItemTarget t;
         switch (k % 5) {
             case 0: t.tags = {pick("tag", 9)}; break;  // tag8 exists on no item
