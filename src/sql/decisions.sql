@@ -162,7 +162,11 @@ BEGIN
     IF random() >= (config ->> 'decision_sample_rate')::float8 THEN
         RETURN false;
     END IF;
-    PERFORM recsys._ensure_decision_partition((at AT TIME ZONE 'UTC')::date);
+    -- The day's partition usually exists (recsys_maintain_decisions creates it ahead): looked up
+    -- here, which is cheaper than calling the SECURITY DEFINER function that creates it.
+    IF to_regclass('recsys.' || recsys._decision_partition_name((at AT TIME ZONE 'UTC')::date)) IS NULL THEN
+        PERFORM recsys._ensure_decision_partition((at AT TIME ZONE 'UTC')::date);
+    END IF;
     INSERT INTO recsys.rec_decisions (org_id, namespace, created_at, decision_id, request_id, function, surface,
                                       user_hash, user_id, k, options, config, config_hash, funnel, dropped,
                                       candidates, items, item_ids, rules, rule_ids, segment, bandit, duration_ms)
