@@ -83,6 +83,7 @@ int CoVisitation::index_of(const std::string& id) {
     int index = static_cast<int>(ids_.size());
     index_.emplace(id, index);
     ids_.push_back(id);
+    keys_.push_back(id_key(id));
     lists_.emplace_back();
     totals_.push_back(0.0);
     return index;
@@ -211,9 +212,34 @@ double CoVisitation::total(const std::string& item) const {
     return x < 0 ? 0.0 : totals_[static_cast<size_t>(x)];
 }
 
+// Whole-number scores (sums of pair counts without a penalty) are selected by counting when the
+// boundary is below this bound.
+constexpr size_t counted_scores = 1024;
+
+// The count-th best score of [first, last) (count < its size) when every score there is a whole
+// number and that one is below counted_scores, found by counting; NaN otherwise.
+template <typename Iterator>
+static double counted_boundary(Iterator first, Iterator last, size_t count) {
+    std::vector<uint32_t> histogram(counted_scores, 0);
+    size_t at_least = 0;  // first the scores above every counted one
+    for (Iterator it = first; it != last; ++it) {
+        double score = it->first;
+        if (!(score >= 0.0) || score != std::floor(score)) return std::numeric_limits<double>::quiet_NaN();
+        if (score >= static_cast<double>(counted_scores))
+            ++at_least;
+        else
+            ++histogram[static_cast<size_t>(score)];
+    }
+    if (at_least >= count) return std::numeric_limits<double>::quiet_NaN();
+    for (size_t score = counted_scores; score-- > 0;)
+        if ((at_least += histogram[score]) >= count) return static_cast<double>(score);
+    return std::numeric_limits<double>::quiet_NaN();
+}
+
 // Puts the `count` best of [first, last) first, in the order of `better` (score descending, then
 // item_id): chosen by score alone, comparing ids only among the items tied with the last one
-// chosen (sums of pair counts tie often, and ids are strings).
+// chosen (sums of pair counts tie often, and ids are strings). Whole-number scores are chosen by
+// counting: comparison-based selection is slow when most scores are equal.
 template <typename Iterator, typename Better>
 static void select_best(Iterator first, Iterator last, size_t count, Better better) {
     if (count == 0) return;
@@ -222,10 +248,18 @@ static void select_best(Iterator first, Iterator last, size_t count, Better bett
         return;
     }
     Iterator nth = first + static_cast<long>(count) - 1;
-    std::nth_element(first, nth, last, [](const auto& a, const auto& b) { return a.first > b.first; });
-    double boundary = nth->first;
-    Iterator ties_end = std::partition(nth + 1, last, [boundary](const auto& x) { return x.first == boundary; });
-    if (ties_end != nth + 1) std::nth_element(first, nth, ties_end, better);
+    double boundary = counted_boundary(first, last, count);
+    if (std::isnan(boundary)) {
+        std::nth_element(first, nth, last, [](const auto& a, const auto& b) { return a.first > b.first; });
+        boundary = nth->first;
+    } else {
+        Iterator above_end = std::partition(first, last, [boundary](const auto& x) { return x.first > boundary; });
+        std::partition(above_end, last, [boundary](const auto& x) { return x.first == boundary; });
+    }
+    // The items tied with the boundary: those with the lowest ids fill the places up to count.
+    Iterator tied = std::partition(first, nth + 1, [boundary](const auto& x) { return x.first > boundary; });
+    Iterator tied_end = std::partition(nth + 1, last, [boundary](const auto& x) { return x.first == boundary; });
+    if (tied_end - tied > 1) std::nth_element(tied, nth, tied_end, better);
     std::sort(first, nth + 1, better);
 }
 
@@ -278,8 +312,9 @@ std::vector<std::pair<int, double>> CoVisitation::top_neighbour_numbers(const st
         scored.emplace_back(sum, t);
     }
     auto better = [this](const std::pair<double, int>& a, const std::pair<double, int>& b) {
-        return a.first != b.first ? a.first > b.first
-                                  : ids_[static_cast<size_t>(a.second)] < ids_[static_cast<size_t>(b.second)];
+        if (a.first != b.first) return a.first > b.first;
+        size_t x = static_cast<size_t>(a.second), y = static_cast<size_t>(b.second);
+        return id_before(keys_[x], ids_[x], keys_[y], ids_[y]);
     };
     // Order only as much of the list as the kept results need: the best 2x of what is missing
     // (keep may reject some), then the next block, and so on.

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/id_key.hpp"
+
 namespace recsys {
 
 // An item and the summed pair counts of its co-visitation with a set of items.
@@ -99,6 +101,7 @@ private:
 
     std::unordered_map<std::string, int> index_;
     std::vector<std::string> ids_;
+    std::vector<IdKey> keys_;  // per item: id_key of its id
     std::vector<List> lists_;
     std::vector<double> totals_;  // per item: the sum of its pair counts
     size_t entries_ = 0;

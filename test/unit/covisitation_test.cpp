@@ -179,27 +179,34 @@ TEST(CoVisitation, LoadCountsEqualsPairByPairLoading) {
 }
 
 TEST(CoVisitation, TopNeighboursEqualAFullSortWithManyTies) {
-    // Sums tie often (small counts, ids inserted out of order): every n and filter must give
-    // exactly the head of the fully sorted list.
-    recsys::CoVisitation c;
-    std::vector<std::pair<std::string, double>> expected;
-    for (int i = 0; i < 2000; ++i) {
-        std::string id = "n" + std::to_string((i * 7919) % 2000);
-        int pairs = 1 + (i * 31) % 4;
-        c.add_pair("q", id, pairs);
-        expected.emplace_back(id, pairs);
-    }
-    c.finish_load();
-    std::sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) {
-        return a.second != b.second ? a.second > b.second : a.first < b.first;
-    });
-    auto odd = [](const std::string& id) { return (id.back() - '0') % 2 == 1; };
-    for (size_t n : {1u, 7u, 100u, 499u, 500u, 501u, 1999u, 5000u})
-        for (bool filtered : {false, true}) {
-            std::vector<std::string> want;
-            for (const auto& e : expected)
-                if (want.size() < n && (!filtered || odd(e.first))) want.push_back(e.first);
-            auto found = filtered ? c.top_neighbours({"q"}, n, odd) : c.top_neighbours({"q"}, n, keep_all);
-            EXPECT_EQ(ids(found), want) << "n " << n << (filtered ? " filtered" : "");
+    // Sums tie often (small counts, ids inserted out of order, ids sharing their first 16 bytes):
+    // every n and filter must give exactly the head of the fully sorted list, whether the scores
+    // are chosen by counting (small whole numbers), by comparison (counts of 1,000 and more) or
+    // are penalised (fractions).
+    for (int scale : {1, 1000})
+        for (double penalty : {0.0, 0.5}) {
+            recsys::CoVisitation c;
+            std::vector<std::pair<std::string, double>> expected;
+            for (int i = 0; i < 2000; ++i) {
+                std::string id = (i % 3 == 0 ? "a-long-shared-prefix-" : "n") + std::to_string((i * 7919) % 2000);
+                int pairs = (1 + (i * 31) % 4) * scale;
+                c.add_pair("q", id, pairs);
+                expected.emplace_back(id, pairs / std::pow(static_cast<double>(pairs), penalty));
+            }
+            c.finish_load();
+            std::sort(expected.begin(), expected.end(), [](const auto& a, const auto& b) {
+                return a.second != b.second ? a.second > b.second : a.first < b.first;
+            });
+            auto odd = [](const std::string& id) { return (id.back() - '0') % 2 == 1; };
+            for (size_t n : {1u, 7u, 100u, 499u, 500u, 501u, 1999u, 5000u})
+                for (bool filtered : {false, true}) {
+                    std::vector<std::string> want;
+                    for (const auto& e : expected)
+                        if (want.size() < n && (!filtered || odd(e.first))) want.push_back(e.first);
+                    auto found = filtered ? c.top_neighbours({"q"}, n, odd, penalty)
+                                          : c.top_neighbours({"q"}, n, keep_all, penalty);
+                    EXPECT_EQ(ids(found), want) << "n " << n << (filtered ? " filtered" : "") << " scale " << scale
+                                                << " penalty " << penalty;
+                }
         }
 }
