@@ -45,25 +45,20 @@ AS $$
      GROUP BY e.item_id;
 $$;
 
--- A user's interactions (events, summed weight, last time): from user_items now, or from the
--- events up to `at` when as_of. (PL/pgSQL, so that the events query, which spans every monthly
--- partition, is planned only when it runs.)
-CREATE FUNCTION recsys._user_history(org uuid, ns text, uid text, at timestamptz, as_of boolean)
+-- A user's interactions up to `at` (events, summed weight, last time), counted from the events:
+-- the as_of path (serving now reads recsys.user_items). PL/pgSQL, so that the query, which spans
+-- every monthly partition, is planned only when it runs and its plan is kept.
+CREATE FUNCTION recsys._user_history_at(org uuid, ns text, uid text, at timestamptz)
     RETURNS TABLE (item_id text, events bigint, weight float8, last_ts timestamptz)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF NOT as_of THEN
-        RETURN QUERY SELECT ui.item_id, ui.events, ui.weight, ui.last_ts FROM recsys.user_items ui
-                      WHERE ui.org_id = org AND ui.namespace = ns AND ui.user_id = uid;
-    ELSE
-        RETURN QUERY SELECT e.item_id, count(*), sum(t.weight), max(e.ts)
-                       FROM recsys.events e
-                       JOIN recsys.event_types t ON t.org_id = e.org_id AND t.namespace = e.namespace AND t.type_id = e.type
-                      WHERE e.org_id = org AND e.namespace = ns AND e.user_id = uid AND e.ts <= at
-                      GROUP BY e.item_id;
-    END IF;
+    RETURN QUERY SELECT e.item_id, count(*), sum(t.weight), max(e.ts)
+                   FROM recsys.events e
+                   JOIN recsys.event_types t ON t.org_id = e.org_id AND t.namespace = e.namespace AND t.type_id = e.type
+                  WHERE e.org_id = org AND e.namespace = ns AND e.user_id = uid AND e.ts <= at
+                  GROUP BY e.item_id;
 END
 $$;
 
@@ -227,9 +222,17 @@ BEGIN
     -- The user, read once: every item they interacted with (newest first) and its weight; from it
     -- the recent items, history length, embedding centroid, seen flags and (in _rank_candidates)
     -- the tag profile.
-    SELECT array_agg(h.item_id ORDER BY h.last_ts DESC, h.item_id), array_agg(h.weight ORDER BY h.last_ts DESC, h.item_id)
-      INTO seen_ids, seen_weights
-      FROM recsys._user_history(org, ns, uid, at, as_of) h;
+    IF NOT as_of THEN
+        SELECT array_agg(ui.item_id ORDER BY ui.last_ts DESC, ui.item_id),
+               array_agg(ui.weight ORDER BY ui.last_ts DESC, ui.item_id)
+          INTO seen_ids, seen_weights
+          FROM recsys.user_items ui
+         WHERE ui.org_id = org AND ui.namespace = ns AND ui.user_id = uid;
+    ELSE
+        SELECT array_agg(h.item_id ORDER BY h.last_ts DESC, h.item_id), array_agg(h.weight ORDER BY h.last_ts DESC, h.item_id)
+          INTO seen_ids, seen_weights
+          FROM recsys._user_history_at(org, ns, uid, at) h;
+    END IF;
     recent := seen_ids[1:(o ->> 'recent_items')::int];
     history := coalesce(cardinality(seen_ids), 0);
     SELECT array_agg(DISTINCT e.item_id) INTO purchased

@@ -164,7 +164,8 @@ SELECT results_eq($$SELECT rank, item_id FROM recsys.recsys_rank('rk', 'user_12'
 -- table gives.
 CREATE TEMP TABLE history AS
 SELECT array_agg(h.item_id ORDER BY h.item_id) AS ids, array_agg(h.weight ORDER BY h.item_id) AS weights
-  FROM recsys._user_history('ffffffff-0000-0000-0000-000000000006', 'rk', 'user_7', now(), false) h;
+  FROM recsys.user_items h
+ WHERE h.org_id = 'ffffffff-0000-0000-0000-000000000006' AND h.namespace = 'rk' AND h.user_id = 'user_7';
 CREATE FUNCTION pg_temp.profile_of(ids text[], weights float8[]) RETURNS TABLE (tags text[], weights float8[])
 LANGUAGE sql AS $$
     SELECT c.profile_tags, c.profile_weights
