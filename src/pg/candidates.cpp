@@ -122,8 +122,9 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("given signal arrays differ in length")));
     if (!PG_ARGISNULL(29) && seen_weight_arg.count != seen.count)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("seen_ids and seen_weights differ in length")));
-    std::vector<double> seen_weights(static_cast<size_t>(seen_weight_arg.count));
-    for (int i = 0; i < seen_weight_arg.count; ++i) seen_weights[static_cast<size_t>(i)] = recsys_pg::float8_at(seen_weight_arg, i);
+    // Plain C data until the core call (a C++ object must not outlive a longjmp).
+    double* seen_weights = static_cast<double*>(palloc(sizeof(double) * (seen_weight_arg.count + 1)));
+    for (int i = 0; i < seen_weight_arg.count; ++i) seen_weights[i] = recsys_pg::float8_at(seen_weight_arg, i);
     bool generate = !pool_ids.present;
 
     SPI_connect();
@@ -132,7 +133,9 @@ Datum recsys_rank_candidates(PG_FUNCTION_ARGS) {
         if (gathered == nullptr) gathered = new Gathered();
         Gathered& g = *gathered;
         g.profile.clear();
-        if (!seen_weights.empty()) g.profile = catalog.tag_profile(strings(seen), seen_weights, profile_tags_kept);
+        if (seen_weight_arg.count > 0)
+            g.profile = catalog.tag_profile(strings(seen), std::vector<double>(seen_weights, seen_weights + seen_weight_arg.count),
+                                            profile_tags_kept);
         std::vector<recsys::Rule> rules = recsys_pg::to_rules(rule_args);
         std::vector<std::string> pin_ids = recsys::pinned_items(catalog, rules, pin_slots < 0 ? 0 : static_cast<size_t>(pin_slots));
         recsys::CandidatePool pool([&catalog](const std::string& id) { return catalog.find(id); });
