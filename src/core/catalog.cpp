@@ -157,7 +157,12 @@ void Catalog::upsert(const CatalogRecord& record) {
     post(category_postings_, record.category, slot);
     for (const std::string& tag : record.tags) post(tag_postings_, tag, slot);
     std::vector<float> unit = record.embedding;
+    bool had_vector = has_vector_[s] != 0;
     has_vector_[s] = !unit.empty() && make_unit(unit) ? 1 : 0;
+    // An unchanged vector keeps its place and codes in the index (most updates change other
+    // attributes, such as availability).
+    if (had_vector && has_vector_[s] && std::equal(unit.begin(), unit.end(), vectors_.begin() + static_cast<long>(s * dim_)))
+        return;
     if (has_vector_[s]) {
         std::copy(unit.begin(), unit.end(), vectors_.begin() + static_cast<long>(s * dim_));
         vector_norm_[s] = static_cast<double>(ConstVector(vectors_.data() + s * dim_, static_cast<long>(dim_)).norm());

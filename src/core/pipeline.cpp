@@ -143,8 +143,8 @@ std::vector<RankedItem> run_pipeline(std::vector<PipelineItem>& items, const Pip
         if (boost_of[r] > 0) ranked.reasons.push_back("personalization");
         if (item.rule_factor > 1.0) ranked.reasons.push_back("rule:boost");
         if (item.rule_factor < 1.0) ranked.reasons.push_back("rule:demote");
-        // Picked ahead of a more relevant eligible candidate (diversity at work): more candidates
-        // are more relevant than this one than picks so far are.
+        // Picked ahead of a more relevant eligible candidate (diversity at work): some candidate
+        // more relevant than this one is not among the picks so far (counted, not searched).
         size_t more_relevant = 0, picked_more_relevant = 0;
         for (const Candidate& c : pool) more_relevant += c.relevance > pool[r].relevance;
         for (size_t e = 0; e < p; ++e) picked_more_relevant += pool[picks[e].index].relevance > pool[r].relevance;

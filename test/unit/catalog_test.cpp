@@ -148,6 +148,19 @@ TEST(Catalog, IvfSearchFindsMostExactNeighboursAndFollowsUpdates) {
     ASSERT_EQ(near_one.size(), 1u);
     EXPECT_EQ(c.item_id(near_one[0].slot), "moved");
     EXPECT_NEAR(near_one[0].score, 1.0, 0.02);  // the int8 codes' score of the item's own vector
+    // Re-upserted with the same vector and other attributes changed, an item keeps its place.
+    std::vector<recsys::ScoredSlot> before = c.nearest(clustered(7, dim, 40), 5, {}, false);
+    c.upsert(record("item7", {"new-tag"}, clustered(7, dim, 40)));
+    std::vector<recsys::ScoredSlot> after_same = c.nearest(clustered(7, dim, 40), 5, {}, false);
+    ASSERT_EQ(after_same.size(), before.size());
+    for (size_t i = 0; i < before.size(); ++i) {
+        EXPECT_EQ(after_same[i].slot, before[i].slot);
+        EXPECT_EQ(after_same[i].score, before[i].score);
+    }
+    EXPECT_EQ(c.item_id(after_same[0].slot), "item7");
+    EXPECT_EQ(c.tags(after_same[0].slot), (std::vector<std::string>{"new-tag"}));
+    c.upsert(record("item7", {"new-tag"}, clustered(7, dim, 40), false));  // same vector, unavailable
+    for (const auto& a : c.nearest(clustered(7, dim, 40), 5, {}, false)) EXPECT_NE(c.item_id(a.slot), "item7");
 }
 
 TEST(Catalog, FactorsScoreAvailableItemsOnly) {
