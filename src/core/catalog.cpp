@@ -133,6 +133,7 @@ void Catalog::upsert(const CatalogRecord& record) {
         for (const std::string& tag : tags_[static_cast<size_t>(slot)]) unpost(tag_postings_, tag, slot);
     }
     size_t s = static_cast<size_t>(slot);
+    if (s < token_matches_.slots.size()) token_matches_.slots[s].stamp = 0;  // its tokens may change
     available_[s] = record.available ? 1 : 0;
     popular_union_n_ = 0;  // availability decides the union
     price_[s] = record.price;
@@ -168,6 +169,19 @@ void Catalog::upsert(const CatalogRecord& record) {
         vector_norm_[s] = static_cast<double>(ConstVector(vectors_.data() + s * dim_, static_cast<long>(dim_)).norm());
     }
     assign_to_list(slot);
+}
+
+Catalog::TokenMatches& Catalog::token_matches(const std::vector<std::pair<int, uint64_t>>& named) const {
+    TokenMatches& m = token_matches_;
+    if (m.generation == 0 || named != m.named) {
+        m.named = named;
+        if (++m.generation == 0) {  // wrapped: no stamp may look valid
+            m.slots.assign(m.slots.size(), TokenMatches::Entry{});
+            m.generation = 1;
+        }
+    }
+    m.slots.resize(ids_.size());
+    return m;
 }
 
 int Catalog::find(const std::string& item_id) const {

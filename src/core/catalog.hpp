@@ -87,6 +87,23 @@ public:
         if (category_token_[s] >= 0) visit(category_token_[s]);
         for (int t : tag_tokens_[s]) visit(t);
     }
+    // Which of a set of rules each slot's attribute tokens name, kept between calls by
+    // rule_effects (at most 64 rules: one bit set per slot). `named` lists the named tokens with
+    // their rule sets; a slot's set is valid while its stamp equals `generation`.
+    struct TokenMatches {
+        struct Entry {
+            uint64_t set = 0;
+            uint32_t stamp = 0;  // 0: never valid
+        };
+        std::vector<std::pair<int, uint64_t>> named;
+        std::vector<Entry> slots;  // per slot
+        uint32_t generation = 0;
+    };
+    // The kept matches for these named tokens (token, rule set), sorted by token: started afresh
+    // when they differ from the last call's; an upserted item's own set is dropped (its tokens
+    // may have changed).
+    TokenMatches& token_matches(const std::vector<std::pair<int, uint64_t>>& named) const;
+
     // Starts loading a slot's attribute tokens into the CPU cache (for_each_token over many
     // items misses the cache once per item otherwise).
     void prefetch_tokens(int slot) const { __builtin_prefetch(&inline_tokens_[static_cast<size_t>(slot)]); }
@@ -266,6 +283,7 @@ private:
     std::unordered_map<std::string, std::vector<std::pair<int, double>>> pending_popularity_;
     CoVisitation covis_;
     mutable std::vector<int> covis_slots_;  // per co-visitation number: its slot (-1 none, -2 unknown yet)
+    mutable TokenMatches token_matches_;
 };
 
 // Spherical k-means over n vectors (row-major n x dim, each scaled to unit length first):

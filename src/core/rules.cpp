@@ -41,6 +41,7 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
     size_t words = (order.size() + 63) / 64;
     IntMap<uint32_t> token_rules(16);  // token -> offset of its set in token_sets
     std::vector<uint64_t> token_sets;
+    std::vector<int> named_tokens;
     std::vector<std::pair<int, size_t>> by_slot;
     std::vector<CompiledTarget> targets;
     targets.reserve(rules.size());
@@ -50,7 +51,10 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
         for (const std::vector<int>* tokens : {&t.tags, &t.brands, &t.categories})
             for (int token : *tokens) {
                 uint32_t offset = token_rules.emplace(token, static_cast<uint32_t>(token_sets.size()));
-                if (offset == token_sets.size()) token_sets.resize(token_sets.size() + words, 0);
+                if (offset == token_sets.size()) {
+                    token_sets.resize(token_sets.size() + words, 0);
+                    named_tokens.push_back(token);
+                }
                 token_sets[offset + rank / 64] |= uint64_t{1} << (rank % 64);
             }
         for (int slot : t.slots) by_slot.emplace_back(slot, rank);
@@ -70,19 +74,48 @@ std::vector<RuleEffect> rule_effects(const Catalog& catalog, const std::vector<s
     std::vector<uint64_t> matched(words);
     constexpr size_t prefetch_distance = 8;
     bool any_token = !token_sets.empty();  // rules naming only items need no item's tokens
+    // With at most 64 rules, each slot's token matches are kept between calls (the same rules
+    // serve call after call): a slot seen before needs no token read.
+    Catalog::TokenMatches* kept = nullptr;
+    if (any_token && words == 1) {
+        std::vector<std::pair<int, uint64_t>> named;
+        for (int token : named_tokens) named.emplace_back(token, token_sets[*token_rules.find(token)]);
+        std::sort(named.begin(), named.end());
+        kept = &catalog.token_matches(named);
+    }
+    // The rule sets the slot's attribute tokens name, or-ed into matched.
+    auto match_tokens = [&](int slot) {
+        bool found = false;
+        catalog.for_each_token(slot, [&](int token) {
+            if (const uint32_t* offset = token_rules.find(token)) {
+                for (size_t w = 0; w < words; ++w) matched[w] |= token_sets[*offset + w];
+                found = true;
+            }
+        });
+        return found;
+    };
     for (size_t i = 0; i < item_ids.size(); ++i) {
-        if (any_token && i + prefetch_distance < slots.size() && slots[i + prefetch_distance] >= 0)
-            catalog.prefetch_tokens(slots[i + prefetch_distance]);
+        if (any_token && i + prefetch_distance < slots.size() && slots[i + prefetch_distance] >= 0) {
+            if (kept != nullptr)
+                __builtin_prefetch(&kept->slots[static_cast<size_t>(slots[i + prefetch_distance])]);
+            else
+                catalog.prefetch_tokens(slots[i + prefetch_distance]);
+        }
         std::fill(matched.begin(), matched.end(), 0);
         bool any = false;
         if (slots[i] >= 0) {
-            if (any_token)
-                catalog.for_each_token(slots[i], [&](int token) {
-                    if (const uint32_t* offset = token_rules.find(token)) {
-                        for (size_t w = 0; w < words; ++w) matched[w] |= token_sets[*offset + w];
-                        any = true;
-                    }
-                });
+            size_t s = static_cast<size_t>(slots[i]);
+            if (kept != nullptr) {
+                Catalog::TokenMatches::Entry& entry = kept->slots[s];
+                if (entry.stamp != kept->generation) {
+                    match_tokens(slots[i]);
+                    entry = {matched[0], kept->generation};
+                }
+                matched[0] = entry.set;
+                any = matched[0] != 0;
+            } else if (any_token) {
+                any = match_tokens(slots[i]);
+            }
             if (!by_slot.empty()) {
                 auto p = std::lower_bound(by_slot.begin(), by_slot.end(), std::make_pair(slots[i], size_t{0}));
                 for (; p != by_slot.end() && p->first == slots[i]; ++p, any = true)

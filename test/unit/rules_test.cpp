@@ -158,3 +158,62 @@ TEST(Rules, IndexedMatchingAgreesWithTheTargetMatch) {
     }
     EXPECT_EQ(named, listed);
 }
+
+TEST(Rules, KeptTokenMatchesFollowRuleAndItemChanges) {
+    // With at most 64 rules each slot's token matches are kept between calls: every call must
+    // still list exactly the rules whose target Catalog::matches, as the rules alternate, items
+    // change their attributes and new items arrive.
+    recsys::Catalog c(0);
+    std::mt19937 rng(11);
+    auto pick = [&](const std::string& prefix, int n) { return prefix + std::to_string(rng() % n); };
+    auto item = [&](const std::string& id) {
+        recsys::CatalogRecord r;
+        r.item_id = id;
+        for (int t = 0, tags = static_cast<int>(rng() % 4); t < tags; ++t) r.tags.push_back(pick("tag", 6));
+        r.brand = pick("brand", 4);
+        r.category = pick("cat", 3);
+        return r;
+    };
+    std::vector<std::string> ids;
+    for (int i = 0; i < 200; ++i) {
+        c.upsert(item("item_" + std::to_string(i)));
+        ids.push_back("item_" + std::to_string(i));
+    }
+    auto rules_of = [&](int count) {
+        std::vector<recsys::Rule> rules;
+        for (int k = 0; k < count; ++k) {
+            recsys::ItemTarget t;
+            switch (k % 4) {
+                case 0: t.tags = {pick("tag", 6)}; break;
+                case 1: t.brands = {pick("brand", 4)}; break;
+                case 2: t.categories = {pick("cat", 3)}; break;
+                default: t.tags = {pick("tag", 6)}; t.item_ids = {pick("item_", 200)}; break;
+            }
+            rules.push_back(rule("r" + std::to_string(k), k % 5 == 0 ? "block" : "boost", 0.1, k % 3, t));
+        }
+        return rules;
+    };
+    auto check = [&](const std::vector<recsys::Rule>& rules, const std::string& when) {
+        std::vector<size_t> order = recsys::rules_by_priority(rules);
+        auto effects = recsys::rule_effects(c, ids, rules);
+        for (size_t i = 0; i < ids.size(); ++i) {
+            std::vector<size_t> expected;
+            for (size_t r : order)
+                if (c.matches(rules[r].target, ids[i])) expected.push_back(r);
+            EXPECT_EQ(effects[i].rules, expected) << ids[i] << " " << when;
+        }
+    };
+    std::vector<recsys::Rule> a = rules_of(12), b = rules_of(40);
+    check(a, "first");
+    check(a, "again");
+    check(b, "other rules");
+    check(a, "first rules back");
+    for (int i = 0; i < 200; i += 7) c.upsert(item(ids[static_cast<size_t>(i)]));  // new attributes
+    check(a, "after updates");
+    for (int i = 200; i < 220; ++i) {
+        c.upsert(item("item_" + std::to_string(i)));
+        ids.push_back("item_" + std::to_string(i));
+    }
+    check(a, "after new items");
+    check(b, "other rules after changes");
+}
