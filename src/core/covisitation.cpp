@@ -248,17 +248,21 @@ static void select_best(Iterator first, Iterator last, size_t count, Better bett
         return;
     }
     Iterator nth = first + static_cast<long>(count) - 1;
+    // [first, tied) score above the boundary, [tied, tied_end) equal it; nth lies in the latter.
+    Iterator tied, tied_end;
     double boundary = counted_boundary(first, last, count);
+    auto above = [&boundary](const auto& x) { return x.first > boundary; };
+    auto equal = [&boundary](const auto& x) { return x.first == boundary; };
     if (std::isnan(boundary)) {
         std::nth_element(first, nth, last, [](const auto& a, const auto& b) { return a.first > b.first; });
         boundary = nth->first;
+        tied = std::partition(first, nth + 1, above);
+        tied_end = std::partition(nth + 1, last, equal);
     } else {
-        Iterator above_end = std::partition(first, last, [boundary](const auto& x) { return x.first > boundary; });
-        std::partition(above_end, last, [boundary](const auto& x) { return x.first == boundary; });
+        tied = std::partition(first, last, above);
+        tied_end = std::partition(tied, last, equal);
     }
-    // The items tied with the boundary: those with the lowest ids fill the places up to count.
-    Iterator tied = std::partition(first, nth + 1, [boundary](const auto& x) { return x.first > boundary; });
-    Iterator tied_end = std::partition(nth + 1, last, [boundary](const auto& x) { return x.first == boundary; });
+    // Of the tied items, those with the lowest ids fill the places up to count.
     if (tied_end - tied > 1) std::nth_element(tied, nth, tied_end, better);
     std::sort(first, nth + 1, better);
 }

@@ -20,6 +20,16 @@ std::vector<std::string> ids(const std::vector<recsys::CoVisited>& found) {
     return out;
 }
 
+// q pairs 4 times with the hub h (which pairs 96 more times, with z) and twice with the niche x.
+recsys::CoVisitation hub_and_niche() {
+    recsys::CoVisitation c;
+    c.add_pair("q", "h", 4);
+    c.add_pair("h", "z", 96);
+    c.add_pair("q", "x", 2);
+    c.finish_load();
+    return c;
+}
+
 recsys::CoVisitation loaded() {
     recsys::CoVisitation c;
     c.add_pair("a", "b", 5);
@@ -126,12 +136,7 @@ TEST(CoVisitation, CountPairsRejectsUnsortedEvents) {
 }
 
 TEST(CoVisitation, PenaltyDividesByTheNeighboursTotalPairs) {
-    recsys::CoVisitation c;
-    // q pairs 4 times with the hub h (which pairs 96 more times elsewhere) and twice with the niche x.
-    c.add_pair("q", "h", 4);
-    c.add_pair("h", "z", 96);
-    c.add_pair("q", "x", 2);
-    c.finish_load();
+    recsys::CoVisitation c = hub_and_niche();
     EXPECT_DOUBLE_EQ(c.total("h"), 100.0);
     EXPECT_EQ(ids(c.top_neighbours({"q"}, 2, keep_all)), (std::vector<std::string>{"h", "x"}));
     auto penalised = c.top_neighbours({"q"}, 2, keep_all, 0.5);  // h: 4 / 10, x: 2 / sqrt(2)
@@ -147,11 +152,7 @@ TEST(CoVisitation, PenaltyDividesByTheNeighboursTotalPairs) {
 TEST(CoVisitation, PenalisedScoresFollowChangedTotals) {
     // The penalised totals are kept between calls: every change to a total, and a change of
     // penalty, must show in the next scores.
-    recsys::CoVisitation c;
-    c.add_pair("q", "h", 4);
-    c.add_pair("h", "z", 96);
-    c.add_pair("q", "x", 2);
-    c.finish_load();
+    recsys::CoVisitation c = hub_and_niche();
     EXPECT_NEAR(c.top_neighbours({"q"}, 2, keep_all, 0.5)[1].pairs, 4 / std::sqrt(100.0), 1e-12);
     EXPECT_NEAR(c.top_neighbours({"q"}, 2, keep_all, 1.0)[1].pairs, 4 / 100.0, 1e-12);
     c.replace("z", {{"h", 12}});  // h's total: 4 + 12
