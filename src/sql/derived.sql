@@ -45,19 +45,22 @@ RETURN format($q$
            last_ts = greatest(p.last_ts, excluded.last_ts),
            changed_xid = pg_current_xact_id()$q$, src);
 
--- SQL that adds src's events to each user's interacted items.
+-- SQL that adds src's events to each user's interacted items (with the time of the last event
+-- of the type named 'purchase').
 CREATE FUNCTION recsys._sql_add_user_items(src text) RETURNS text
 LANGUAGE sql IMMUTABLE
 RETURN format($q$
-    INSERT INTO recsys.user_items AS u (org_id, namespace, user_id, item_id, events, weight, last_ts)
-    SELECT n.org_id, n.namespace, n.user_id, n.item_id, count(*), sum(t.weight), max(n.ts)
+    INSERT INTO recsys.user_items AS u (org_id, namespace, user_id, item_id, events, weight, last_ts, last_purchase_ts)
+    SELECT n.org_id, n.namespace, n.user_id, n.item_id, count(*), sum(t.weight), max(n.ts),
+           max(n.ts) FILTER (WHERE t.name = 'purchase')
       FROM %s n
       JOIN recsys.event_types t ON t.org_id = n.org_id AND t.namespace = n.namespace AND t.type_id = n.type
      GROUP BY n.org_id, n.namespace, n.user_id, n.item_id
     ON CONFLICT (org_id, namespace, user_id, item_id) DO UPDATE
        SET events = u.events + excluded.events,
            weight = u.weight + excluded.weight,
-           last_ts = greatest(u.last_ts, excluded.last_ts)$q$, src);
+           last_ts = greatest(u.last_ts, excluded.last_ts),
+           last_purchase_ts = greatest(u.last_purchase_ts, excluded.last_purchase_ts)$q$, src);
 
 -- SQL that adds (sign 1) or removes (sign -1) the co-visitation pairs between src's events and
 -- `partner` events of the same user on another item within the namespace's window. Every pair

@@ -219,26 +219,30 @@ BEGIN
         at := recsys._json_time(o -> 'as_of');
     END IF;
 
-    -- The user, read once: every item they interacted with (newest first) and its weight; from it
-    -- the recent items, history length, embedding centroid, seen flags and (in _rank_candidates)
-    -- the tag profile.
+    -- The user, read once: every item they interacted with (newest first) and its weight, and the
+    -- items purchased within exclude_purchased_days; from it the recent items, history length,
+    -- embedding centroid, seen flags and (in _rank_candidates) the tag profile. With as_of they
+    -- come from the events up to `at`; otherwise from recsys.user_items (a purchase dated after
+    -- now counts as within the window).
     IF NOT as_of THEN
         SELECT array_agg(ui.item_id ORDER BY ui.last_ts DESC, ui.item_id),
-               array_agg(ui.weight ORDER BY ui.last_ts DESC, ui.item_id)
-          INTO seen_ids, seen_weights
+               array_agg(ui.weight ORDER BY ui.last_ts DESC, ui.item_id),
+               array_agg(ui.item_id) FILTER (WHERE ui.last_purchase_ts >= at - make_interval(
+                                                  secs => (o ->> 'exclude_purchased_days')::float8 * 86400))
+          INTO seen_ids, seen_weights, purchased
           FROM recsys.user_items ui
          WHERE ui.org_id = org AND ui.namespace = ns AND ui.user_id = uid;
     ELSE
         SELECT array_agg(h.item_id ORDER BY h.last_ts DESC, h.item_id), array_agg(h.weight ORDER BY h.last_ts DESC, h.item_id)
           INTO seen_ids, seen_weights
           FROM recsys._user_history_at(org, ns, uid, at) h;
+        SELECT array_agg(DISTINCT e.item_id) INTO purchased
+          FROM recsys.events e JOIN recsys.event_types t ON t.org_id = e.org_id AND t.namespace = e.namespace AND t.type_id = e.type
+         WHERE e.org_id = org AND e.namespace = ns AND e.user_id = uid AND t.name = 'purchase'
+           AND e.ts >= at - make_interval(secs => (o ->> 'exclude_purchased_days')::float8 * 86400) AND e.ts <= at;
     END IF;
     recent := seen_ids[1:(o ->> 'recent_items')::int];
     history := coalesce(cardinality(seen_ids), 0);
-    SELECT array_agg(DISTINCT e.item_id) INTO purchased
-      FROM recsys.events e JOIN recsys.event_types t ON t.org_id = e.org_id AND t.namespace = e.namespace AND t.type_id = e.type
-     WHERE e.org_id = org AND e.namespace = ns AND e.user_id = uid AND t.name = 'purchase'
-       AND e.ts >= at - make_interval(secs => (o ->> 'exclude_purchased_days')::float8 * 86400) AND e.ts <= at;
     excluded := ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'exclude_item_ids', '[]')));
     -- Collaborative factors (trained, or folded in from recent items); NULL without a model, and
     -- with as_of (a model trained later has seen later events).

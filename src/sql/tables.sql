@@ -144,7 +144,8 @@ CREATE INDEX item_popularity_changed ON recsys.item_popularity (org_id, namespac
 -- The most popular items of each event type (ranking takes the top of each).
 CREATE INDEX item_popularity_top ON recsys.item_popularity (org_id, namespace, type, log2_score DESC);
 
--- Derived: what each user interacted with (total event weight, last time).
+-- Derived: what each user interacted with (total event weight, last time, last purchase: the
+-- purchase window of serving reads it here instead of scanning the user's events).
 CREATE TABLE recsys.user_items (
     org_id uuid NOT NULL,
     namespace recsys.namespace_name NOT NULL,
@@ -153,6 +154,7 @@ CREATE TABLE recsys.user_items (
     events bigint NOT NULL,
     weight float8 NOT NULL,
     last_ts timestamptz NOT NULL,
+    last_purchase_ts timestamptz,
     PRIMARY KEY (org_id, namespace, user_id, item_id)
 ) WITH (fillfactor = 80);
 

@@ -2,7 +2,7 @@
 -- changes, out-of-order and duplicate events) agrees with recsys_refresh's rebuild from events.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(14);
+SELECT plan(15);
 SET recsys.org_id = 'cccccccc-0000-0000-0000-000000000003';
 
 SELECT recsys.recsys_upsert_items('mix', (SELECT jsonb_agg(jsonb_build_object(
@@ -38,7 +38,7 @@ SELECT recsys.recsys_delete_items('mix', '{"item_ids": ["i5"]}');
 UPDATE recsys.items SET tags = '{t1}' WHERE namespace = 'mix' AND item_id = 'i8';
 
 CREATE TEMP TABLE before_pop AS SELECT item_id, type, log2_score, events, last_ts FROM recsys.item_popularity WHERE namespace = 'mix';
-CREATE TEMP TABLE before_ui AS SELECT user_id, item_id, events, weight, last_ts FROM recsys.user_items WHERE namespace = 'mix';
+CREATE TEMP TABLE before_ui AS SELECT user_id, item_id, events, weight, last_ts, last_purchase_ts FROM recsys.user_items WHERE namespace = 'mix';
 CREATE TEMP TABLE before_tags AS SELECT user_id, tag, weight FROM recsys.user_tags WHERE namespace = 'mix';
 CREATE TEMP TABLE before_covis AS SELECT item_a, item_b, pairs FROM recsys.covis WHERE namespace = 'mix';
 
@@ -54,7 +54,10 @@ SELECT is((SELECT count(*)::int FROM before_pop b FULL JOIN (SELECT * FROM recsy
                OR abs(a.log2_score - b.log2_score) > 1e-9), 0, 'decayed popularity agrees with the rebuild');
 SELECT is((SELECT count(*)::int FROM before_ui b FULL JOIN (SELECT * FROM recsys.user_items WHERE namespace = 'mix') a USING (user_id, item_id)
             WHERE a.user_id IS NULL OR b.user_id IS NULL OR a.events <> b.events OR a.last_ts <> b.last_ts
+               OR a.last_purchase_ts IS DISTINCT FROM b.last_purchase_ts
                OR abs(a.weight - b.weight) > 1e-9), 0, 'interacted items agree with the rebuild');
+SELECT ok((SELECT count(*) FILTER (WHERE last_purchase_ts IS NOT NULL) > 0 AND count(*) FILTER (WHERE last_purchase_ts IS NULL) > 0
+             FROM before_ui), 'the workload has items purchased and items never purchased');
 SELECT is((SELECT count(*)::int FROM before_tags b FULL JOIN (SELECT * FROM recsys.user_tags WHERE namespace = 'mix') a USING (user_id, tag)
             WHERE a.user_id IS NULL OR b.user_id IS NULL OR abs(a.weight - b.weight) > 1e-9), 0, 'tag profiles agree with the rebuild');
 SELECT is((SELECT count(*)::int FROM before_covis b FULL JOIN (SELECT * FROM recsys.covis WHERE namespace = 'mix') a USING (item_a, item_b)

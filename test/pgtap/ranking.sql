@@ -1,7 +1,7 @@
 -- recsys_rank: determinism, filters that never leak, caps, reasons, read-only serving.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(55);
+SELECT plan(58);
 SET recsys.org_id = 'ffffffff-0000-0000-0000-000000000006';
 SELECT recsys.recsys_seed_synthetic('rk', '{"items": 3000, "users": 300, "events": 40000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -33,6 +33,16 @@ SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.re
                   '{"exclude_seen": true}') r
              JOIN recsys.user_items ui ON ui.namespace = 'rk' AND ui.user_id = u.user_id AND ui.item_id = r.item_id), 0,
           'exclude_seen: nothing the user interacted with');
+-- A purchase within exclude_purchased_days (from recsys.user_items) keeps the item out; an older one does not.
+CREATE TEMP TABLE bought AS SELECT item_id FROM recsys.recsys_rank('rk', 'user_201', 1);
+SELECT recsys.recsys_record_events('rk', (SELECT jsonb_build_array(jsonb_build_object('user_id', 'user_201', 'item_id', item_id,
+                                          'type', 'purchase', 'ts', now() - interval '10 days')) FROM bought));
+SELECT is((SELECT last_purchase_ts FROM recsys.user_items WHERE namespace = 'rk' AND user_id = 'user_201'
+              AND item_id = (SELECT item_id FROM bought)), now() - interval '10 days', 'user_items keeps the last purchase');
+SELECT is((SELECT count(*)::int FROM recsys.recsys_rank('rk', 'user_201', 100, 'home', '{"exclude_purchased_days": 30}') r
+             JOIN bought b USING (item_id)), 0, 'an item bought 10 days ago is out with a 30-day window');
+SELECT is((SELECT count(*)::int FROM recsys.recsys_rank('rk', 'user_201', 100, 'home', '{"exclude_purchased_days": 5}') r
+             JOIN bought b USING (item_id)), 1, 'and back with a 5-day window');
 SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 20, 'home',
                   '{"price_between": [10, 30]}') r
              JOIN recsys.items i ON i.namespace = 'rk' AND i.item_id = r.item_id WHERE i.price NOT BETWEEN 10 AND 30), 0,
