@@ -1,6 +1,6 @@
 // The candidate pool of one ranking request: every item some source proposed, with the bits of
 // the sources that proposed it, its co-visitation count (from the co-visitation source) and
-// request flags (seen, purchased, excluded). Pure C++; src/pg/candidates.cpp fills it from the
+// request flags (seen, purchased, excluded). Pure C++; src/pg/serve.cpp fills it from the
 // cached catalogue.
 #pragma once
 

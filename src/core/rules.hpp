@@ -1,6 +1,6 @@
 // Business rules applied to a list of items: which active rules name each item, whether one of
 // them blocks it, and the product of its boosts. Pure C++ over the cached catalogue; serving
-// (src/pg/candidates.cpp) and the rule primitives (recsys._rule_hits) share it.
+// (src/pg/serve.cpp) and the rule primitives (recsys._rule_hits) share it.
 #pragma once
 
 #include <string>

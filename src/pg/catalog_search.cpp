@@ -1,5 +1,5 @@
 // SQL entry point over the cached catalogue (catalog_cache.cpp) for an item's tags (the
-// candidate sources and the user's tag profile are in candidates.cpp, rule matching in
+// candidate sources and the user's tag profile are in serve.cpp, rule matching in
 // rules.cpp). It brings the catalogue up to date first, so an item changed by a committed
 // transaction is never read in its old state.
 #include <string>

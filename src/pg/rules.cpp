@@ -72,6 +72,70 @@ std::vector<recsys::Rule> to_rules(const RuleArgs& args) {
     return rules;
 }
 
+RuleArgs active_rules(FunctionCallInfo fcinfo, MemoryContext keep) {
+    static SPIPlanPtr plan = nullptr;
+    Oid types[5] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+    Datum args[5];
+    char nulls[5];
+    for (int i = 0; i < 5; ++i) {
+        args[i] = PG_ARGISNULL(i) ? static_cast<Datum>(0) : PG_GETARG_DATUM(i);
+        nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
+    }
+    int rc = SPI_execute_plan(
+        prepared(&plan,
+                 "SELECT a.rule_id::text, a.action, coalesce(a.boost, 0)::float8, a.priority, coalesce(a.max_pins, 1), "
+                 "       a.target ->> 'tag', a.target ->> 'brand', a.target ->> 'category', "
+                 "       ARRAY(SELECT jsonb_array_elements_text(coalesce(a.target -> 'item_ids', '[]'))) "
+                 "  FROM recsys._active_rules($1, $2, $3, $4, $5) a ORDER BY a.priority DESC, a.rule_id",
+                 5, types, CURSOR_OPT_GENERIC_PLAN),
+        args, nulls, true, 0);
+    if (rc != SPI_OK_SELECT) elog(ERROR, "reading the active rules failed: %s", SPI_result_code_string(rc));
+    MemoryContext spi = MemoryContextSwitchTo(keep);
+    int n = static_cast<int>(SPI_processed);
+    TupleDesc desc = SPI_tuptable->tupdesc;
+    RuleArgs r;
+    r.count = n;
+    r.ids = static_cast<const char**>(palloc(sizeof(char*) * (n + 1)));
+    r.actions = static_cast<const char**>(palloc(sizeof(char*) * (n + 1)));
+    r.boosts = static_cast<double*>(palloc(sizeof(double) * (n + 1)));
+    r.priorities = static_cast<int*>(palloc(sizeof(int) * (n + 1)));
+    r.max_pins = static_cast<int*>(palloc(sizeof(int) * (n + 1)));
+    r.tags = static_cast<const char**>(palloc(sizeof(char*) * (n + 1)));
+    r.brands = static_cast<const char**>(palloc(sizeof(char*) * (n + 1)));
+    r.categories = static_cast<const char**>(palloc(sizeof(char*) * (n + 1)));
+    // Each rule's listed item ids (column 9), counted first.
+    Datum** listed = static_cast<Datum**>(palloc(sizeof(Datum*) * (n + 1)));
+    bool** listed_nulls = static_cast<bool**>(palloc(sizeof(bool*) * (n + 1)));
+    int* listed_count = static_cast<int*>(palloc(sizeof(int) * (n + 1)));
+    r.target_count = 0;
+    for (int i = 0; i < n; ++i) {
+        HeapTuple row = SPI_tuptable->vals[i];
+        bool isnull;
+        r.ids[i] = text_column(row, desc, 1);
+        r.actions[i] = text_column(row, desc, 2);
+        r.boosts[i] = DatumGetFloat8(column(row, desc, 3, &isnull));
+        r.priorities[i] = DatumGetInt32(column(row, desc, 4, &isnull));
+        r.max_pins[i] = DatumGetInt32(column(row, desc, 5, &isnull));
+        r.tags[i] = text_column(row, desc, 6);
+        r.brands[i] = text_column(row, desc, 7);
+        r.categories[i] = text_column(row, desc, 8);
+        array_column(row, desc, 9, TEXTOID, &listed[i], &listed_nulls[i], &listed_count[i]);
+        r.target_count += listed_count[i];
+    }
+    r.target_rules = static_cast<int*>(palloc(sizeof(int) * (r.target_count + 1)));
+    r.target_ids = static_cast<const char**>(palloc(sizeof(char*) * (r.target_count + 1)));
+    int targets = 0;
+    for (int i = 0; i < n; ++i)
+        for (int j = 0; j < listed_count[i]; ++j)
+            if (!listed_nulls[i][j]) {
+                r.target_rules[targets] = i + 1;
+                r.target_ids[targets++] = TextDatumGetCString(listed[i][j]);
+            }
+    r.target_count = targets;
+    MemoryContextSwitchTo(spi);
+    return r;
+}
+
 void append_matching_rules(StringInfo out, const RuleArgs& args, const std::vector<size_t>& rules) {
     appendStringInfoChar(out, '[');
     for (size_t m = 0; m < rules.size(); ++m) {
@@ -159,87 +223,48 @@ Datum recsys_apply_rules(PG_FUNCTION_ARGS) {
     return static_cast<Datum>(0);
 }
 
-// _active_rule_arrays(org, ns, surface, segment, at) -> the active rules (and manual overrides,
-// see recsys._active_rules) as the arrays of pg/rules.hpp, by priority (highest first), then
-// rule_id: one prepared query, the arrays built here instead of aggregated in SQL per request.
+// _active_rule_arrays(org, ns, surface, segment, at) -> the active rules (see
+// recsys_pg::active_rules) as the arrays of pg/rules.hpp, for the rule primitives.
 Datum recsys_active_rule_arrays(PG_FUNCTION_ARGS) {
-    static SPIPlanPtr plan = nullptr;
-    Oid types[5] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
-    Datum args[5];
-    char nulls[5];
-    for (int i = 0; i < 5; ++i) {
-        args[i] = PG_ARGISNULL(i) ? static_cast<Datum>(0) : PG_GETARG_DATUM(i);
-        nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
-    }
     TupleDesc result_desc;
     if (get_call_result_type(fcinfo, nullptr, &result_desc) != TYPEFUNC_COMPOSITE) elog(ERROR, "return type must be a row type");
     result_desc = BlessTupleDesc(result_desc);
     MemoryContext caller = CurrentMemoryContext;
     SPI_connect();
-    int rc = SPI_execute_plan(
-        recsys_pg::prepared(&plan,
-                            "SELECT a.rule_id::text, a.action, coalesce(a.boost, 0)::float8, a.priority, "
-                            "       coalesce(a.max_pins, 1), a.target ->> 'tag', a.target ->> 'brand', "
-                            "       a.target ->> 'category', "
-                            "       ARRAY(SELECT jsonb_array_elements_text(coalesce(a.target -> 'item_ids', '[]'))) "
-                            "  FROM recsys._active_rules($1, $2, $3, $4, $5) a ORDER BY a.priority DESC, a.rule_id",
-                            5, types, CURSOR_OPT_GENERIC_PLAN),
-        args, nulls, true, 0);
-    if (rc != SPI_OK_SELECT) elog(ERROR, "reading the active rules failed: %s", SPI_result_code_string(rc));
-    // The arrays are built in the caller's memory (construct_array copies the rows' values,
-    // which live until SPI_finish).
-    MemoryContext spi = MemoryContextSwitchTo(caller);
-    int n = static_cast<int>(SPI_processed);
-    TupleDesc desc = SPI_tuptable->tupdesc;
-    // Columns 1-8 of every row (palloc'd: no C++ object lives across calls that can raise), and
-    // each rule's listed item ids (column 9), 1-based rule number of each.
-    Datum* columns[8];
-    bool* column_nulls[8];
-    for (int c = 0; c < 8; ++c) {
-        columns[c] = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
-        column_nulls[c] = static_cast<bool*>(palloc(sizeof(bool) * (n + 1)));
-    }
-    Datum** listed = static_cast<Datum**>(palloc(sizeof(Datum*) * (n + 1)));
-    bool** listed_nulls = static_cast<bool**>(palloc(sizeof(bool*) * (n + 1)));
-    int* listed_count = static_cast<int*>(palloc(sizeof(int) * (n + 1)));
-    int target_count = 0;
-    for (int r = 0; r < n; ++r) {
-        HeapTuple row = SPI_tuptable->vals[r];
-        for (int c = 0; c < 8; ++c) columns[c][r] = recsys_pg::column(row, desc, c + 1, &column_nulls[c][r]);
-        recsys_pg::array_column(row, desc, 9, TEXTOID, &listed[r], &listed_nulls[r], &listed_count[r]);
-        target_count += listed_count[r];
-    }
-    Datum* target_rules = static_cast<Datum*>(palloc(sizeof(Datum) * (target_count + 1)));
-    Datum* target_ids = static_cast<Datum*>(palloc(sizeof(Datum) * (target_count + 1)));
-    int targets = 0;
-    for (int r = 0; r < n; ++r)
-        for (int i = 0; i < listed_count[r]; ++i)
-            if (!listed_nulls[r][i]) {
-                target_rules[targets] = Int32GetDatum(r + 1);
-                target_ids[targets++] = listed[r][i];
-            }
-    int lbs[1] = {1};
-    auto array_of = [&](Datum* elements, bool* element_nulls, int count, Oid type, int length, bool by_value, char align) {
-        int dims[1] = {count};
-        return PointerGetDatum(construct_md_array(elements, element_nulls, 1, dims, lbs, type, length, by_value, align));
+    recsys_pg::RuleArgs rules = recsys_pg::active_rules(fcinfo, caller);
+    SPI_finish();
+    int n = rules.count;
+    auto texts = [&](const char** strings, int count, bool empty_is_null) {
+        Datum* elements = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
+        bool* element_nulls = static_cast<bool*>(palloc(sizeof(bool) * (count + 1)));
+        for (int i = 0; i < count; ++i) {
+            element_nulls[i] = empty_is_null && strings[i][0] == '\0';
+            elements[i] = element_nulls[i] ? static_cast<Datum>(0) : CStringGetTextDatum(strings[i]);
+        }
+        int dims[1] = {count}, lbs[1] = {1};
+        return PointerGetDatum(construct_md_array(elements, element_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
     };
+    auto ints = [](const int* numbers, int count) {
+        Datum* elements = static_cast<Datum*>(palloc(sizeof(Datum) * (count + 1)));
+        for (int i = 0; i < count; ++i) elements[i] = Int32GetDatum(numbers[i]);
+        return PointerGetDatum(construct_array(elements, count, INT4OID, 4, true, TYPALIGN_INT));
+    };
+    Datum* boosts = static_cast<Datum*>(palloc(sizeof(Datum) * (n + 1)));
+    for (int i = 0; i < n; ++i) boosts[i] = Float8GetDatum(rules.boosts[i]);
     Datum values[10] = {
-        array_of(columns[0], column_nulls[0], n, TEXTOID, -1, false, TYPALIGN_INT),
-        array_of(columns[1], column_nulls[1], n, TEXTOID, -1, false, TYPALIGN_INT),
-        array_of(columns[2], column_nulls[2], n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE),
-        array_of(columns[3], column_nulls[3], n, INT4OID, 4, true, TYPALIGN_INT),
-        array_of(columns[4], column_nulls[4], n, INT4OID, 4, true, TYPALIGN_INT),
-        array_of(columns[5], column_nulls[5], n, TEXTOID, -1, false, TYPALIGN_INT),
-        array_of(columns[6], column_nulls[6], n, TEXTOID, -1, false, TYPALIGN_INT),
-        array_of(columns[7], column_nulls[7], n, TEXTOID, -1, false, TYPALIGN_INT),
-        array_of(target_rules, nullptr, targets, INT4OID, 4, true, TYPALIGN_INT),
-        array_of(target_ids, nullptr, targets, TEXTOID, -1, false, TYPALIGN_INT),
+        texts(rules.ids, n, false),
+        texts(rules.actions, n, false),
+        PointerGetDatum(construct_array(boosts, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
+        ints(rules.priorities, n),
+        ints(rules.max_pins, n),
+        texts(rules.tags, n, true),
+        texts(rules.brands, n, true),
+        texts(rules.categories, n, true),
+        ints(rules.target_rules, rules.target_count),
+        texts(rules.target_ids, rules.target_count, false),
     };
     bool result_nulls[10] = {false};
-    HeapTuple result = heap_form_tuple(result_desc, values, result_nulls);
-    MemoryContextSwitchTo(spi);
-    SPI_finish();
-    PG_RETURN_DATUM(HeapTupleGetDatum(result));
+    PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(result_desc, values, result_nulls)));
 }
 
 }  // extern "C"

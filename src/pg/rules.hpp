@@ -9,6 +9,7 @@ extern "C" {
 
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "utils/palloc.h"
 }
 
 #include "core/rules.hpp"
@@ -36,6 +37,12 @@ struct RuleArgs {
 };
 
 RuleArgs rule_args(FunctionCallInfo fcinfo, int first);
+
+// The active rules (and manual overrides, see recsys._active_rules) for arguments 0-4 of the
+// function: org, namespace, surface, segment (NULL: none) and time; by priority (highest
+// first), then rule_id. Reads them with SPI (the caller has connected); the strings are copied
+// into `keep`, so they outlive SPI_finish.
+RuleArgs active_rules(FunctionCallInfo fcinfo, MemoryContext keep);
 
 // The core's rules of `args`; call inside core_call.
 std::vector<recsys::Rule> to_rules(const RuleArgs& args);

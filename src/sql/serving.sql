@@ -1,6 +1,7 @@
--- Serving: recsys_rank. Candidates are gathered here in SQL (popularity, co-visitation of the
--- user's recent items, content from the user's tag profile); filters, blend, personalisation,
--- MMR and reasons run in the C++ core (src/core/pipeline.cpp).
+-- Serving: recsys_rank, recsys_rerank, recsys_recommend and recsys_similar_items. The SQL here
+-- reads the request (options, segment, the user's history and factors; with as_of, signals from
+-- the events); rules, candidates, filters, blend, personalisation, MMR and reasons run in one C
+-- call, recsys._rank_serve (src/pg/serve.cpp over the C++ core).
 
 -- Decayed popularity of every item of a namespace at time `at`: sum over event types of
 -- 2^(log2_score - days(at) / half_life).
@@ -79,27 +80,22 @@ AS $$
      GROUP BY a.item_id, b.item_id;
 $$;
 
--- The candidate pool of a request, ordered by item_id, with the rules' effects on it
--- (src/pg/candidates.cpp).
-CREATE FUNCTION recsys._rank_candidates(org uuid, ns text, fanout int, popular_fanout int, recent text[], anchors text[], content_tags text[],
-        user_factors real[], at timestamptz, pool_ids text[], pin_slots int, seen_ids text[], purchased text[],
-        excluded text[], given_popularity_ids text[], given_popularity float8[], given_covis_ids text[],
-        given_covis float8[], covis_penalty float8, rule_ids text[], actions text[], boosts float8[], priorities int[],
-        max_pins int[], tags text[], brands text[], categories text[], target_rules int[], target_ids text[],
-        seen_weights float8[] DEFAULT NULL, OUT ids text[], OUT popularity float8[], OUT covis float8[], OUT sources int[], OUT flags int[],
-        OUT factors float8[], OUT pins int[], OUT rules jsonb, OUT slots int[], OUT catalog_serial bigint,
-        OUT profile_tags text[], OUT profile_weights float8[])
-    AS 'MODULE_PATHNAME', 'recsys_rank_candidates' LANGUAGE C STABLE;
-
-CREATE FUNCTION recsys._rank_pipeline(org uuid, ns text, item_ids text[], popularity float8[], covisitation float8[],
-        sources int[], flags int[], anchors text[], user_factors real[], k int, alpha float8, beta float8,
-        gamma float8, profile_boost float8, mmr_lambda float8, brand_cap int, category_cap int, exclude_seen boolean,
-        include_tags text[], price_min float8, price_max float8, created_after float8, user_history int,
-        profile_tags text[], profile_weights float8[], rule_factors float8[], pins int[], boost_floor float8,
-        novelty float8, at timestamptz, slots int[] DEFAULT NULL, catalog_serial bigint DEFAULT NULL)
-    RETURNS TABLE (idx int, score float8, blend float8, boost float8, reasons text[], funnel jsonb, signals float8[],
-                   max_similarity float8, rule_factor float8, dropped jsonb, brand text, category text)
-    AS 'MODULE_PATHNAME', 'recsys_rank_pipeline' LANGUAGE C STABLE;
+-- One ranking request in one call (src/pg/serve.cpp): the active rules of surface and segment,
+-- candidates from every source of the cached catalogue, filters, blend, personalisation, MMR, and
+-- the rules naming each served item. Rows in rank order; the first row (rank NULL when nothing is
+-- served) also carries the funnel, the dropped candidates, the rules naming candidates, the
+-- candidate ids and the user's tag profile.
+CREATE FUNCTION recsys._rank_serve(org uuid, ns text, surface text, segment text, at timestamptz, k int, fanout int,
+        popular_fanout int, pin_slots int, recent text[], anchors text[], content_tags text[], user_factors real[],
+        pool_ids text[], seen_ids text[], seen_weights float8[], purchased text[], excluded text[],
+        given_popularity_ids text[], given_popularity float8[], given_covis_ids text[], given_covis float8[],
+        covis_penalty float8, alpha float8, beta float8, gamma float8, profile_boost float8, mmr_lambda float8,
+        brand_cap int, category_cap int, exclude_seen boolean, include_tags text[], price_min float8, price_max float8,
+        created_after float8, boost_floor float8, novelty float8)
+    RETURNS TABLE (rank int, item_id text, score float8, blend float8, boost float8, reasons text[], signals float8[],
+                   max_similarity float8, rule_factor float8, brand text, category text, rules jsonb, funnel jsonb,
+                   dropped jsonb, candidate_rules jsonb, candidates text[], profile_tags text[], profile_weights float8[])
+    AS 'MODULE_PATHNAME', 'recsys_rank_serve' LANGUAGE C STABLE;
 
 -- Validates the options of a ranking request; returns them with the effective knobs filled in
 -- (knob defaults < namespace configuration < segment profile < bandit policy < request). The
@@ -192,8 +188,6 @@ DECLARE
     history int;
     purchased text[];
     excluded text[];
-    pool record;
-    active record;
     explain text;
     segment record;
     user_factors real[];
@@ -221,7 +215,7 @@ BEGIN
 
     -- The user, read once: every item they interacted with (newest first) and its weight, and the
     -- items purchased within exclude_purchased_days; from it the recent items, history length,
-    -- embedding centroid, seen flags and (in _rank_candidates) the tag profile. With as_of they
+    -- embedding centroid, seen flags and (in _rank_serve) the tag profile. With as_of they
     -- come from the events up to `at`; otherwise from recsys.user_items (a purchase dated after
     -- now counts as within the window).
     IF NOT as_of THEN
@@ -257,8 +251,8 @@ BEGIN
     -- Candidates from every source (bit 1 popularity, 2 co-visitation, 4 embedding neighbours of
     -- the recent items, 8 content, 16 pinned items (at most pin_slots; they join even when no
     -- source found them), 32 items an active boost names, 64 collaborative), gathered from the
-    -- cached catalogue by _rank_candidates with the active rules' effects; with
-    -- as_of, popularity and co-visitation come from the events up to `at` instead.
+    -- cached catalogue by _rank_serve with the active rules' effects; with as_of, popularity
+    -- and co-visitation come from the events up to `at` instead.
     IF as_of THEN
         SELECT coalesce(array_agg(p.item_id), '{}'), coalesce(array_agg(p.score), '{}')
           INTO given_popularity_ids, given_popularity
@@ -282,46 +276,17 @@ BEGIN
                   FROM neighbours nb LEFT JOIN totals t USING (item_id)
                  ORDER BY 2 DESC, 1 LIMIT fanout) c;
     END IF;
-    SELECT * INTO active FROM recsys._active_rule_arrays(org, ns, surface, segment.segment_id, at);
-    SELECT * INTO pool
-      FROM recsys._rank_candidates(org, ns, fanout, fanout, recent, recent[1:10], NULL, user_factors, at, pool_ids,
-                                   (o ->> 'pin_slots')::int, seen_ids, purchased, excluded, given_popularity_ids,
-                                   given_popularity, given_covis_ids, given_covis, (o ->> 'covis_penalty')::float8,
-                                   active.rule_ids, active.actions, active.boosts, active.priorities, active.max_pins,
-                                   active.tags, active.brands, active.categories, active.target_rules, active.target_ids,
-                                   seen_weights);
-
-    -- The ranked rows, each served item with the rules that named it (the trace counts them per rule).
+    -- The ranked rows (rules, candidates, filters, blend, MMR: one C call), with the reasons at
+    -- the requested explain level.
     RETURN QUERY
-    WITH r AS MATERIALIZED (
-        SELECT * FROM recsys._rank_pipeline(org, ns,
-               coalesce(pool.ids, '{}'), coalesce(pool.popularity, '{}'), coalesce(pool.covis, '{}'),
-               coalesce(pool.sources, '{}'), coalesce(pool.flags, '{}'), coalesce(recent[1:10], '{}'), user_factors,
-               k, (o ->> 'alpha')::float8, (o ->> 'beta')::float8,
-               (o ->> 'gamma')::float8, (o ->> 'profile_boost')::float8, (o ->> 'mmr_lambda')::float8,
-               (o ->> 'brand_cap')::int, (o ->> 'category_cap')::int, coalesce((o -> 'exclude_seen')::boolean, false),
-               ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'include_tags_any', '[]'))),
-               (o -> 'price_between' ->> 0)::float8, (o -> 'price_between' ->> 1)::float8,
-               extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, history,
-               pool.profile_tags, pool.profile_weights,
-               coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'), (o ->> 'boost_floor')::float8,
-               (o ->> 'novelty')::float8, at, pool.slots, pool.catalog_serial)
-           WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped,
-                                brand, category, pick)),
-    hits AS (
-        SELECT h.item_id, h.rules
-          FROM recsys._apply_rules(org, ns, ARRAY(SELECT pool.ids[x.idx] FROM r x WHERE x.idx IS NOT NULL),
-                                   active.rule_ids, active.actions, active.boosts, active.priorities, active.max_pins,
-                                   active.tags, active.brands, active.categories, active.target_rules, active.target_ids) h
-         WHERE cardinality(active.rule_ids) > 0)
-    SELECT CASE WHEN r.idx IS NOT NULL THEN r.pick::int END, pool.ids[r.idx], r.score,
+    SELECT r.rank, r.item_id, r.score,
            CASE explain
                WHEN 'none' THEN '{}'::text[]
                WHEN 'tags' THEN r.reasons || CASE WHEN history = 0 THEN ARRAY['starter_profile'] ELSE '{}' END
                ELSE r.reasons || CASE WHEN history = 0 THEN ARRAY['starter_profile'] ELSE '{}' END || ARRAY[format('score=%s', round(r.score::numeric, 4)),
                                        format('blend=%s', round(r.blend::numeric, 4)),
                                        format('boost=%s', round(r.boost::numeric, 4))] END,
-           CASE WHEN explain = 'full' AND r.idx IS NOT NULL THEN jsonb_build_object(
+           CASE WHEN explain = 'full' AND r.rank IS NOT NULL THEN jsonb_build_object(
                'blend', jsonb_build_object('value', r.blend, 'popularity', r.signals[1], 'co_visitation', r.signals[2],
                                            'embedding_similarity', r.signals[3],
                                            'weights', jsonb_build_object('alpha', o -> 'alpha', 'beta', o -> 'beta', 'gamma', o -> 'gamma')),
@@ -331,13 +296,22 @@ BEGIN
                                           'brand', r.brand, 'category', r.category),
                'rules', jsonb_build_object('factor', r.rule_factor, 'pinned', 'rule:pin' = ANY (r.reasons))) END,
            CASE WHEN r.funnel IS NOT NULL THEN jsonb_build_object(
-               'funnel', r.funnel, 'segment', segment.segment_id, 'dropped', r.dropped, 'rules', pool.rules,
+               'funnel', r.funnel, 'segment', segment.segment_id, 'dropped', r.dropped, 'rules', r.candidate_rules,
                'config', (SELECT jsonb_object_agg(c.key, c.value) FROM jsonb_each(o) c
                            WHERE c.key IN (SELECT kn.name FROM recsys.config_knobs kn))) END,
-           CASE WHEN r.funnel IS NOT NULL THEN coalesce(pool.ids, '{}') END,
-           hits.rules
-      FROM r LEFT JOIN hits ON r.idx IS NOT NULL AND hits.item_id = pool.ids[r.idx]
-     ORDER BY r.pick;
+           r.candidates,
+           r.rules
+      FROM recsys._rank_serve(org, ns, surface, segment.segment_id, at, k, fanout, fanout, (o ->> 'pin_slots')::int,
+               recent, recent[1:10], NULL, user_factors, pool_ids, coalesce(seen_ids, '{}'), seen_weights, purchased,
+               excluded, given_popularity_ids, given_popularity, given_covis_ids, given_covis,
+               (o ->> 'covis_penalty')::float8, (o ->> 'alpha')::float8, (o ->> 'beta')::float8, (o ->> 'gamma')::float8,
+               (o ->> 'profile_boost')::float8, (o ->> 'mmr_lambda')::float8, (o ->> 'brand_cap')::int,
+               (o ->> 'category_cap')::int, coalesce((o -> 'exclude_seen')::boolean, false),
+               ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'include_tags_any', '[]'))),
+               (o -> 'price_between' ->> 0)::float8, (o -> 'price_between' ->> 1)::float8,
+               extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, (o ->> 'boost_floor')::float8,
+               (o ->> 'novelty')::float8) r
+     ORDER BY r.rank;
 END
 $$;
 
@@ -502,7 +476,6 @@ DECLARE
     o jsonb;
     fanout int;
     at timestamptz := now();
-    pool record;
     explain text;
 BEGIN
     IF anchor_id IS NULL OR anchor_id = '' OR length(anchor_id) > 256 THEN
@@ -527,31 +500,19 @@ BEGIN
     -- Candidates: the anchor's embedding neighbours and co-visited items, and items sharing its
     -- tags (no popularity source); the anchor itself and excluded items are flagged out; the
     -- rules of the surface "similar_items" apply.
-    SELECT c.* INTO pool
-      FROM recsys._active_rule_arrays(org, ns, 'similar_items', NULL, at) r,
-           recsys._rank_candidates(org, ns, fanout, 0, ARRAY[anchor_id], ARRAY[anchor_id], anchor_tags, NULL, at, NULL, 0,
-               '{}', '{}', anchor_id || ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'exclude_item_ids', '[]'))),
-               NULL, NULL, NULL, NULL, (o ->> 'covis_penalty')::float8, r.rule_ids, r.actions, r.boosts, r.priorities,
-               r.max_pins, r.tags, r.brands, r.categories, r.target_rules, r.target_ids) c;
-
     RETURN QUERY
-    SELECT r.pick::int, pool.ids[r.idx], r.score,
-           CASE explain WHEN 'none' THEN '{}'::text[] ELSE r.reasons END
-      FROM recsys._rank_pipeline(org, ns,
-               coalesce(pool.ids, '{}'), coalesce(pool.popularity, '{}'), coalesce(pool.covis, '{}'),
-               coalesce(pool.sources, '{}'), coalesce(pool.flags, '{}'), ARRAY[anchor_id], NULL,
-               k, (o ->> 'alpha')::float8, (o ->> 'beta')::float8,
-               (o ->> 'gamma')::float8, 0, (o ->> 'mmr_lambda')::float8,
-               (o ->> 'brand_cap')::int, (o ->> 'category_cap')::int, false,
-               ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'include_tags_any', '[]'))),
+    SELECT r.rank, r.item_id, r.score, CASE explain WHEN 'none' THEN '{}'::text[] ELSE r.reasons END
+      FROM recsys._rank_serve(org, ns, 'similar_items', NULL, at, k, fanout, 0, 0, ARRAY[anchor_id], ARRAY[anchor_id],
+               anchor_tags, NULL, NULL, '{}', NULL, '{}',
+               anchor_id || ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'exclude_item_ids', '[]'))),
+               NULL, NULL, NULL, NULL, (o ->> 'covis_penalty')::float8, (o ->> 'alpha')::float8, (o ->> 'beta')::float8,
+               (o ->> 'gamma')::float8, 0, (o ->> 'mmr_lambda')::float8, (o ->> 'brand_cap')::int,
+               (o ->> 'category_cap')::int, false, ARRAY(SELECT jsonb_array_elements_text(coalesce(o -> 'include_tags_any', '[]'))),
                (o -> 'price_between' ->> 0)::float8, (o -> 'price_between' ->> 1)::float8,
-               extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, 0, '{}', '{}',
-               coalesce(pool.factors, '{}'), coalesce(pool.pins, '{}'),
-               (o ->> 'boost_floor')::float8, (o ->> 'novelty')::float8, at, pool.slots, pool.catalog_serial)
-           WITH ORDINALITY AS r(idx, score, blend, boost, reasons, funnel, signals, max_similarity, rule_factor, dropped,
-                                brand, category, pick)
-     WHERE r.idx IS NOT NULL
-     ORDER BY r.pick;
+               extract(epoch FROM recsys._json_time(o -> 'created_after'))::float8, (o ->> 'boost_floor')::float8,
+               (o ->> 'novelty')::float8) r
+     WHERE r.rank IS NOT NULL
+     ORDER BY r.rank;
 END
 $$;
 

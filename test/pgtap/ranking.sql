@@ -170,18 +170,25 @@ SELECT results_eq($$SELECT rank, item_id FROM recsys.recsys_rank('rk', 'user_12'
                   $$SELECT rank, item_id FROM covis_stored ORDER BY rank$$,
                   'co-visitation counted from the events ranks as the stored pairs');
 
--- The tag profile _rank_candidates computes from the cached catalogue equals the one the items
+-- The tag profile _rank_serve computes from the cached catalogue equals the one the items
 -- table gives.
 CREATE TEMP TABLE history AS
 SELECT array_agg(h.item_id ORDER BY h.item_id) AS ids, array_agg(h.weight ORDER BY h.item_id) AS weights
   FROM recsys.user_items h
  WHERE h.org_id = 'ffffffff-0000-0000-0000-000000000006' AND h.namespace = 'rk' AND h.user_id = 'user_7';
+CREATE FUNCTION pg_temp.served(ids text[], weights float8[], k int) RETURNS SETOF record
+LANGUAGE sql AS $$
+    SELECT r.rank, r.item_id, r.funnel, r.candidates, r.profile_tags, r.profile_weights
+      FROM recsys._rank_serve('ffffffff-0000-0000-0000-000000000006', 'rk', 'default', NULL, now(), k, 200, 200, 0, '{}', '{}',
+                              NULL, NULL, NULL, ids, weights, '{}', '{}', NULL, NULL, NULL, NULL, 0, 0.3, 0.5, 0.2, 0.1, 0.7,
+                              0, 0, false, '{}', NULL, NULL, NULL, 0, 0) r
+$$;
 CREATE FUNCTION pg_temp.profile_of(ids text[], weights float8[]) RETURNS TABLE (tags text[], weights float8[])
 LANGUAGE sql AS $$
-    SELECT c.profile_tags, c.profile_weights
-      FROM recsys._rank_candidates('ffffffff-0000-0000-0000-000000000006', 'rk', 200, 200, '{}', '{}', NULL, NULL,
-                                   now(), NULL, 0, ids, '{}', '{}', NULL, NULL, NULL, NULL, 0, '{}', '{}', '{}', '{}',
-                                   '{}', '{}', '{}', '{}', '{}', '{}', weights) c
+    SELECT s.profile_tags, s.profile_weights
+      FROM pg_temp.served(ids, weights, 5) AS s(rank int, item_id text, funnel jsonb, candidates text[], profile_tags text[],
+                                                 profile_weights float8[])
+     WHERE s.funnel IS NOT NULL
 $$;
 SELECT results_eq(
     $$SELECT w.tag, round(w.weight::numeric, 6)
@@ -202,22 +209,18 @@ SELECT is((SELECT count(*) FROM recsys.items i
 SELECT is(recsys._catalog_item_tags('ffffffff-0000-0000-0000-000000000006', 'rk', 'no_such_item'), NULL,
           'an item the namespace lacks has no tags (NULL)');
 
--- The pipeline ranks alike whether it gets the candidates' catalogue slots or looks the ids up.
-CREATE TEMP TABLE pool AS
-SELECT c.* FROM recsys._rank_candidates('ffffffff-0000-0000-0000-000000000006', 'rk', 200, 200, ARRAY['item_1', 'item_2'],
-                                        ARRAY['item_1'], NULL, NULL, now(), NULL, 3, '{}', '{}', '{}', NULL, NULL, NULL,
-                                        NULL, 0, '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}') c;
-SELECT ok((SELECT cardinality(slots) = cardinality(ids) AND catalog_serial > 0 FROM pool), 'candidates come with their slots');
-CREATE FUNCTION pg_temp.ranked(with_slots boolean) RETURNS TABLE (idx int, score float8) LANGUAGE sql AS $$
-    SELECT r.idx, r.score FROM pool p, recsys._rank_pipeline('ffffffff-0000-0000-0000-000000000006', 'rk', p.ids, '{}', p.covis,
-        p.sources, p.flags, ARRAY['item_1'], NULL, 20, 0.3, 0.5, 0.2, 0.1, 0.7, 0, 0, false, '{}', NULL, NULL, NULL, 2,
-        '{}', '{}', p.factors, p.pins, 0, 0, now(), CASE WHEN with_slots THEN p.slots END,
-        CASE WHEN with_slots THEN p.catalog_serial END) r
-$$;
-SELECT results_eq('SELECT * FROM pg_temp.ranked(true)', 'SELECT * FROM pg_temp.ranked(false)',
-                  'the pipeline ranks alike with and without the slots');
-SELECT is((SELECT count(*)::int FROM pg_temp.ranked(true)), 20, 'and ranks k items');
-
+-- One call serves the ranked rows; the first row carries the request-wide columns.
+CREATE TEMP TABLE one_call AS
+SELECT s.* FROM history, pg_temp.served(ids, weights, 20) AS s(rank int, item_id text, funnel jsonb, candidates text[],
+                                                                profile_tags text[], profile_weights float8[]);
+SELECT is((SELECT array_agg(rank ORDER BY rank) FROM one_call), (SELECT array_agg(g) FROM generate_series(1, 20) g),
+          '_rank_serve returns k rows ranked 1..k');
+SELECT ok((SELECT count(*) = 1 AND bool_and(rank = 1 AND (funnel ->> 'returned')::int = 20
+                                            AND (funnel ->> 'candidates')::int <= cardinality(candidates))
+             FROM one_call WHERE funnel IS NOT NULL),
+          'only the first row carries the funnel and the candidates');
+SELECT ok((SELECT bool_and(o.item_id = ANY (c.candidates)) FROM one_call o, (SELECT candidates FROM one_call WHERE rank = 1) c),
+          'every served item is one of the candidates');
 -- A session that forces generic (or custom) plans gets the same ranking: the catalogue cache
 -- keeps its own plan choice for its delta queries.
 CREATE TEMP TABLE auto_plans AS SELECT * FROM recsys.recsys_rank('rk', 'user_9', 10, 'home', '{"explain": "none"}');
