@@ -72,6 +72,19 @@ std::vector<recsys::Rule> to_rules(const RuleArgs& args) {
     return rules;
 }
 
+// The value of `key` in a rule target, or nullptr.
+static JsonbValue* target_value(Jsonb* target, const char* key) {
+    if (target == nullptr) return nullptr;
+    return getKeyJsonValueFromContainer(&target->root, key, static_cast<int>(strlen(key)), nullptr);
+}
+
+// A string field of a rule target as a palloc'd C string ("" when absent).
+static const char* target_string(Jsonb* target, const char* key) {
+    JsonbValue* value = target_value(target, key);
+    if (value == nullptr || value->type != jbvString) return "";
+    return pnstrdup(value->val.string.val, value->val.string.len);
+}
+
 RuleArgs active_rules(FunctionCallInfo fcinfo, MemoryContext keep) {
     static SPIPlanPtr plan = nullptr;
     Oid types[5] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
@@ -84,8 +97,7 @@ RuleArgs active_rules(FunctionCallInfo fcinfo, MemoryContext keep) {
     int rc = SPI_execute_plan(
         prepared(&plan,
                  "SELECT a.rule_id::text, a.action, coalesce(a.boost, 0)::float8, a.priority, coalesce(a.max_pins, 1), "
-                 "       a.target ->> 'tag', a.target ->> 'brand', a.target ->> 'category', "
-                 "       ARRAY(SELECT jsonb_array_elements_text(coalesce(a.target -> 'item_ids', '[]'))) "
+                 "       a.target "
                  "  FROM recsys._active_rules($1, $2, $3, $4, $5) a ORDER BY a.priority DESC, a.rule_id",
                  5, types, CURSOR_OPT_GENERIC_PLAN),
         args, nulls, true, 0);
@@ -103,10 +115,9 @@ RuleArgs active_rules(FunctionCallInfo fcinfo, MemoryContext keep) {
     r.tags = static_cast<const char**>(palloc(sizeof(char*) * (n + 1)));
     r.brands = static_cast<const char**>(palloc(sizeof(char*) * (n + 1)));
     r.categories = static_cast<const char**>(palloc(sizeof(char*) * (n + 1)));
-    // Each rule's listed item ids (column 9), counted first.
-    Datum** listed = static_cast<Datum**>(palloc(sizeof(Datum*) * (n + 1)));
-    bool** listed_nulls = static_cast<bool**>(palloc(sizeof(bool*) * (n + 1)));
-    int* listed_count = static_cast<int*>(palloc(sizeof(int) * (n + 1)));
+    // Each rule's target (validated when stored: tag, brand, category strings, item_ids an
+    // array of strings), read from the jsonb here rather than by an SQL expression per field.
+    Jsonb** targets = static_cast<Jsonb**>(palloc(sizeof(Jsonb*) * (n + 1)));
     r.target_count = 0;
     for (int i = 0; i < n; ++i) {
         HeapTuple row = SPI_tuptable->vals[i];
@@ -116,22 +127,29 @@ RuleArgs active_rules(FunctionCallInfo fcinfo, MemoryContext keep) {
         r.boosts[i] = DatumGetFloat8(column(row, desc, 3, &isnull));
         r.priorities[i] = DatumGetInt32(column(row, desc, 4, &isnull));
         r.max_pins[i] = DatumGetInt32(column(row, desc, 5, &isnull));
-        r.tags[i] = text_column(row, desc, 6);
-        r.brands[i] = text_column(row, desc, 7);
-        r.categories[i] = text_column(row, desc, 8);
-        array_column(row, desc, 9, TEXTOID, &listed[i], &listed_nulls[i], &listed_count[i]);
-        r.target_count += listed_count[i];
+        Datum target = column(row, desc, 6, &isnull);
+        targets[i] = isnull ? nullptr : DatumGetJsonbP(target);
+        r.tags[i] = target_string(targets[i], "tag");
+        r.brands[i] = target_string(targets[i], "brand");
+        r.categories[i] = target_string(targets[i], "category");
+        JsonbValue* listed = target_value(targets[i], "item_ids");
+        if (listed != nullptr && listed->type == jbvBinary) r.target_count += JsonContainerSize(listed->val.binary.data);
     }
     r.target_rules = static_cast<int*>(palloc(sizeof(int) * (r.target_count + 1)));
     r.target_ids = static_cast<const char**>(palloc(sizeof(char*) * (r.target_count + 1)));
-    int targets = 0;
-    for (int i = 0; i < n; ++i)
-        for (int j = 0; j < listed_count[i]; ++j)
-            if (!listed_nulls[i][j]) {
-                r.target_rules[targets] = i + 1;
-                r.target_ids[targets++] = TextDatumGetCString(listed[i][j]);
-            }
-    r.target_count = targets;
+    int count = 0;
+    for (int i = 0; i < n; ++i) {
+        JsonbValue* listed = target_value(targets[i], "item_ids");
+        if (listed == nullptr || listed->type != jbvBinary) continue;
+        JsonbContainer* ids = listed->val.binary.data;
+        for (uint32 j = 0; j < JsonContainerSize(ids); ++j) {
+            JsonbValue* id = getIthJsonbValueFromContainer(ids, j);
+            if (id == nullptr || id->type != jbvString) continue;
+            r.target_rules[count] = i + 1;
+            r.target_ids[count++] = pnstrdup(id->val.string.val, id->val.string.len);
+        }
+    }
+    r.target_count = count;
     MemoryContextSwitchTo(spi);
     return r;
 }
