@@ -445,6 +445,13 @@ Datum recsys_rank_serve(PG_FUNCTION_ARGS) {
     const Served& s = *served;
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     InitMaterializedSRF(fcinfo, 0);
+    // A library newer or older than the installed SQL declaration must not write a row of
+    // another shape.
+    if (rsinfo->setDesc->natts != result_columns)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("recsys._rank_serve is declared with %d columns, the loaded library returns %d",
+                               rsinfo->setDesc->natts, result_columns),
+                        errhint("Run ALTER EXTENSION recsys UPDATE, or install the library matching the extension version.")));
     Datum values[result_columns];
     bool nulls[result_columns];
     // The request-wide columns of the first row.

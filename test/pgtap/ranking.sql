@@ -1,7 +1,7 @@
 -- recsys_rank: determinism, filters that never leak, caps, reasons, read-only serving.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(58);
+SELECT plan(59);
 SET recsys.org_id = 'ffffffff-0000-0000-0000-000000000006';
 SELECT recsys.recsys_seed_synthetic('rk', '{"items": 3000, "users": 300, "events": 40000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -221,6 +221,22 @@ SELECT ok((SELECT count(*) = 1 AND bool_and(rank = 1 AND (funnel ->> 'returned')
           'only the first row carries the funnel and the candidates');
 SELECT ok((SELECT bool_and(o.item_id = ANY (c.candidates)) FROM one_call o, (SELECT candidates FROM one_call WHERE rank = 1) c),
           'every served item is one of the candidates');
+-- A library under an SQL declaration of another shape (between installing a package and ALTER
+-- EXTENSION UPDATE) raises instead of writing rows of the wrong shape.
+CREATE FUNCTION pg_temp.misdeclared(org uuid, ns text, surface text, segment text, at timestamptz, k int, fanout int,
+        popular_fanout int, pin_slots int, recent text[], anchors text[], content_tags text[], user_factors real[],
+        pool_ids text[], seen_ids text[], seen_weights float8[], purchased text[], excluded text[],
+        given_popularity_ids text[], given_popularity float8[], given_covis_ids text[], given_covis float8[],
+        covis_penalty float8, alpha float8, beta float8, gamma float8, profile_boost float8, mmr_lambda float8,
+        brand_cap int, category_cap int, exclude_seen boolean, include_tags text[], price_min float8, price_max float8,
+        created_after float8, boost_floor float8, novelty float8)
+    RETURNS TABLE (rank int, item_id text) AS '$libdir/recsys', 'recsys_rank_serve' LANGUAGE C STABLE;
+SELECT throws_ok($$SELECT * FROM pg_temp.misdeclared('ffffffff-0000-0000-0000-000000000006', 'rk', 'default', NULL, now(), 5, 50, 50,
+                      0, '{}', '{}', NULL, NULL, NULL, '{}', NULL, '{}', '{}', NULL, NULL, NULL, NULL, 0, 1, 1, 1, 0, 1, 0, 0,
+                      false, '{}', NULL, NULL, NULL, 0, 0)$$,
+                 '55000', 'recsys._rank_serve is declared with 2 columns, the loaded library returns 18',
+                 'a mismatched declaration of the serving function is an error, not a crash');
+
 -- A session that forces generic (or custom) plans gets the same ranking: the catalogue cache
 -- keeps its own plan choice for its delta queries.
 CREATE TEMP TABLE auto_plans AS SELECT * FROM recsys.recsys_rank('rk', 'user_9', 10, 'home', '{"explain": "none"}');
