@@ -132,33 +132,29 @@ END
 $$;
 
 -- The segment of a user for a request (first active match by priority, then segment_id), and its
--- profile; "default" with {} when none matches.
-CREATE FUNCTION recsys._segment_of(org uuid, ns text, uid text, context jsonb, request jsonb,
-                                   OUT segment_id text, OUT profile jsonb)
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
+-- profile; "default" with {} when none matches. One row. SQL without SET, so that the planner
+-- inlines it into the calling statement (every name is qualified); the document the conditions
+-- read (the user's traits, the context, the request) is an init plan, built only when a namespace
+-- has active segments.
+CREATE FUNCTION recsys._segment_of(org uuid, ns text, uid text, context jsonb, request jsonb)
+    RETURNS TABLE (segment_id text, profile jsonb)
+LANGUAGE sql STABLE
 AS $$
-DECLARE
-    doc jsonb;
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM recsys.segments s WHERE s.org_id = org AND s.namespace = ns AND s.active) THEN
-        segment_id := 'default';
-        profile := '{}';
-        RETURN;
-    END IF;
-    doc := jsonb_build_object(
-        'user', jsonb_build_object('user_id', uid, 'traits',
-                    coalesce((SELECT u.traits FROM recsys.users u WHERE u.org_id = org AND u.namespace = ns AND u.user_id = uid), '{}')),
-        'context', coalesce(context, '{}'), 'request', coalesce(request, '{}'));
-    SELECT s.segment_id, s.profile INTO segment_id, profile
-      FROM recsys.segments s
-     WHERE s.org_id = org AND s.namespace = ns AND s.active AND recsys._condition_matches(s.condition, doc, now())
-     ORDER BY s.priority DESC, s.segment_id LIMIT 1;
-    IF segment_id IS NULL THEN
-        segment_id := 'default';
-        profile := '{}';
-    END IF;
-END
+    SELECT coalesce(m.segment_id, 'default'), coalesce(m.profile, '{}'::jsonb)
+      FROM (SELECT 1) AS one
+      LEFT JOIN LATERAL (
+          SELECT s.segment_id, s.profile
+            FROM recsys.segments s
+           WHERE s.org_id = $1 AND s.namespace = $2 AND s.active
+             AND recsys._condition_matches(s.condition, (
+                     SELECT pg_catalog.jsonb_build_object(
+                         'user', pg_catalog.jsonb_build_object('user_id', $3, 'traits',
+                                     coalesce((SELECT u.traits FROM recsys.users u
+                                                           WHERE u.org_id = $1 AND u.namespace = $2 AND u.user_id = $3),
+                                                         '{}'::jsonb)),
+                         'context', coalesce($4, '{}'::jsonb), 'request', coalesce($5, '{}'::jsonb))),
+                 pg_catalog.now())
+           ORDER BY s.priority DESC, s.segment_id LIMIT 1) m ON true;
 $$;
 
 -- Where a user lands: the segment id ("default" when no segment matches).
