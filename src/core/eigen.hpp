@@ -1,5 +1,7 @@
-// Eigen, configured for use inside a PostgreSQL backend: no threads, and a failed
-// eigen_assert throws instead of aborting the process (an abort kills every session).
+// Eigen, configured for use inside a PostgreSQL backend: no threads of its own, and a failed
+// eigen_assert throws instead of aborting the process (an abort kills every session). Serving
+// also calls it from a SideTask thread (core/side_task.hpp); with C++11 thread-safe statics
+// Eigen needs no initParallel() for that.
 #pragma once
 
 #include "core/error.hpp"

@@ -15,6 +15,7 @@
 // pointer: turning it into datums can raise (longjmp), which must not skip a destructor.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -22,10 +23,12 @@
 
 #include "core/candidates.hpp"
 #include "core/pipeline.hpp"
+#include "core/side_task.hpp"
 #include "pg/arrays.hpp"
 #include "pg/boundary.hpp"
 #include "pg/catalog_cache.hpp"
 #include "pg/rules.hpp"
+#include "pg/settings.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -85,6 +88,7 @@ struct Request {
     double* seen_weights;
     int seen_weight_count;
     double covis_penalty;
+    bool side_thread;  // the embedding and collaborative sources on a second thread
 };
 
 // What the core computed for the current call.
@@ -111,6 +115,28 @@ void gather(const recsys::Catalog& catalog, const Request& r, const std::vector<
     if (r.seen_weight_count > 0)
         s.profile = catalog.tag_profile(strings(r.seen), std::vector<double>(r.seen_weights, r.seen_weights + r.seen_weight_count),
                                         profile_tags_kept);
+    // The embedding and collaborative sources only read the catalogue's vectors, factors and
+    // availability, which nothing below writes: with a side thread they run meanwhile. Their
+    // items join the pool in the same order either way.
+    std::vector<recsys::ScoredSlot> embedding_found, factor_found;
+    std::vector<int> anchor_slots;
+    for (int a = 0; a < r.anchors.count; ++a) {
+        int slot = catalog.find(r.anchors.items[a]);
+        if (slot >= 0) anchor_slots.push_back(slot);
+    }
+    auto side_sources = [&] {
+        if (!generate) return;
+        // The set is what counts here: the pipeline scores every candidate exactly.
+        if (r.anchors.count > 0)
+            embedding_found = catalog.nearest(catalog.centroid(anchor_slots), r.fanout, anchor_slots, false);
+        if (r.has_factors)
+            factor_found = catalog.top_by_factors(std::vector<float>(r.factors, r.factors + r.factor_count), r.fanout, false);
+    };
+    std::unique_ptr<recsys::SideTask> side;
+    if (r.side_thread && generate && (r.anchors.count > 0 || r.has_factors))
+        side = std::make_unique<recsys::SideTask>(side_sources);
+    else
+        side_sources();
     std::vector<std::string> pin_ids = recsys::pinned_items(catalog, rules, r.pin_slots);
     recsys::CandidatePool pool([&catalog](const std::string& id) { return catalog.find(id); });
     auto add_slots = [&](const std::vector<recsys::ScoredSlot>& found, uint32_t source, bool with_score) {
@@ -146,18 +172,9 @@ void gather(const recsys::Catalog& catalog, const Request& r, const std::vector<
         if (!r.content_tags.present)
             for (size_t t = 0; t < s.profile.size() && t < content_profile_tags; ++t) tags.push_back(s.profile[t].first);
         for (int slot : catalog.with_any_tag(tags, r.fanout)) pool.add(catalog.item_id(slot), from_content, NAN, slot);
-        if (r.anchors.count > 0) {
-            std::vector<int> skip;
-            for (int a = 0; a < r.anchors.count; ++a) {
-                int slot = catalog.find(r.anchors.items[a]);
-                if (slot >= 0) skip.push_back(slot);
-            }
-            // The set is what counts here: the pipeline scores every candidate exactly.
-            add_slots(catalog.nearest(catalog.centroid(skip), r.fanout, skip, false), from_embedding, false);
-        }
-        if (r.has_factors)
-            add_slots(catalog.top_by_factors(std::vector<float>(r.factors, r.factors + r.factor_count), r.fanout, false),
-                      from_factors, false);
+        if (side) side->join();
+        add_slots(embedding_found, from_embedding, false);
+        add_slots(factor_found, from_factors, false);
         // Items a positive boost names join the pool, so a boost can give exposure to an item no
         // other source finds (a new item is then scored by its similarity).
         for (const recsys::Rule& rule : rules)
@@ -391,6 +408,7 @@ Datum recsys_rank_serve(PG_FUNCTION_ARGS) {
     r.given_covis = recsys_pg::array_arg(fcinfo, 21, FLOAT8OID);
     r.covis_penalty = PG_ARGISNULL(22) ? 0.0 : PG_GETARG_FLOAT8(22);
     r.include_tags = text_list(fcinfo, 31);
+    r.side_thread = recsys_pg::serving_threads() > 1;
     if (r.given_covis_ids.count != r.given_covis.count || r.given_popularity_ids.count != r.given_popularity.count)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("given signal arrays differ in length")));
     if (!PG_ARGISNULL(15) && seen_weight_arg.count != r.seen.count)

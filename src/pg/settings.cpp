@@ -23,6 +23,7 @@ int max_batch_size_setting = 50000;
 int bandit_seed_setting = 0;
 int decision_retention_days_setting = 30;
 int metrics_window_minutes_setting = 60;
+int serving_threads_setting = 2;
 
 // True when `text` is a UUID in its canonical 8-4-4-4-12 hexadecimal form.
 bool is_canonical_uuid(const char* text) {
@@ -62,6 +63,10 @@ int bandit_seed() {
     return bandit_seed_setting;
 }
 
+int serving_threads() {
+    return serving_threads_setting;
+}
+
 void define_settings() {
     DefineCustomStringVariable(
         "recsys.org_id", "Organisation that a recsys_admin session acts for.",
@@ -88,6 +93,12 @@ void define_settings() {
         "Decision, serving, rule, filter, coverage and latency metrics cover the decisions logged in "
         "the last this many minutes.",
         &metrics_window_minutes_setting, 60, 1, 10080, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+
+    DefineCustomIntVariable(
+        "recsys.serving_threads", "Threads one ranking request may use (1 or 2).",
+        "With 2, the embedding and collaborative candidate sources run on a second thread while the "
+        "other sources run on the backend's own; the ranking is the same either way.",
+        &serving_threads_setting, 2, 1, 2, PGC_USERSET, 0, nullptr, nullptr, nullptr);
 
     MarkGUCPrefixReserved("recsys");
 }

@@ -9,4 +9,7 @@ void define_settings();
 // recsys.bandit_seed (0: use real randomness).
 int bandit_seed();
 
+// recsys.serving_threads: threads one ranking request may use.
+int serving_threads();
+
 }  // namespace recsys_pg

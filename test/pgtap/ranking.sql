@@ -1,7 +1,7 @@
 -- recsys_rank: determinism, filters that never leak, caps, reasons, read-only serving.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(59);
+SELECT plan(61);
 SET recsys.org_id = 'ffffffff-0000-0000-0000-000000000006';
 SELECT recsys.recsys_seed_synthetic('rk', '{"items": 3000, "users": 300, "events": 40000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -221,6 +221,17 @@ SELECT ok((SELECT count(*) = 1 AND bool_and(rank = 1 AND (funnel ->> 'returned')
           'only the first row carries the funnel and the candidates');
 SELECT ok((SELECT bool_and(o.item_id = ANY (c.candidates)) FROM one_call o, (SELECT candidates FROM one_call WHERE rank = 1) c),
           'every served item is one of the candidates');
+-- recsys.serving_threads 1 and 2 rank alike (the second thread only runs two sources meanwhile).
+CREATE TEMP TABLE two_threads AS
+SELECT u.user_id, r.rank, r.item_id, r.score, r.reasons FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 20) r;
+SET recsys.serving_threads = 1;
+SELECT results_eq($$SELECT u.user_id, r.rank, r.item_id, r.score, r.reasons FROM sample_users u
+                      CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 20) r ORDER BY 1, 2$$,
+                  $$SELECT * FROM two_threads ORDER BY 1, 2$$,
+                  'one thread ranks exactly as two, for 25 users');
+RESET recsys.serving_threads;
+SELECT throws_ok($$SET recsys.serving_threads = 3$$, '22023', NULL, 'serving_threads is 1 or 2');
+
 -- A library under an SQL declaration of another shape (between installing a package and ALTER
 -- EXTENSION UPDATE) raises instead of writing rows of the wrong shape.
 CREATE FUNCTION pg_temp.misdeclared(org uuid, ns text, surface text, segment text, at timestamptz, k int, fanout int,
