@@ -218,10 +218,14 @@ void gather(const recsys::Catalog& catalog, const Request& r, const std::vector<
 // Runs the pipeline over s.pool (the candidates the catalogue knows) into s.ranked and s.funnel.
 void rank(const recsys::Catalog& catalog, const Request& r, recsys::PipelineOptions& options, const std::vector<int>& pins,
           const std::vector<double>& given_popularity, Served& s) {
-    std::vector<recsys::PipelineItem> items;
-    std::vector<size_t> input;  // pool index of each pipeline item
+    // The candidates the catalogue knows (the others drop out): pool index and slot of each.
+    std::vector<size_t> input;
     std::vector<int> slots;
-    items.reserve(s.pool.size());
+    for (size_t i = 0; i < s.pool.size(); ++i)
+        if (s.pool[i].slot >= 0) {
+            input.push_back(i);
+            slots.push_back(s.pool[i].slot);
+        }
     std::vector<int> anchor_slots;
     for (int a = 0; a < r.anchors.count; ++a) {
         int slot = catalog.find(r.anchors.items[a]);
@@ -235,36 +239,42 @@ void rank(const recsys::Catalog& catalog, const Request& r, recsys::PipelineOpti
     recsys::IntMap<double> profile_tokens = catalog.profile_tokens(s.profile);
     constexpr size_t prefetch_distance = 4;  // items ahead whose attributes are loaded meanwhile
     bool by_factors = !user_vector.empty() && user_vector.size() == catalog.factor_rank();
-    size_t n = s.pool.size();
-    for (size_t i = 0; i < n; ++i) {
-        if (i + prefetch_distance < n && s.pool[i + prefetch_distance].slot >= 0)
-            catalog.prefetch_item(s.pool[i + prefetch_distance].slot, by_factors);
-        const recsys::PooledItem& pooled = s.pool[i];
-        int slot = pooled.slot;
-        if (slot < 0) continue;  // not in the catalogue: drops out
-        items.emplace_back();
-        input.push_back(i);
-        slots.push_back(slot);
-        recsys::PipelineItem& item = items.back();
-        catalog.fill(slot, item);
-        item.popularity = given_popularity.empty() ? catalog.popularity(slot, r.days) : given_popularity[i];
-        item.covisitation = pooled.covisitation;
-        item.sources = pooled.sources;
-        item.seen = pooled.flags & flag_seen;
-        item.purchased_recently = pooled.flags & flag_purchased;
-        item.excluded = pooled.flags & flag_excluded;
-        item.blocked = pooled.flags & flag_blocked;
-        item.rule_factor = s.effects[i].factor;
-        item.pin = pins[i];
-        item.profile_weight = catalog.profile_weight(slot, profile_tokens);
-        double collaborative_score = catalog.factor_score(slot, user_vector);
-        if (!std::isnan(collaborative_score)) {
-            item.similarity = collaborative_score;
-            item.collaborative = true;
-        } else {
-            item.similarity = std::max(0.0, catalog.cosine(slot, user_embedding));
+    std::vector<recsys::PipelineItem> items(input.size());
+    // Items [from, to): attributes and signals, read only (so two ranges can be filled at once).
+    auto fill_items = [&](size_t from, size_t to) {
+        for (size_t j = from; j < to; ++j) {
+            if (j + prefetch_distance < to) catalog.prefetch_item(slots[j + prefetch_distance], by_factors);
+            size_t i = input[j];
+            const recsys::PooledItem& pooled = s.pool[i];
+            int slot = slots[j];
+            recsys::PipelineItem& item = items[j];
+            catalog.fill(slot, item);
+            item.popularity = given_popularity.empty() ? catalog.popularity(slot, r.days) : given_popularity[i];
+            item.covisitation = pooled.covisitation;
+            item.sources = pooled.sources;
+            item.seen = pooled.flags & flag_seen;
+            item.purchased_recently = pooled.flags & flag_purchased;
+            item.excluded = pooled.flags & flag_excluded;
+            item.blocked = pooled.flags & flag_blocked;
+            item.rule_factor = s.effects[i].factor;
+            item.pin = pins[i];
+            item.profile_weight = catalog.profile_weight(slot, profile_tokens);
+            double collaborative_score = catalog.factor_score(slot, user_vector);
+            if (!std::isnan(collaborative_score)) {
+                item.similarity = collaborative_score;
+                item.collaborative = true;
+            } else {
+                item.similarity = std::max(0.0, catalog.cosine(slot, user_embedding));
+            }
         }
-    }
+    };
+    // With a side thread, a large pool is filled in two halves at once.
+    constexpr size_t split_from = 256;
+    size_t half = r.side_thread && items.size() >= split_from ? items.size() / 2 : items.size();
+    std::unique_ptr<recsys::SideTask> side;
+    if (half < items.size()) side = std::make_unique<recsys::SideTask>([&] { fill_items(half, items.size()); });
+    fill_items(0, half);
+    if (side) side->join();
     s.funnel = recsys::Funnel();
     s.ranked = recsys::run_pipeline(items, options, &s.funnel);
     s.ranked_slots.clear();

@@ -96,8 +96,8 @@ void define_settings() {
 
     DefineCustomIntVariable(
         "recsys.serving_threads", "Threads one ranking request may use (1 or 2).",
-        "With 2, the embedding and collaborative candidate sources run on a second thread while the "
-        "other sources run on the backend's own; the ranking is the same either way.",
+        "With 2, the embedding and collaborative candidate sources, and half of the candidates' "
+        "scoring, run on a second thread; the ranking is the same either way.",
         &serving_threads_setting, 2, 1, 2, PGC_USERSET, 0, nullptr, nullptr, nullptr);
 
     MarkGUCPrefixReserved("recsys");
