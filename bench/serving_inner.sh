@@ -28,14 +28,16 @@ cold=$(q -c "$org" -c "SELECT count(*) FROM recsys.recsys_rank('bench', 'user_1'
 first=$(psql -X -q -At -c "$org" -c "\\timing on" -c "SELECT count(*) FROM recsys.recsys_rank('bench', 'user_3', 20)" |
         sed -n 's/^Time: \([0-9.]*\).*/\1/p')
 
-# Runs one pgbench script and prints "median p99" of the per-call latencies in ms.
+# Runs one pgbench script and prints "median p99" of the per-call latencies in ms (the
+# session's first call, which loads the catalogue cache, is left out: it is reported apart); a
+# third argument adds server options (-c name=value).
 measure() {
-    local name=$1 sql=$2
+    local name=$1 sql=$2 options=${3:-}
     echo "\\set u random(1, $RECSYS_BENCH_USERS)" > "$work/$name.sql"
     echo "$sql" >> "$work/$name.sql"
-    (cd "$work" && PGOPTIONS="-c recsys.org_id=00000000-0000-0000-0000-0000000be4c1" \
+    (cd "$work" && PGOPTIONS="-c recsys.org_id=00000000-0000-0000-0000-0000000be4c1 $options" \
         pgbench -n -M prepared -c 1 -T "$RECSYS_BENCH_SECONDS" -f "$name.sql" -l --log-prefix="$name" >/dev/null 2>&1)
-    cat "$work"/"$name".* | awk '{print $3 / 1000.0}' | sort -n |
+    cat "$work"/"$name".* | awk '$2 > 1 {print $3 / 1000.0}' | sort -n |
         awk '{a[NR]=$1} END {printf "%.3f %.3f %d", a[int(NR*0.5)+1], a[int(NR*0.99)+1], NR}'
 }
 # Paired timing in one session: rounds in blocks of RECSYS_BENCH_BLOCK users (default 20); a
@@ -98,15 +100,29 @@ rules_paired=$(paired "SELECT * FROM recsys.recsys_rank('bare', \$1, 20)" "SELEC
 bandit_paired=$(paired "SELECT * FROM recsys.recsys_rank('bare', \$1, 20, 'home')" "SELECT recsys.recsys_bandit_recommend('bare', \$1, 20, 'home')")
 # The method's own noise: the same call on both sides (its median difference should be about 0).
 calibration_paired=$(paired "SELECT * FROM recsys.recsys_rank('bare', \$1, 20)" "SELECT * FROM recsys.recsys_rank('bare', \$1, 20)")
+# recsys.serving_threads 1 against the default 2 (the setting is made while the arguments are
+# evaluated, before the call runs).
+threads_paired=$(paired "SELECT * FROM recsys.recsys_rank('bench', \$1 || substr(set_config('recsys.serving_threads', '1', false), 1, 0), 20)" \
+                        "SELECT * FROM recsys.recsys_rank('bench', \$1 || substr(set_config('recsys.serving_threads', '2', false), 1, 0), 20)")
 rank=$(measure rank "SELECT * FROM recsys.recsys_rank('bench', 'user_' || :u, 20);")
+rank_one_thread=$(measure rank1 "SELECT * FROM recsys.recsys_rank('bench', 'user_' || :u, 20);" "-c recsys.serving_threads=1")
 recommend=$(measure recommend "SELECT recsys.recsys_bandit_recommend('bench', 'user_' || :u, 20, 'home');")
 similar=$(measure similar "SELECT * FROM recsys.recsys_similar_items('bench', 'item_' || :u, 20);")
 popular=$(measure popular "SELECT item_id FROM recsys.item_popularity WHERE org_id = '00000000-0000-0000-0000-0000000be4c1' AND namespace = 'bench' AND type = 0 ORDER BY log2_score DESC LIMIT 20;")
 # Throughput with two clients (calls per second over the run).
 echo "\\set u random(1, $RECSYS_BENCH_USERS)" > "$work/tp.sql"
 echo "SELECT * FROM recsys.recsys_rank('bench', 'user_' || :u, 20);" >> "$work/tp.sql"
-throughput=$(cd "$work" && PGOPTIONS="-c recsys.org_id=00000000-0000-0000-0000-0000000be4c1" \
-    pgbench -n -M prepared -c 2 -j 2 -T "$RECSYS_BENCH_SECONDS" -f tp.sql 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+# Each session's first call loads its catalogue cache (seconds at 100k items), so the rate is
+# taken from the per-call log once both sessions have finished their first call (pgbench's own
+# tps would count the loading time as serving time).
+throughput() {
+    (cd "$work" && rm -f tp_log* && PGOPTIONS="-c recsys.org_id=00000000-0000-0000-0000-0000000be4c1 -c recsys.serving_threads=$1" \
+        pgbench -n -M prepared -c 2 -j 2 -T $((RECSYS_BENCH_SECONDS + 5)) -f tp.sql -l --log-prefix=tp_log >/dev/null 2>&1)
+    cat "$work"/tp_log* | awk '{ t = $5 + $6 / 1e6; done[NR] = t; if ($2 == 1 && t > start) start = t; if (t > end) end = t }
+        END { for (i in done) if (done[i] > start) n++; printf "%.1f", n / (end - start) }'
+}
+throughput=$(throughput 2)
+throughput_one_thread=$(throughput 1)
 # Backend memory: resident size of one session's backend (read by the backend itself from
 # /proc/self/status) after one call and after RECSYS_BENCH_CALLS more calls: private memory
 # (RssAnon, where a leak would show) and shared buffers touched (RssShmem, not a leak).
@@ -130,13 +146,14 @@ echo "first call of a fresh session (loads the catalogue cache): $first ms; a wa
 echo
 echo "| call (one client, ${RECSYS_BENCH_SECONDS} s each; $RECSYS_BENCH_ITEMS items / $RECSYS_BENCH_USERS users / $RECSYS_BENCH_EVENTS events) | p50 ms | p99 ms | calls |"
 echo "|---|---:|---:|---:|"
-for pair in "recsys_bandit_decide:$decide" "recsys_rank k=20, 20 rules and 5 segments:$rank" "recsys_bandit_recommend k=20:$recommend" \
+for pair in "recsys_bandit_decide:$decide" "recsys_rank k=20, 20 rules and 5 segments:$rank" \
+            "recsys_rank, the same with recsys.serving_threads = 1:$rank_one_thread" "recsys_bandit_recommend k=20:$recommend" \
             "recsys_similar_items k=20:$similar" "plain SQL top 20 by popularity (one event type, index):$popular"; do
     name=${pair%%:*}; set -- ${pair#*:}
     echo "| $name | $1 | $2 | $3 |"
 done
 echo
-echo "recsys_rank with 2 clients ($rules enabled rules, 5 segments): $throughput calls/s"
+echo "recsys_rank with 2 clients ($rules enabled rules, 5 segments): $throughput calls/s (recsys.serving_threads = 1: $throughput_one_thread calls/s)"
 set -- $rank; r50=$1; set -- $popular; p50=$1
 echo "recsys_rank / plain popularity query: $(awk -v a="$r50" -v b="$p50" 'BEGIN {printf "%.1f", a / b}')x"
 set -- $rules_paired
@@ -144,6 +161,9 @@ echo "paired, ${RECSYS_BENCH_PAIRS:-1000} rounds: recsys_rank without rules p50 
      "median difference $3 ms"
 set -- $bandit_paired
 echo "paired, ${RECSYS_BENCH_PAIRS:-1000} rounds: recsys_rank p50 $1 ms, recsys_bandit_recommend (same knobs) $2 ms," \
+     "median difference $3 ms"
+set -- $threads_paired
+echo "paired, ${RECSYS_BENCH_PAIRS:-1000} rounds: recsys_rank with recsys.serving_threads = 1 p50 $1 ms, with 2 (the default) $2 ms," \
      "median difference $3 ms"
 set -- $calibration_paired
 echo "paired calibration, ${RECSYS_BENCH_PAIRS:-1000} rounds: the same recsys_rank call on both sides, p50 $1 and $2 ms," \

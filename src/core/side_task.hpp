@@ -6,7 +6,9 @@
 
 #include <csignal>
 #include <exception>
+#include <memory>
 #include <pthread.h>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -52,5 +54,17 @@ private:
     std::thread thread_;
     std::exception_ptr error_;
 };
+
+// Starts `task` on a second thread and returns it for the caller to join, or, when the system
+// cannot start a thread (its thread limit), runs the task here and returns nullptr.
+template <typename Task>
+std::unique_ptr<SideTask> start_beside(Task& task) {
+    try {
+        return std::make_unique<SideTask>(task);
+    } catch (const std::system_error&) {
+        task();
+        return nullptr;
+    }
+}
 
 }  // namespace recsys

@@ -134,7 +134,7 @@ void gather(const recsys::Catalog& catalog, const Request& r, const std::vector<
     };
     std::unique_ptr<recsys::SideTask> side;
     if (r.side_thread && generate && (r.anchors.count > 0 || r.has_factors))
-        side = std::make_unique<recsys::SideTask>(side_sources);
+        side = recsys::start_beside(side_sources);
     else
         side_sources();
     std::vector<std::string> pin_ids = recsys::pinned_items(catalog, rules, r.pin_slots);
@@ -271,8 +271,9 @@ void rank(const recsys::Catalog& catalog, const Request& r, recsys::PipelineOpti
     // With a side thread, a large pool is filled in two halves at once.
     constexpr size_t split_from = 256;
     size_t half = r.side_thread && items.size() >= split_from ? items.size() / 2 : items.size();
+    auto second_half = [&] { fill_items(half, items.size()); };
     std::unique_ptr<recsys::SideTask> side;
-    if (half < items.size()) side = std::make_unique<recsys::SideTask>([&] { fill_items(half, items.size()); });
+    if (half < items.size()) side = recsys::start_beside(second_half);
     fill_items(0, half);
     if (side) side->join();
     s.funnel = recsys::Funnel();

@@ -64,4 +64,13 @@ TEST(SideTask, DestructorWaitsWhenNotJoined) {
     EXPECT_TRUE(finished);
 }
 
+TEST(SideTask, StartBesideRunsOnAnotherThread) {
+    std::thread::id ran_on;
+    auto task = [&] { ran_on = std::this_thread::get_id(); };
+    std::unique_ptr<recsys::SideTask> side = recsys::start_beside(task);
+    ASSERT_NE(side, nullptr);
+    side->join();
+    EXPECT_NE(ran_on, std::this_thread::get_id());
+}
+
 }  // namespace
