@@ -100,10 +100,10 @@ rules_paired=$(paired "SELECT * FROM recsys.recsys_rank('bare', \$1, 20)" "SELEC
 bandit_paired=$(paired "SELECT * FROM recsys.recsys_rank('bare', \$1, 20, 'home')" "SELECT recsys.recsys_bandit_recommend('bare', \$1, 20, 'home')")
 # The method's own noise: the same call on both sides (its median difference should be about 0).
 calibration_paired=$(paired "SELECT * FROM recsys.recsys_rank('bare', \$1, 20)" "SELECT * FROM recsys.recsys_rank('bare', \$1, 20)")
-# recsys.serving_threads 1 against the default 2 (the setting is made while the arguments are
-# evaluated, before the call runs).
+# recsys.serving_threads 1 against the default auto (the setting is made while the arguments
+# are evaluated, before the call runs).
 threads_paired=$(paired "SELECT * FROM recsys.recsys_rank('bench', \$1 || substr(set_config('recsys.serving_threads', '1', false), 1, 0), 20)" \
-                        "SELECT * FROM recsys.recsys_rank('bench', \$1 || substr(set_config('recsys.serving_threads', '2', false), 1, 0), 20)")
+                        "SELECT * FROM recsys.recsys_rank('bench', \$1 || substr(set_config('recsys.serving_threads', 'auto', false), 1, 0), 20)")
 rank=$(measure rank "SELECT * FROM recsys.recsys_rank('bench', 'user_' || :u, 20);")
 rank_one_thread=$(measure rank1 "SELECT * FROM recsys.recsys_rank('bench', 'user_' || :u, 20);" "-c recsys.serving_threads=1")
 recommend=$(measure recommend "SELECT recsys.recsys_bandit_recommend('bench', 'user_' || :u, 20, 'home');")
@@ -121,8 +121,9 @@ throughput() {
     cat "$work"/tp_log* | awk '{ t = $5 + $6 / 1e6; done[NR] = t; if ($2 == 1 && t > start) start = t; if (t > end) end = t }
         END { for (i in done) if (done[i] > start) n++; printf "%.1f", n / (end - start) }'
 }
-throughput=$(throughput 2)
+throughput=$(throughput auto)
 throughput_one_thread=$(throughput 1)
+throughput_two_threads=$(throughput 2)
 # Backend memory: resident size of one session's backend (read by the backend itself from
 # /proc/self/status) after one call and after RECSYS_BENCH_CALLS more calls: private memory
 # (RssAnon, where a leak would show) and shared buffers touched (RssShmem, not a leak).
@@ -153,7 +154,7 @@ for pair in "recsys_bandit_decide:$decide" "recsys_rank k=20, 20 rules and 5 seg
     echo "| $name | $1 | $2 | $3 |"
 done
 echo
-echo "recsys_rank with 2 clients ($rules enabled rules, 5 segments): $throughput calls/s (recsys.serving_threads = 1: $throughput_one_thread calls/s)"
+echo "recsys_rank with 2 clients ($rules enabled rules, 5 segments): $throughput calls/s (recsys.serving_threads = 1: $throughput_one_thread, = 2: $throughput_two_threads calls/s)"
 set -- $rank; r50=$1; set -- $popular; p50=$1
 echo "recsys_rank / plain popularity query: $(awk -v a="$r50" -v b="$p50" 'BEGIN {printf "%.1f", a / b}')x"
 set -- $rules_paired
@@ -163,7 +164,7 @@ set -- $bandit_paired
 echo "paired, ${RECSYS_BENCH_PAIRS:-1000} rounds: recsys_rank p50 $1 ms, recsys_bandit_recommend (same knobs) $2 ms," \
      "median difference $3 ms"
 set -- $threads_paired
-echo "paired, ${RECSYS_BENCH_PAIRS:-1000} rounds: recsys_rank with recsys.serving_threads = 1 p50 $1 ms, with 2 (the default) $2 ms," \
+echo "paired, ${RECSYS_BENCH_PAIRS:-1000} rounds: recsys_rank with recsys.serving_threads = 1 p50 $1 ms, with auto (the default) $2 ms," \
      "median difference $3 ms"
 set -- $calibration_paired
 echo "paired calibration, ${RECSYS_BENCH_PAIRS:-1000} rounds: the same recsys_rank call on both sides, p50 $1 and $2 ms," \

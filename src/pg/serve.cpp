@@ -419,7 +419,8 @@ Datum recsys_rank_serve(PG_FUNCTION_ARGS) {
     r.given_covis = recsys_pg::array_arg(fcinfo, 21, FLOAT8OID);
     r.covis_penalty = PG_ARGISNULL(22) ? 0.0 : PG_GETARG_FLOAT8(22);
     r.include_tags = text_list(fcinfo, 31);
-    r.side_thread = recsys_pg::serving_threads() > 1;
+    int threads = recsys_pg::serving_threads();
+    r.side_thread = threads == 2 || (threads == recsys_pg::serving_threads_auto && recsys::idle_core());
     if (r.given_covis_ids.count != r.given_covis.count || r.given_popularity_ids.count != r.given_popularity.count)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("given signal arrays differ in length")));
     if (!PG_ARGISNULL(15) && seen_weight_arg.count != r.seen.count)

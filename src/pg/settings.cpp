@@ -23,7 +23,10 @@ int max_batch_size_setting = 50000;
 int bandit_seed_setting = 0;
 int decision_retention_days_setting = 30;
 int metrics_window_minutes_setting = 60;
-int serving_threads_setting = 2;
+int serving_threads_setting = serving_threads_auto;
+
+const struct config_enum_entry serving_threads_options[] = {
+    {"auto", serving_threads_auto, false}, {"1", 1, false}, {"2", 2, false}, {nullptr, 0, false}};
 
 // True when `text` is a UUID in its canonical 8-4-4-4-12 hexadecimal form.
 bool is_canonical_uuid(const char* text) {
@@ -94,11 +97,13 @@ void define_settings() {
         "the last this many minutes.",
         &metrics_window_minutes_setting, 60, 1, 10080, PGC_SUSET, 0, nullptr, nullptr, nullptr);
 
-    DefineCustomIntVariable(
-        "recsys.serving_threads", "Threads one ranking request may use (1 or 2).",
-        "With 2, the embedding and collaborative candidate sources, and half of the candidates' "
-        "scoring, run on a second thread; the ranking is the same either way.",
-        &serving_threads_setting, 2, 1, 2, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomEnumVariable(
+        "recsys.serving_threads", "Threads one ranking request uses: 1, 2, or auto.",
+        "With a second thread, the embedding and collaborative candidate sources and half of the "
+        "candidates' scoring run on it; auto uses it when a core would otherwise be idle. The "
+        "ranking is the same either way.",
+        &serving_threads_setting, serving_threads_auto, serving_threads_options, PGC_USERSET, 0, nullptr, nullptr,
+        nullptr);
 
     MarkGUCPrefixReserved("recsys");
 }

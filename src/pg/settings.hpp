@@ -9,7 +9,8 @@ void define_settings();
 // recsys.bandit_seed (0: use real randomness).
 int bandit_seed();
 
-// recsys.serving_threads: threads one ranking request may use.
+// recsys.serving_threads: 1, 2, or serving_threads_auto (2 while a core is idle).
+constexpr int serving_threads_auto = 0;
 int serving_threads();
 
 }  // namespace recsys_pg

@@ -222,6 +222,7 @@ SELECT ok((SELECT count(*) = 1 AND bool_and(rank = 1 AND (funnel ->> 'returned')
 SELECT ok((SELECT bool_and(o.item_id = ANY (c.candidates)) FROM one_call o, (SELECT candidates FROM one_call WHERE rank = 1) c),
           'every served item is one of the candidates');
 -- recsys.serving_threads 1 and 2 rank alike (the second thread only runs two sources meanwhile).
+SET recsys.serving_threads = 2;
 CREATE TEMP TABLE two_threads AS
 SELECT u.user_id, r.rank, r.item_id, r.score, r.reasons FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 20) r;
 SET recsys.serving_threads = 1;
@@ -230,7 +231,7 @@ SELECT results_eq($$SELECT u.user_id, r.rank, r.item_id, r.score, r.reasons FROM
                   $$SELECT * FROM two_threads ORDER BY 1, 2$$,
                   'one thread ranks exactly as two, for 25 users');
 RESET recsys.serving_threads;
-SELECT throws_ok($$SET recsys.serving_threads = 3$$, '22023', NULL, 'serving_threads is 1 or 2');
+SELECT throws_ok($$SET recsys.serving_threads = 3$$, '22023', NULL, 'serving_threads is 1, 2 or auto');
 
 -- A library under an SQL declaration of another shape (between installing a package and ALTER
 -- EXTENSION UPDATE) raises instead of writing rows of the wrong shape.

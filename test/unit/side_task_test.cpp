@@ -73,4 +73,28 @@ TEST(SideTask, StartBesideRunsOnAnotherThread) {
     EXPECT_NE(ran_on, std::this_thread::get_id());
 }
 
+TEST(SideTask, RunnableTasksFromLoadavg) {
+    EXPECT_EQ(recsys::runnable_tasks("0.25 0.75 0.88 2/84 1901\n"), 2);
+    EXPECT_EQ(recsys::runnable_tasks("12.00 9.50 7.25 17/1024 99"), 17);
+    EXPECT_EQ(recsys::runnable_tasks("0.25 0.75 0.88"), -1);
+    EXPECT_EQ(recsys::runnable_tasks("0.25 0.75 0.88 x/84 1901"), -1);
+    EXPECT_EQ(recsys::runnable_tasks(""), -1);
+}
+
+TEST(SideTask, IdleCoreFollowsTheLoad) {
+    // This test's own thread is runnable: with one CPU allowed there is never an idle core.
+    cpu_set_t saved, one;
+    ASSERT_EQ(sched_getaffinity(0, sizeof(saved), &saved), 0);
+    CPU_ZERO(&one);
+    for (int c = 0; c < CPU_SETSIZE; ++c)
+        if (CPU_ISSET(c, &saved)) {
+            CPU_SET(c, &one);
+            break;
+        }
+    ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+    bool idle_with_one_cpu = recsys::idle_core();
+    ASSERT_EQ(sched_setaffinity(0, sizeof(saved), &saved), 0);
+    EXPECT_FALSE(idle_with_one_cpu);
+}
+
 }  // namespace
