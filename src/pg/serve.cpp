@@ -14,6 +14,7 @@
 // through SQL arrays twice. Everything the core computes is kept on the heap behind a static
 // pointer: turning it into datums can raise (longjmp), which must not skip a destructor.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -50,7 +51,7 @@ namespace {
 constexpr uint32_t from_popularity = 1, from_covisitation = 2, from_embedding = 4, from_content = 8, pinned = 16,
                    boosted = 32, from_factors = 64;
 // Flag bits of a pooled candidate.
-constexpr uint32_t flag_seen = 1, flag_purchased = 2, flag_excluded = 4, flag_blocked = 8;
+constexpr uint32_t flag_seen = 1, flag_purchased = 2, flag_excluded = 4;
 
 // The user's tag profile keeps this many of the heaviest tags (the pipeline's personalisation);
 // the heaviest few of them choose the content source's items.
@@ -94,6 +95,8 @@ struct Request {
 // What the core computed for the current call.
 struct Served {
     std::vector<recsys::PooledItem> pool;  // ordered by item_id
+    std::vector<std::string> pool_ids;     // the pool's ids and catalogue slots, for rule matching
+    std::vector<int> pool_slots;
     std::vector<recsys::RuleEffect> effects;
     std::vector<int> named;          // how many candidates each rule names
     std::vector<size_t> rule_order;  // rule indexes by priority, then rule_id
@@ -107,7 +110,7 @@ struct Served {
 
 Served* served = nullptr;
 
-// Gathers the candidate pool of `r` into s.pool with its rule effects and the user's profile.
+// Gathers the candidate pool of `r` into s.pool (with its ids and slots) and the user's profile.
 void gather(const recsys::Catalog& catalog, const Request& r, const std::vector<recsys::Rule>& rules, Served& s,
             std::vector<int>* pins, std::vector<double>* given_popularity) {
     bool generate = !r.pool_ids.present;
@@ -189,15 +192,15 @@ void gather(const recsys::Catalog& catalog, const Request& r, const std::vector<
     pool.flag(strings(r.excluded), flag_excluded);
 
     s.pool = pool.sorted();
-    std::vector<std::string> ids;
-    std::vector<int> slots;
+    std::vector<std::string>& ids = s.pool_ids;
+    ids.clear();
+    s.pool_slots.clear();
     ids.reserve(s.pool.size());
-    slots.reserve(s.pool.size());
+    s.pool_slots.reserve(s.pool.size());
     for (const recsys::PooledItem& item : s.pool) {
         ids.push_back(item.item_id);
-        slots.push_back(item.slot);
+        s.pool_slots.push_back(item.slot);
     }
-    s.effects = recsys::rule_effects(catalog, ids, slots, rules, &s.named);
     s.rule_order = recsys::rules_by_priority(rules);
     given_popularity->clear();
     if (r.given_popularity_ids.present)
@@ -211,13 +214,14 @@ void gather(const recsys::Catalog& catalog, const Request& r, const std::vector<
     for (size_t i = 0; i < ids.size(); ++i) {
         auto found = pin_position.find(ids[i]);
         pins->push_back(found == pin_position.end() ? -1 : found->second);
-        if (s.effects[i].blocked) s.pool[i].flags |= flag_blocked;
     }
 }
 
-// Runs the pipeline over s.pool (the candidates the catalogue knows) into s.ranked and s.funnel.
-void rank(const recsys::Catalog& catalog, const Request& r, recsys::PipelineOptions& options, const std::vector<int>& pins,
-          const std::vector<double>& given_popularity, Served& s) {
+// Matches the rules against s.pool (s.effects, s.named) and runs the pipeline over the candidates
+// the catalogue knows into s.ranked and s.funnel.
+void rank(const recsys::Catalog& catalog, const Request& r, const std::vector<recsys::Rule>& rules,
+          recsys::PipelineOptions& options, const std::vector<int>& pins, const std::vector<double>& given_popularity,
+          Served& s) {
     // The candidates the catalogue knows (the others drop out): pool index and slot of each.
     std::vector<size_t> input;
     std::vector<int> slots;
@@ -255,8 +259,6 @@ void rank(const recsys::Catalog& catalog, const Request& r, recsys::PipelineOpti
             item.seen = pooled.flags & flag_seen;
             item.purchased_recently = pooled.flags & flag_purchased;
             item.excluded = pooled.flags & flag_excluded;
-            item.blocked = pooled.flags & flag_blocked;
-            item.rule_factor = s.effects[i].factor;
             item.pin = pins[i];
             item.profile_weight = catalog.profile_weight(slot, profile_tokens);
             double collaborative_score = catalog.factor_score(slot, user_vector);
@@ -268,14 +270,26 @@ void rank(const recsys::Catalog& catalog, const Request& r, recsys::PipelineOpti
             }
         }
     };
-    // With a side thread, a large pool is filled in two halves at once.
-    constexpr size_t split_from = 256;
-    size_t half = r.side_thread && items.size() >= split_from ? items.size() / 2 : items.size();
-    auto second_half = [&] { fill_items(half, items.size()); };
+    // With a side thread, a large pool is filled by both threads, each taking the next chunk of
+    // items while there is one (the side thread starts late, so fixed halves would leave the
+    // backend's thread waiting for it).
+    constexpr size_t chunk = 64, split_from = 256;
+    std::atomic<size_t> next_chunk{0};
+    auto fill_chunks = [&] {
+        for (size_t c = next_chunk++; c * chunk < items.size(); c = next_chunk++)
+            fill_items(c * chunk, std::min(items.size(), (c + 1) * chunk));
+    };
     std::unique_ptr<recsys::SideTask> side;
-    if (half < items.size()) side = recsys::start_beside(second_half);
-    fill_items(0, half);
+    if (r.side_thread && items.size() >= split_from) side = recsys::start_beside(fill_chunks);
+    // The rules' effects on every candidate, meanwhile: matching writes only the catalogue's kept
+    // token matches, which filling does not read.
+    s.effects = recsys::rule_effects(catalog, s.pool_ids, s.pool_slots, rules, &s.named);
+    fill_chunks();
     if (side) side->join();
+    for (size_t j = 0; j < items.size(); ++j) {
+        items[j].blocked = s.effects[input[j]].blocked;
+        items[j].rule_factor = s.effects[input[j]].factor;
+    }
     s.funnel = recsys::Funnel();
     s.ranked = recsys::run_pipeline(items, options, &s.funnel);
     s.ranked_slots.clear();
@@ -459,7 +473,7 @@ Datum recsys_rank_serve(PG_FUNCTION_ARGS) {
         options.user_history = static_cast<size_t>(r.seen.count);
         options.boost_floor = PG_GETARG_FLOAT8(35);
         options.novelty = PG_GETARG_FLOAT8(36);
-        rank(catalog, r, options, pins, given_popularity, s);
+        rank(catalog, r, rules, options, pins, given_popularity, s);
         // The rules naming each served item, listed (the pool's effects only count them).
         s.ranked_rules.clear();
         if (!rules.empty()) {

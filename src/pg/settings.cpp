@@ -99,7 +99,7 @@ void define_settings() {
 
     DefineCustomEnumVariable(
         "recsys.serving_threads", "Threads one ranking request uses: 1, 2, or auto.",
-        "With a second thread, the embedding and collaborative candidate sources and half of the "
+        "With a second thread, the embedding and collaborative candidate sources and part of the "
         "candidates' scoring run on it; auto uses it when a core would otherwise be idle. The "
         "ranking is the same either way.",
         &serving_threads_setting, serving_threads_auto, serving_threads_options, PGC_USERSET, 0, nullptr, nullptr,
