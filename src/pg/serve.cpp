@@ -119,27 +119,32 @@ void gather(const recsys::Catalog& catalog, const Request& r, const std::vector<
         s.profile = catalog.tag_profile(strings(r.seen), std::vector<double>(r.seen_weights, r.seen_weights + r.seen_weight_count),
                                         profile_tags_kept);
     // The embedding and collaborative sources only read the catalogue's vectors, factors and
-    // availability, which nothing below writes: with a side thread they run meanwhile. Their
-    // items join the pool in the same order either way.
+    // availability, which nothing below writes: with a side thread they run meanwhile (it takes
+    // the collaborative source first, this thread the embedding source once its own sources are
+    // done). Their items join the pool in the same order either way.
     std::vector<recsys::ScoredSlot> embedding_found, factor_found;
     std::vector<int> anchor_slots;
     for (int a = 0; a < r.anchors.count; ++a) {
         int slot = catalog.find(r.anchors.items[a]);
         if (slot >= 0) anchor_slots.push_back(slot);
     }
-    auto side_sources = [&] {
-        if (!generate) return;
-        // The set is what counts here: the pipeline scores every candidate exactly.
-        if (r.anchors.count > 0)
+    // Each source runs once, on whichever thread claims it first (the set is what counts here:
+    // the pipeline scores every candidate exactly).
+    std::atomic<bool> embedding_claimed{!generate || r.anchors.count == 0}, factors_claimed{!generate || !r.has_factors};
+    auto embedding_source = [&] {
+        if (!embedding_claimed.exchange(true))
             embedding_found = catalog.nearest(catalog.centroid(anchor_slots), r.fanout, anchor_slots, false);
-        if (r.has_factors)
+    };
+    auto factor_source = [&] {
+        if (!factors_claimed.exchange(true))
             factor_found = catalog.top_by_factors(std::vector<float>(r.factors, r.factors + r.factor_count), r.fanout, false);
     };
+    auto side_sources = [&] {
+        factor_source();
+        embedding_source();
+    };
     std::unique_ptr<recsys::SideTask> side;
-    if (r.side_thread && generate && (r.anchors.count > 0 || r.has_factors))
-        side = recsys::start_beside(side_sources);
-    else
-        side_sources();
+    if (r.side_thread && !(embedding_claimed && factors_claimed)) side = recsys::start_beside(side_sources);
     std::vector<std::string> pin_ids = recsys::pinned_items(catalog, rules, r.pin_slots);
     recsys::CandidatePool pool([&catalog](const std::string& id) { return catalog.find(id); });
     auto add_slots = [&](const std::vector<recsys::ScoredSlot>& found, uint32_t source, bool with_score) {
@@ -175,6 +180,10 @@ void gather(const recsys::Catalog& catalog, const Request& r, const std::vector<
         if (!r.content_tags.present)
             for (size_t t = 0; t < s.profile.size() && t < content_profile_tags; ++t) tags.push_back(s.profile[t].first);
         for (int slot : catalog.with_any_tag(tags, r.fanout)) pool.add(catalog.item_id(slot), from_content, NAN, slot);
+        // What the second thread has not begun is run here: a thread that starts late (no idle
+        // core after all) costs no wait.
+        embedding_source();
+        factor_source();
         if (side) side->join();
         add_slots(embedding_found, from_embedding, false);
         add_slots(factor_found, from_factors, false);

@@ -17,7 +17,7 @@ SELECT is((SELECT event || ':' || actor FROM recsys.override_history WHERE overr
           'created:merch@example.com', 'the creation is in the history, with who did it');
 SELECT recsys.recsys_create_override('mo', jsonb_build_object('item_id', item_id, 'action', 'boost', 'value', 4)) FROM before WHERE rank = 18;
 SELECT ok((SELECT r.rank < 17 AND 'rule:boost' = ANY (r.reasons) FROM recsys.recsys_rank('mo', 'user_4', 20) r
-             JOIN before b ON b.item_id = r.item_id AND b.rank = 18), 'a boosted item moves up');
+             JOIN before b ON b.item_id = r.item_id AND b.rank = 18), 'S3: a manually boosted item moves up');
 CREATE TEMP TABLE pin_items AS
 SELECT item_id, row_number() OVER (ORDER BY item_id DESC) AS n FROM recsys.items
  WHERE namespace = 'mo' AND available ORDER BY item_id DESC LIMIT 2;

@@ -1,7 +1,7 @@
 -- recsys_rank: determinism, filters that never leak, caps, reasons, read-only serving.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(61);
+SELECT plan(63);
 SET recsys.org_id = 'ffffffff-0000-0000-0000-000000000006';
 SELECT recsys.recsys_seed_synthetic('rk', '{"items": 3000, "users": 300, "events": 40000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -20,9 +20,15 @@ SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.re
                   '{"exclude_item_ids": ["item_1", "item_2", "item_3", "item_21"]}') r
             WHERE r.item_id IN ('item_1', 'item_2', 'item_3', 'item_21')), 0, 'excluded items never appear');
 SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 10, 'home',
+                  '{"include_tags_any": ["eco"]}') r
+             JOIN recsys.items i ON i.namespace = 'rk' AND i.item_id = r.item_id WHERE NOT 'eco' = ANY (i.tags)), 0,
+          'S1: include_tags_any ["eco"]: every result carries the tag');
+SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 10, 'home',
                   '{"include_tags_any": ["eco", "gift"]}') r
              JOIN recsys.items i ON i.namespace = 'rk' AND i.item_id = r.item_id WHERE NOT i.tags && ARRAY['eco', 'gift']), 0,
           'include_tags_any: every result carries one of the tags');
+SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 10, 'home',
+                  '{"include_tags_any": ["eco"]}') r), 250, 'and each of the 25 users still gets 10 items');
 SELECT is((SELECT count(*)::int FROM sample_users u CROSS JOIN LATERAL recsys.recsys_rank('rk', u.user_id, 10, 'home',
                   jsonb_build_object('include_tags_any', jsonb_build_array('brand:' || (SELECT brand FROM recsys.items
                                      WHERE namespace = 'rk' AND item_id = 'item_1')))) r

@@ -42,7 +42,7 @@ CREATE TEMP TABLE target AS SELECT item_id FROM before WHERE rank = 15;
 SELECT recsys.recsys_upsert_rule('ru', jsonb_build_object('action', 'boost', 'target', jsonb_build_object('item_ids', jsonb_build_array(item_id)), 'boost', 3))
   FROM target;
 SELECT ok((SELECT r.rank < 15 AND 'rule:boost' = ANY (r.reasons) FROM recsys.recsys_rank('ru', 'user_9', 20, 'default', '{"pin_slots": 0}') r
-             JOIN target t USING (item_id)), 'S3: a boosted item moves up');
+             JOIN target t USING (item_id)), 'a boost rule moves an item up');
 CREATE TEMP TABLE top_item AS SELECT item_id FROM before WHERE rank = 2;
 SELECT recsys.recsys_upsert_rule('ru', jsonb_build_object('action', 'boost', 'target', jsonb_build_object('item_ids', jsonb_build_array(item_id)), 'boost', -0.99))
   FROM top_item;
