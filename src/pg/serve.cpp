@@ -7,12 +7,17 @@
 //   2. candidates are gathered from every source (popularity, co-visitation of the recent items,
 //      content from the user's tag profile, embedding neighbours, ALS factors) plus a rerank's
 //      own list, the pinned items and the items positive boosts name, flagged seen / purchased /
-//      excluded / blocked, with each candidate's boost factor and pin position;
-//   3. the pipeline (src/core/pipeline.cpp) filters, blends, personalises and diversifies them;
+//      excluded, with each candidate's pin position;
+//   3. the rules are matched against them (blocked, boost factor) while their attributes and
+//      signals are read, and the pipeline (src/core/pipeline.cpp) filters, blends, personalises
+//      and diversifies them;
 //   4. each served item gets the rules that name it.
 // One call instead of a candidates call and a pipeline call spares handing ~2,000 candidates
-// through SQL arrays twice. Everything the core computes is kept on the heap behind a static
-// pointer: turning it into datums can raise (longjmp), which must not skip a destructor.
+// through SQL arrays twice. With recsys.serving_threads, the embedding and ALS sources and part
+// of the reading run on a second thread (core/side_task.hpp) that only reads the catalogue and
+// calls no PostgreSQL function; it is always joined before this thread leaves the core call.
+// Everything the core computes is kept on the heap behind a static pointer: turning it into
+// datums can raise (longjmp), which must not skip a destructor.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
