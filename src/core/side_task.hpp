@@ -6,18 +6,18 @@
 #pragma once
 
 #include <csignal>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
-#include <fcntl.h>
-#include <sched.h>
-#include <unistd.h>
 #include <memory>
-#include <pthread.h>
 #include <system_error>
 #include <thread>
 #include <utility>
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
 
 namespace recsys {
 

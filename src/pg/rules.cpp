@@ -117,7 +117,7 @@ RuleArgs active_rules(FunctionCallInfo fcinfo, MemoryContext keep) {
     r.categories = static_cast<const char**>(palloc(sizeof(char*) * (n + 1)));
     // Each rule's target (validated when stored: tag, brand, category strings, item_ids an
     // array of strings), read from the jsonb here rather than by an SQL expression per field.
-    Jsonb** targets = static_cast<Jsonb**>(palloc(sizeof(Jsonb*) * (n + 1)));
+    JsonbContainer** listed = static_cast<JsonbContainer**>(palloc(sizeof(JsonbContainer*) * (n + 1)));
     r.target_count = 0;
     for (int i = 0; i < n; ++i) {
         HeapTuple row = SPI_tuptable->vals[i];
@@ -127,23 +127,22 @@ RuleArgs active_rules(FunctionCallInfo fcinfo, MemoryContext keep) {
         r.boosts[i] = DatumGetFloat8(column(row, desc, 3, &isnull));
         r.priorities[i] = DatumGetInt32(column(row, desc, 4, &isnull));
         r.max_pins[i] = DatumGetInt32(column(row, desc, 5, &isnull));
-        Datum target = column(row, desc, 6, &isnull);
-        targets[i] = isnull ? nullptr : DatumGetJsonbP(target);
-        r.tags[i] = target_string(targets[i], "tag");
-        r.brands[i] = target_string(targets[i], "brand");
-        r.categories[i] = target_string(targets[i], "category");
-        JsonbValue* listed = target_value(targets[i], "item_ids");
-        if (listed != nullptr && listed->type == jbvBinary) r.target_count += JsonContainerSize(listed->val.binary.data);
+        Datum column_target = column(row, desc, 6, &isnull);
+        Jsonb* target = isnull ? nullptr : DatumGetJsonbP(column_target);
+        r.tags[i] = target_string(target, "tag");
+        r.brands[i] = target_string(target, "brand");
+        r.categories[i] = target_string(target, "category");
+        JsonbValue* item_ids = target_value(target, "item_ids");
+        listed[i] = item_ids != nullptr && item_ids->type == jbvBinary ? item_ids->val.binary.data : nullptr;
+        if (listed[i] != nullptr) r.target_count += static_cast<int>(JsonContainerSize(listed[i]));
     }
     r.target_rules = static_cast<int*>(palloc(sizeof(int) * (r.target_count + 1)));
     r.target_ids = static_cast<const char**>(palloc(sizeof(char*) * (r.target_count + 1)));
     int count = 0;
     for (int i = 0; i < n; ++i) {
-        JsonbValue* listed = target_value(targets[i], "item_ids");
-        if (listed == nullptr || listed->type != jbvBinary) continue;
-        JsonbContainer* ids = listed->val.binary.data;
-        for (uint32 j = 0; j < JsonContainerSize(ids); ++j) {
-            JsonbValue* id = getIthJsonbValueFromContainer(ids, j);
+        if (listed[i] == nullptr) continue;
+        for (uint32 j = 0; j < JsonContainerSize(listed[i]); ++j) {
+            JsonbValue* id = getIthJsonbValueFromContainer(listed[i], j);
             if (id == nullptr || id->type != jbvString) continue;
             r.target_rules[count] = i + 1;
             r.target_ids[count++] = pnstrdup(id->val.string.val, id->val.string.len);

@@ -106,6 +106,8 @@ struct Served {
     std::vector<int> named;          // how many candidates each rule names
     std::vector<size_t> rule_order;  // rule indexes by priority, then rule_id
     std::vector<std::pair<std::string, double>> profile;  // the user's tag profile
+    std::vector<int> anchor_slots;      // the anchors the catalogue knows
+    std::vector<float> anchor_centroid;  // their mean embedding, unit length (empty: none)
     std::vector<recsys::RankedItem> ranked;
     std::vector<int> ranked_slots;
     std::vector<recsys::RuleEffect> ranked_rules;  // the rules naming each ranked item (none without rules)
@@ -119,26 +121,28 @@ Served* served = nullptr;
 void gather(const recsys::Catalog& catalog, const Request& r, const std::vector<recsys::Rule>& rules, Served& s,
             std::vector<int>* pins, std::vector<double>* given_popularity) {
     bool generate = !r.pool_ids.present;
+    std::vector<std::string> seen = strings(r.seen);
     s.profile.clear();
     if (r.seen_weight_count > 0)
-        s.profile = catalog.tag_profile(strings(r.seen), std::vector<double>(r.seen_weights, r.seen_weights + r.seen_weight_count),
+        s.profile = catalog.tag_profile(seen, std::vector<double>(r.seen_weights, r.seen_weights + r.seen_weight_count),
                                         profile_tags_kept);
     // The embedding and collaborative sources only read the catalogue's vectors, factors and
     // availability, which nothing below writes: with a side thread they run meanwhile (it takes
     // the collaborative source first, this thread the embedding source once its own sources are
     // done). Their items join the pool in the same order either way.
     std::vector<recsys::ScoredSlot> embedding_found, factor_found;
-    std::vector<int> anchor_slots;
+    s.anchor_slots.clear();
     for (int a = 0; a < r.anchors.count; ++a) {
         int slot = catalog.find(r.anchors.items[a]);
-        if (slot >= 0) anchor_slots.push_back(slot);
+        if (slot >= 0) s.anchor_slots.push_back(slot);
     }
+    s.anchor_centroid = catalog.centroid(s.anchor_slots);
     // Each source runs once, on whichever thread claims it first (the set is what counts here:
     // the pipeline scores every candidate exactly).
     std::atomic<bool> embedding_claimed{!generate || r.anchors.count == 0}, factors_claimed{!generate || !r.has_factors};
     auto embedding_source = [&] {
         if (!embedding_claimed.exchange(true))
-            embedding_found = catalog.nearest(catalog.centroid(anchor_slots), r.fanout, anchor_slots, false);
+            embedding_found = catalog.nearest(s.anchor_centroid, r.fanout, s.anchor_slots, false);
     };
     auto factor_source = [&] {
         if (!factors_claimed.exchange(true))
@@ -201,7 +205,7 @@ void gather(const recsys::Catalog& catalog, const Request& r, const std::vector<
         for (int i = 0; i < r.pool_ids.count; ++i) pool.add(r.pool_ids.items[i], 0);
     }
     for (const std::string& id : pin_ids) pool.add(id, pinned);
-    pool.flag(strings(r.seen), flag_seen);
+    pool.flag(seen, flag_seen);
     pool.flag(strings(r.purchased), flag_purchased);
     pool.flag(strings(r.excluded), flag_excluded);
 
@@ -244,12 +248,6 @@ void rank(const recsys::Catalog& catalog, const Request& r, const std::vector<re
             input.push_back(i);
             slots.push_back(s.pool[i].slot);
         }
-    std::vector<int> anchor_slots;
-    for (int a = 0; a < r.anchors.count; ++a) {
-        int slot = catalog.find(r.anchors.items[a]);
-        if (slot >= 0) anchor_slots.push_back(slot);
-    }
-    std::vector<float> user_embedding = catalog.centroid(anchor_slots);
     std::vector<float> user_vector(r.factors, r.factors + (r.has_factors ? r.factor_count : 0));
     options.tag_profile.clear();
     for (const auto& tag : s.profile) options.tag_profile[tag.first] = tag.second;
@@ -280,7 +278,7 @@ void rank(const recsys::Catalog& catalog, const Request& r, const std::vector<re
                 item.similarity = collaborative_score;
                 item.collaborative = true;
             } else {
-                item.similarity = std::max(0.0, catalog.cosine(slot, user_embedding));
+                item.similarity = std::max(0.0, catalog.cosine(slot, s.anchor_centroid));
             }
         }
     };

@@ -241,14 +241,11 @@ SELECT throws_ok($$SET recsys.serving_threads = 3$$, '22023', NULL, 'serving_thr
 
 -- A library under an SQL declaration of another shape (between installing a package and ALTER
 -- EXTENSION UPDATE) raises instead of writing rows of the wrong shape.
-CREATE FUNCTION pg_temp.misdeclared(org uuid, ns text, surface text, segment text, at timestamptz, k int, fanout int,
-        popular_fanout int, pin_slots int, recent text[], anchors text[], content_tags text[], user_factors real[],
-        pool_ids text[], seen_ids text[], seen_weights float8[], purchased text[], excluded text[],
-        given_popularity_ids text[], given_popularity float8[], given_covis_ids text[], given_covis float8[],
-        covis_penalty float8, alpha float8, beta float8, gamma float8, profile_boost float8, mmr_lambda float8,
-        brand_cap int, category_cap int, exclude_seen boolean, include_tags text[], price_min float8, price_max float8,
-        created_after float8, boost_floor float8, novelty float8)
-    RETURNS TABLE (rank int, item_id text) AS '$libdir/recsys', 'recsys_rank_serve' LANGUAGE C STABLE;
+DO $$ BEGIN
+    EXECUTE format($f$CREATE FUNCTION pg_temp.misdeclared(%s) RETURNS TABLE (rank int, item_id text)
+                      AS '$libdir/recsys', 'recsys_rank_serve' LANGUAGE C STABLE$f$,
+                   pg_get_function_arguments('recsys._rank_serve'::regproc));
+END $$;
 SELECT throws_ok($$SELECT * FROM pg_temp.misdeclared('ffffffff-0000-0000-0000-000000000006', 'rk', 'default', NULL, now(), 5, 50, 50,
                       0, '{}', '{}', NULL, NULL, NULL, '{}', NULL, '{}', '{}', NULL, NULL, NULL, NULL, 0, 1, 1, 1, 0, 1, 0, 0,
                       false, '{}', NULL, NULL, NULL, 0, 0)$$,
