@@ -26,6 +26,12 @@ for _ in $(seq 1 100); do
 done
 [ -n "$progress" ] && echo "ok 2 - another session sees the running training's progress ($progress)" \
     || echo "not ok 2 - no progress row"
+# The progress slot is updated just before the NOTICE is sent, and psql writes it to the log after
+# it arrives: wait for it rather than race it.
+for _ in $(seq 1 100); do
+    grep -q "factor training iteration 1 of 100" "$log" && break
+    sleep 0.1
+done
 grep -q "factor training iteration 1 of 100" "$log" && echo "ok 3 - a NOTICE reports each iteration" \
     || echo "not ok 3 - no iteration NOTICE"
 psql -X -q -At -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%recsys_train_factors(''cancel''%' AND pid <> pg_backend_pid()" >/dev/null
