@@ -499,5 +499,5 @@ TEST(Catalog, ProfileWeightByTokenEqualsTheSumOverTagStrings) {
         }
         EXPECT_DOUBLE_EQ(c.profile_weight(slot, tokens), by_strings) << "item_" << i;
     }
-    EXPECT_EQ(c.profile_weight(c.find("item_1"), {}), 0.0);
+    EXPECT_EQ(c.profile_weight(c.find("item_1"), recsys::IntMap<double>()), 0.0);
 }
