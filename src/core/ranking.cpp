@@ -154,62 +154,70 @@ private:
     mutable std::unordered_map<std::string, int> token_ids_;
 };
 
+// Asks the processor to load a candidate's embedding into the cache.
+void prefetch_vector(const Candidate& c) {
+    const float* v = c.vector_data();
+    for (size_t offset = 0; offset < c.vector_size(); offset += 16) __builtin_prefetch(v + offset);
+}
+
 }  // namespace
 
-// Candidates are scanned in relevance order and a scan stops once lambda * relevance, a bound
-// on every later candidate's score, falls below the best score found: the result is that of a
-// full scan, but most candidates never need a similarity. Each candidate's max_similarity is
-// brought up to date against the picks it has not been compared with only when it is scanned.
+// Lazy greedy: max_similarity only grows as picks are added, so a candidate's score computed
+// against the picks it has been compared with so far bounds its current score from above. The
+// candidates wait in a heap by that bound (ties: smaller item_id first); the top one is brought
+// up to date against the newer picks and put back, until the top is up to date: then no other
+// candidate can beat it, and it is the pick a full scan would make, ties included. Candidates
+// unlike the picks are compared against each pick once; those like an earlier pick sink in the
+// heap and are rarely compared again.
 std::vector<MmrPick> mmr_select(const std::vector<Candidate>& candidates, const MmrOptions& options) {
     if (!(options.lambda >= 0.0 && options.lambda <= 1.0)) throw_invalid("mmr_lambda must be between 0 and 1");
     size_t n = candidates.size();
     SimilarityTable similarity_of(candidates);
-    // Candidates by relevance (then item_id), ordered only as far as a scan reaches: a scan
-    // usually stops within the first few dozen.
-    std::vector<size_t> order(n);
-    for (size_t i = 0; i < n; ++i) order[i] = i;
-    size_t ordered = 0;
-    auto before = [&](size_t a, size_t b) {
-        const Candidate& x = candidates[a];
-        const Candidate& y = candidates[b];
-        return x.relevance != y.relevance ? x.relevance > y.relevance : x.item_id < y.item_id;
-    };
-    auto order_further = [&]() {
-        auto from = order.begin() + static_cast<long>(ordered);
-        auto to = order.begin() + static_cast<long>(std::min(n, std::max<size_t>(64, 2 * ordered)));
-        if (to != order.end()) std::nth_element(from, to, order.end(), before);
-        std::sort(from, to, before);
-        ordered = static_cast<size_t>(to - order.begin());
-    };
     std::vector<double> max_similarity(n, 0.0);
     std::vector<size_t> compared(n, 0);  // picks each candidate's max_similarity covers
-    std::vector<bool> taken(n, false);
+    auto score_of = [&](size_t i) {
+        return options.lambda * candidates[i].relevance - (1.0 - options.lambda) * max_similarity[i];
+    };
+    struct Entry {
+        double bound;
+        size_t index;
+    };
+    // std::push_heap keeps the greatest on top: the highest bound, then the smaller item_id.
+    auto below = [&](const Entry& a, const Entry& b) {
+        return a.bound != b.bound ? a.bound < b.bound : candidates[b.index].item_id < candidates[a.index].item_id;
+    };
+    std::vector<Entry> heap;
+    heap.reserve(n);
+    for (size_t i = 0; i < n; ++i) heap.push_back({score_of(i), i});
+    std::make_heap(heap.begin(), heap.end(), below);
     std::map<std::string, size_t> per_brand, per_category;
+    auto capped = [&](const Candidate& c) {
+        return (options.brand_cap && !c.brand.empty() && per_brand[c.brand] >= options.brand_cap) ||
+               (options.category_cap && !c.category.empty() && per_category[c.category] >= options.category_cap);
+    };
     std::vector<MmrPick> picks;
-    while (picks.size() < options.k) {
-        size_t best = n;
-        double best_score = 0.0;
-        for (size_t position = 0; position < n; ++position) {
-            if (position == ordered) order_further();
-            size_t i = order[position];
-            if (taken[i]) continue;
-            const Candidate& c = candidates[i];
-            if (best != n && options.lambda * c.relevance < best_score) break;
-            if (options.brand_cap && !c.brand.empty() && per_brand[c.brand] >= options.brand_cap) continue;
-            if (options.category_cap && !c.category.empty() && per_category[c.category] >= options.category_cap) continue;
-            for (; compared[i] < picks.size(); ++compared[i])
-                max_similarity[i] = std::max(max_similarity[i], similarity_of(picks[compared[i]].index, i));
-            double score = options.lambda * c.relevance - (1.0 - options.lambda) * max_similarity[i];
-            if (best == n || score > best_score || (score == best_score && c.item_id < candidates[best].item_id)) {
-                best = i;
-                best_score = score;
+    while (picks.size() < options.k && !heap.empty()) {
+        std::pop_heap(heap.begin(), heap.end(), below);
+        size_t i = heap.back().index;
+        heap.pop_back();
+        // The next candidate is likely compared next: its embedding is loaded meanwhile.
+        if (!heap.empty()) prefetch_vector(candidates[heap.front().index]);
+        // Caps only tighten: a candidate over one stays out.
+        if (capped(candidates[i])) continue;
+        if (compared[i] < picks.size()) {
+            // Compared until it falls below the next candidate's bound: one similar pick is enough
+            // to show it is not the best now.
+            while (compared[i] < picks.size()) {
+                max_similarity[i] = std::max(max_similarity[i], similarity_of(picks[compared[i]++].index, i));
+                if (!heap.empty() && score_of(i) < heap.front().bound) break;
             }
+            heap.push_back({score_of(i), i});
+            std::push_heap(heap.begin(), heap.end(), below);
+            continue;
         }
-        if (best == n) break;
-        taken[best] = true;
-        picks.push_back({best, max_similarity[best], best_score});
-        if (!candidates[best].brand.empty()) ++per_brand[candidates[best].brand];
-        if (!candidates[best].category.empty()) ++per_category[candidates[best].category];
+        picks.push_back({i, max_similarity[i], score_of(i)});
+        if (!candidates[i].brand.empty()) ++per_brand[candidates[i].brand];
+        if (!candidates[i].category.empty()) ++per_category[candidates[i].category];
     }
     return picks;
 }

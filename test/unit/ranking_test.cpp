@@ -143,14 +143,23 @@ TEST(Ranking, SplitJoinedDropsEmptyParts) {
 }
 
 TEST(Ranking, MmrEqualsTheFullScanOnRandomLists) {
-    for (uint64_t seed = 1; seed <= 40; ++seed) {
+    for (uint64_t seed = 1; seed <= 80; ++seed) {
         recsys::CounterRng rng(seed, 0, 0);
         std::vector<recsys::Candidate> cs;
         bool embeddings = seed % 2 == 0;
-        for (int i = 0; i < 300; ++i) {  // more than one ordered chunk (64, 128, 256)
+        // Half of the embedded lists lie in a few tight clusters: most candidates are then like
+        // some pick, and the picks reach far down the relevance order.
+        bool clustered = seed % 4 == 2;
+        std::vector<std::vector<float>> centres(3);
+        for (auto& centre : centres)
+            for (int d = 0; d < 8; ++d) centre.push_back(static_cast<float>(rng.gaussian()));
+        for (int i = 0; i < 300; ++i) {
             std::vector<float> e;
             if (embeddings)
-                for (int d = 0; d < 8; ++d) e.push_back(static_cast<float>(rng.gaussian()));
+                for (int d = 0; d < 8; ++d)
+                    e.push_back(static_cast<float>(clustered ? centres[static_cast<size_t>(i % 3)][static_cast<size_t>(d)] +
+                                                                   0.2 * rng.gaussian()
+                                                             : rng.gaussian()));
             // Coarse relevance, so that ties (broken by item_id) occur.
             recsys::Candidate c = item("i" + std::to_string(rng.below(1000)) + "_" + std::to_string(i),
                                        static_cast<double>(rng.below(20)) / 19.0, "b" + std::to_string(rng.below(6)),
