@@ -320,11 +320,12 @@ std::vector<std::pair<int, double>> CoVisitation::top_neighbour_numbers(const st
         size_t x = static_cast<size_t>(a.second), y = static_cast<size_t>(b.second);
         return id_before(keys_[x], ids_[x], keys_[y], ids_[y]);
     };
-    // Order only as much of the list as the kept results need: the best 2x of what is missing
-    // (keep may reject some), then the next block, and so on.
+    // Order only as much of the list as the kept results need: what is missing and an eighth more
+    // (keep rejects a few: unavailable items), then the next block, and so on.
     std::vector<std::pair<int, double>> out;
     for (size_t start = 0; start < scored.size() && out.size() < n;) {
-        size_t end = std::min(scored.size(), start + std::max<size_t>(2 * (n - out.size()), 64));
+        size_t missing = n - out.size();
+        size_t end = std::min(scored.size(), start + missing + std::max<size_t>(missing / 8, 16));
         auto first = scored.begin() + static_cast<long>(start), last = scored.begin() + static_cast<long>(end);
         select_best(first, scored.end(), end - start, better);
         for (; first != last && out.size() < n; ++first)
