@@ -36,7 +36,7 @@ void CandidatePool::flag(const std::vector<std::string>& item_ids, uint32_t flag
         if (PooledItem* item = find(id, slot_of_ ? slot_of_(id) : -1)) item->flags |= flag;
 }
 
-std::vector<PooledItem> CandidatePool::sorted() const {
+std::vector<PooledItem> CandidatePool::take_sorted() {
     // (key, position) pairs are sorted rather than the items themselves: most comparisons are
     // settled by the key (see id_key.hpp).
     std::vector<std::pair<IdKey, uint32_t>> order(items_.size());
@@ -46,7 +46,10 @@ std::vector<PooledItem> CandidatePool::sorted() const {
     });
     std::vector<PooledItem> out;
     out.reserve(items_.size());
-    for (const auto& entry : order) out.push_back(items_[entry.second]);
+    for (const auto& entry : order) out.push_back(std::move(items_[entry.second]));
+    items_.clear();
+    by_slot_ = IntMap<size_t>();
+    by_id_.clear();
     return out;
 }
 

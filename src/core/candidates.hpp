@@ -36,8 +36,8 @@ public:
     // Sets `flag` on every pooled item of `item_ids` (others are ignored).
     void flag(const std::vector<std::string>& item_ids, uint32_t flag);
     size_t size() const { return items_.size(); }
-    // The pool ordered by item_id (byte order).
-    std::vector<PooledItem> sorted() const;
+    // The pool ordered by item_id (byte order), moved out: the pool is empty afterwards.
+    std::vector<PooledItem> take_sorted();
 
 private:
     // The pooled item of an id (and its slot, when known), or nullptr.

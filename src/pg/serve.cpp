@@ -209,7 +209,7 @@ void gather(const recsys::Catalog& catalog, const Request& r, const std::vector<
     pool.flag(strings(r.purchased), flag_purchased);
     pool.flag(strings(r.excluded), flag_excluded);
 
-    s.pool = pool.sorted();
+    s.pool = pool.take_sorted();
     std::vector<std::string>& ids = s.pool_ids;
     ids.clear();
     s.pool_slots.clear();

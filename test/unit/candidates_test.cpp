@@ -15,7 +15,7 @@ TEST(CandidatePool, MergesSourcesAndKeepsTheHighestCoVisitation) {
     pool.add("b", 2, 5.0);
     pool.add("b", 2, 4.0);
     pool.add("a", 16);
-    auto items = pool.sorted();
+    auto items = pool.take_sorted();
     ASSERT_EQ(items.size(), 2u);
     EXPECT_EQ(items[0].item_id, "a");
     EXPECT_EQ(items[0].sources, 18u);
@@ -30,7 +30,7 @@ TEST(CandidatePool, FlagsOnlyPooledItemsAndOrdersByBytes) {
     for (const char* id : {"item_10", "item_9", "Item_2"}) pool.add(id, 1);
     pool.flag({"item_9", "elsewhere"}, 1);
     pool.flag({"item_9", "item_10"}, 4);
-    auto items = pool.sorted();
+    auto items = pool.take_sorted();
     ASSERT_EQ(items.size(), 3u);
     EXPECT_EQ(items[0].item_id, "Item_2");  // upper case sorts first in byte order
     EXPECT_EQ(items[1].item_id, "item_10");
@@ -49,7 +49,7 @@ TEST(CandidatePool, PoolsBySlotWhereTheCatalogueHasOne) {
     pool.add("new", 8);
     pool.add("new", 16, 1.0);
     pool.flag({"b", "new", "missing"}, 1);
-    auto items = pool.sorted();
+    auto items = pool.take_sorted();
     ASSERT_EQ(items.size(), 3u);
     EXPECT_EQ(items[0].item_id, "a");
     EXPECT_EQ(items[0].sources, 3u);
@@ -72,7 +72,7 @@ TEST(CandidatePool, ManySlotsStayDistinctAsThePoolGrows) {
     for (int i = 0; i < 5000; ++i) pool.add("i" + std::to_string(i), 2, static_cast<double>(i), i);
     EXPECT_EQ(pool.size(), 5000u);
     pool.flag({"i0", "i4999"}, 4);
-    for (const recsys::PooledItem& item : pool.sorted()) {
+    for (const recsys::PooledItem& item : pool.take_sorted()) {
         int slot = slot_of(item.item_id);
         EXPECT_EQ(item.slot, slot);
         EXPECT_EQ(item.sources, 3u);
@@ -93,6 +93,6 @@ TEST(CandidatePool, SortedEqualsByteOrderForLongSharedPrefixesAndHighBytes) {
     std::vector<std::string> expected = ids;
     std::sort(expected.begin(), expected.end());
     std::vector<std::string> got;
-    for (const recsys::PooledItem& item : pool.sorted()) got.push_back(item.item_id);
+    for (const recsys::PooledItem& item : pool.take_sorted()) got.push_back(item.item_id);
     EXPECT_EQ(got, expected);
 }
