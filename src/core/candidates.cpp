@@ -31,9 +31,12 @@ PooledItem* CandidatePool::find(const std::string& item_id, int slot) {
     return found == by_id_.end() ? nullptr : &items_[found->second];
 }
 
-void CandidatePool::flag(const std::vector<std::string>& item_ids, uint32_t flag) {
-    for (const std::string& id : item_ids)
-        if (PooledItem* item = find(id, slot_of_ ? slot_of_(id) : -1)) item->flags |= flag;
+void CandidatePool::flag(const std::vector<std::string>& item_ids, uint32_t flag, const std::vector<int>* slots) {
+    for (size_t i = 0; i < item_ids.size(); ++i) {
+        const std::string& id = item_ids[i];
+        int slot = !slot_of_ ? -1 : slots != nullptr ? (*slots)[i] : slot_of_(id);
+        if (PooledItem* item = find(id, slot)) item->flags |= flag;
+    }
 }
 
 std::vector<PooledItem> CandidatePool::take_sorted() {

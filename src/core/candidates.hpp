@@ -33,8 +33,9 @@ public:
     // Adds a proposal: sources are or-ed, the highest co-visitation kept; `slot`, when the
     // source knows it (>= 0), must be the id's slot.
     void add(const std::string& item_id, uint32_t source, double covisitation = NAN, int slot = -1);
-    // Sets `flag` on every pooled item of `item_ids` (others are ignored).
-    void flag(const std::vector<std::string>& item_ids, uint32_t flag);
+    // Sets `flag` on every pooled item of `item_ids` (others are ignored); `slots`, when given,
+    // holds the ids' catalogue slots (-1: none), in the same order.
+    void flag(const std::vector<std::string>& item_ids, uint32_t flag, const std::vector<int>* slots = nullptr);
     size_t size() const { return items_.size(); }
     // The pool ordered by item_id (byte order), moved out: the pool is empty afterwards.
     std::vector<PooledItem> take_sorted();

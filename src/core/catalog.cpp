@@ -290,16 +290,15 @@ std::vector<int> Catalog::merge(const std::vector<const Posting*>& postings, con
     return out;
 }
 
-std::vector<std::pair<std::string, double>> Catalog::tag_profile(const std::vector<std::string>& item_ids,
+std::vector<std::pair<std::string, double>> Catalog::tag_profile(const std::vector<int>& slots,
                                                                  const std::vector<double>& weights, size_t limit) const {
-    if (weights.size() != item_ids.size()) throw_invalid("item ids and weights differ in length");
+    if (weights.size() != slots.size()) throw_invalid("item ids and weights differ in length");
     // Summed by tag token (no string hashing), named at the end.
     std::unordered_map<int, double> sums;
     sums.reserve(256);
-    for (size_t i = 0; i < item_ids.size(); ++i) {
-        if (!(weights[i] > 0.0)) continue;
-        int slot = find(item_ids[i]);
-        if (slot < 0) continue;
+    for (size_t i = 0; i < slots.size(); ++i) {
+        int slot = slots[i];
+        if (!(weights[i] > 0.0) || slot < 0) continue;
         for (int t : tag_tokens_[static_cast<size_t>(slot)]) sums[t] += weights[i];
     }
     std::vector<std::pair<int, double>> heaviest(sums.begin(), sums.end());

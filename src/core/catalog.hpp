@@ -131,10 +131,10 @@ public:
     // Mean of the slots' embeddings, scaled to unit length; empty when none has one.
     std::vector<float> centroid(const std::vector<int>& slots) const;
 
-    // For the items of `item_ids` the catalogue has (available or not), each tag with the sum of
-    // the positive `weights` of the items carrying it (a user's tag profile): the `limit`
-    // heaviest, by weight, ties by tag (byte order).
-    std::vector<std::pair<std::string, double>> tag_profile(const std::vector<std::string>& item_ids,
+    // For the items at `slots` (-1: not in the catalogue, skipped; available or not), each tag
+    // with the sum of the positive `weights` of the items carrying it (a user's tag profile): the
+    // `limit` heaviest, by weight, ties by tag (byte order).
+    std::vector<std::pair<std::string, double>> tag_profile(const std::vector<int>& slots,
                                                             const std::vector<double>& weights, size_t limit) const;
 
     // Available items carrying any of `tags`, the first `limit` by item_id.

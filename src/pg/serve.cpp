@@ -122,9 +122,13 @@ void gather(const recsys::Catalog& catalog, const Request& r, const std::vector<
             std::vector<int>* pins, std::vector<double>* given_popularity) {
     bool generate = !r.pool_ids.present;
     std::vector<std::string> seen = strings(r.seen);
+    std::vector<int> seen_slots;  // looked up once, for the profile and the seen flags
+    seen_slots.reserve(seen.size());
+    for (const std::string& id : seen) seen_slots.push_back(catalog.find(id));
     s.profile.clear();
     if (r.seen_weight_count > 0)
-        s.profile = catalog.tag_profile(seen, std::vector<double>(r.seen_weights, r.seen_weights + r.seen_weight_count),
+        s.profile = catalog.tag_profile(seen_slots,
+                                        std::vector<double>(r.seen_weights, r.seen_weights + r.seen_weight_count),
                                         profile_tags_kept);
     // The embedding and collaborative sources only read the catalogue's vectors, factors and
     // availability, which nothing below writes: with a side thread they run meanwhile (it takes
@@ -205,7 +209,7 @@ void gather(const recsys::Catalog& catalog, const Request& r, const std::vector<
         for (int i = 0; i < r.pool_ids.count; ++i) pool.add(r.pool_ids.items[i], 0);
     }
     for (const std::string& id : pin_ids) pool.add(id, pinned);
-    pool.flag(seen, flag_seen);
+    pool.flag(seen, flag_seen, &seen_slots);
     pool.flag(strings(r.purchased), flag_purchased);
     pool.flag(strings(r.excluded), flag_excluded);
 

@@ -49,9 +49,13 @@ TEST(CandidatePool, PoolsBySlotWhereTheCatalogueHasOne) {
     pool.add("new", 8);
     pool.add("new", 16, 1.0);
     pool.flag({"b", "new", "missing"}, 1);
+    // Slots looked up by the caller: the same items are flagged.
+    std::vector<int> slots{0, -1, -1};
+    pool.flag({"a", "new", "missing"}, 32, &slots);
     auto items = pool.take_sorted();
     ASSERT_EQ(items.size(), 3u);
     EXPECT_EQ(items[0].item_id, "a");
+    EXPECT_EQ(items[0].flags, 32u);
     EXPECT_EQ(items[0].sources, 3u);
     EXPECT_EQ(items[0].slot, 0);
     EXPECT_DOUBLE_EQ(items[0].covisitation, 7.0);
@@ -61,7 +65,7 @@ TEST(CandidatePool, PoolsBySlotWhereTheCatalogueHasOne) {
     EXPECT_EQ(items[2].item_id, "new");
     EXPECT_EQ(items[2].slot, -1);
     EXPECT_EQ(items[2].sources, 24u);
-    EXPECT_EQ(items[2].flags, 1u);
+    EXPECT_EQ(items[2].flags, 33u);
 }
 
 TEST(CandidatePool, ManySlotsStayDistinctAsThePoolGrows) {

@@ -324,12 +324,18 @@ TEST(Catalog, TagProfileSumsPositiveWeightsOfKnownItemsHeaviestFirst) {
     c.upsert(record("c", {"rock"}, {}));
     c.upsert(record("d", {"blues", "Soul"}, {}));
     using Profile = std::vector<std::pair<std::string, double>>;
-    // No negative "rock"; ties by tag in byte order ("Soul" before "blues" before "live").
-    EXPECT_EQ(c.tag_profile({"a", "b", "c", "d", "unknown"}, {1.0, 2.5, -1.0, 1.0, 4.0}, 10),
+    auto slots = [&c](const std::vector<std::string>& ids) {
+        std::vector<int> out;
+        for (const std::string& id : ids) out.push_back(c.find(id));
+        return out;
+    };
+    // No negative "rock", nothing of the unknown item; ties by tag in byte order ("Soul" before
+    // "blues" before "live").
+    EXPECT_EQ(c.tag_profile(slots({"a", "b", "c", "d", "unknown"}), {1.0, 2.5, -1.0, 1.0, 4.0}, 10),
               (Profile{{"jazz", 3.5}, {"Soul", 1.0}, {"blues", 1.0}, {"live", 1.0}}));
-    EXPECT_EQ(c.tag_profile({"a", "b", "d"}, {1.0, 2.5, 1.0}, 2), (Profile{{"jazz", 3.5}, {"Soul", 1.0}}));
-    EXPECT_TRUE(c.tag_profile({"a"}, {1.0}, 0).empty());
-    EXPECT_THROW(c.tag_profile({"a"}, {}, 10), recsys::Error);
+    EXPECT_EQ(c.tag_profile(slots({"a", "b", "d"}), {1.0, 2.5, 1.0}, 2), (Profile{{"jazz", 3.5}, {"Soul", 1.0}}));
+    EXPECT_TRUE(c.tag_profile(slots({"a"}), {1.0}, 0).empty());
+    EXPECT_THROW(c.tag_profile(slots({"a"}), {}, 10), recsys::Error);
 }
 
 TEST(Catalog, TopByFactorsFindsNearlyTheExactHeadScoredExactly) {
