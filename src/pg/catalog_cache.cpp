@@ -26,8 +26,10 @@
 #include <string>
 #include <vector>
 
+#include "core/huge_pages.hpp"
 #include "pg/boundary.hpp"
 #include "pg/covisitation.hpp"
+#include "pg/settings.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -50,6 +52,9 @@ using recsys_pg::prepared;
 using recsys_pg::text_column;
 
 namespace {
+
+// Mappings from this size on are advised to huge pages after a load (smaller ones gain little).
+constexpr size_t huge_pages_from = size_t{4} << 20;
 
 // One namespace's catalogue and the versions it reflects.
 struct Entry {
@@ -563,8 +568,11 @@ const recsys::Catalog& load_current_catalog(Datum org, const char* ns) {
             half_lives.emplace_back(DatumGetInt32(type_values[t]), DatumGetFloat8(half_life_values[t]));
         entry->catalog->set_half_lives(half_lives);
     });
+    bool grown = full || entry->model_version != model_version || entry->index_version != index_version;
     if (entry->model_version != model_version) load_factors(entry->catalog.get(), args);
     if (entry->index_version != index_version) load_index(entry->catalog.get(), args);
+    // The catalogue's memory was (re)allocated: huge pages make serving's scattered reads cheaper.
+    if (grown && catalog_huge_pages()) core_call([] { recsys::back_with_huge_pages(huge_pages_from); });
     entry->epoch = epoch;
     entry->dim = dim;
     entry->watermark = xmin;

@@ -24,6 +24,7 @@ int bandit_seed_setting = 0;
 int decision_retention_days_setting = 30;
 int metrics_window_minutes_setting = 60;
 int serving_threads_setting = serving_threads_auto;
+bool catalog_huge_pages_setting = true;
 
 const struct config_enum_entry serving_threads_options[] = {
     {"auto", serving_threads_auto, false}, {"1", 1, false}, {"2", 2, false}, {nullptr, 0, false}};
@@ -70,6 +71,10 @@ int serving_threads() {
     return serving_threads_setting;
 }
 
+bool catalog_huge_pages() {
+    return catalog_huge_pages_setting;
+}
+
 void define_settings() {
     DefineCustomStringVariable(
         "recsys.org_id", "Organisation that a recsys_admin session acts for.",
@@ -104,6 +109,13 @@ void define_settings() {
         "ranking is the same either way.",
         &serving_threads_setting, serving_threads_auto, serving_threads_options, PGC_USERSET, 0, nullptr, nullptr,
         nullptr);
+
+    DefineCustomBoolVariable(
+        "recsys.catalog_huge_pages", "Asks for transparent huge pages once a catalogue is loaded.",
+        "After a backend loads a namespace's catalogue, its large private memory is advised (and "
+        "collapsed) to transparent huge pages, which makes the scattered reads of serving cheaper. "
+        "It has no effect where the kernel gives no transparent huge pages.",
+        &catalog_huge_pages_setting, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
 
     MarkGUCPrefixReserved("recsys");
 }

@@ -13,4 +13,7 @@ int bandit_seed();
 constexpr int serving_threads_auto = 0;
 int serving_threads();
 
+// recsys.catalog_huge_pages: advise transparent huge pages after a catalogue load.
+bool catalog_huge_pages();
+
 }  // namespace recsys_pg

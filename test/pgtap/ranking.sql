@@ -1,7 +1,7 @@
 -- recsys_rank: determinism, filters that never leak, caps, reasons, read-only serving.
 BEGIN;
 SET client_min_messages = warning;
-SELECT plan(63);
+SELECT plan(64);
 SET recsys.org_id = 'ffffffff-0000-0000-0000-000000000006';
 SELECT recsys.recsys_seed_synthetic('rk', '{"items": 3000, "users": 300, "events": 40000, "end": "2026-11-01T00:00:00Z"}');
 ANALYZE recsys.items, recsys.item_popularity, recsys.user_items, recsys.covis, recsys.events;
@@ -238,6 +238,7 @@ SELECT results_eq($$SELECT u.user_id, r.rank, r.item_id, r.score, r.reasons FROM
                   'one thread ranks exactly as two, for 25 users');
 RESET recsys.serving_threads;
 SELECT throws_ok($$SET recsys.serving_threads = 3$$, '22023', NULL, 'serving_threads is 1, 2 or auto');
+SELECT throws_ok($$SET recsys.catalog_huge_pages = sometimes$$, '22023', NULL, 'catalog_huge_pages is a boolean');
 
 -- A library under an SQL declaration of another shape (between installing a package and ALTER
 -- EXTENSION UPDATE) raises instead of writing rows of the wrong shape.
