@@ -121,6 +121,43 @@ Served* served = nullptr;
 void gather(const recsys::Catalog& catalog, const Request& r, const std::vector<recsys::Rule>& rules, Served& s,
             std::vector<int>* pins, std::vector<double>* given_popularity) {
     bool generate = !r.pool_ids.present;
+    // The embedding, collaborative and content sources only read the catalogue's vectors,
+    // factors, tag postings and availability, which nothing below writes: with a side thread
+    // they run meanwhile, each on whichever thread claims it first (the side thread takes the
+    // collaborative source, then the embedding one, then the content source once this thread has
+    // made the user's profile; this thread takes what is left after its own sources). Their items
+    // join the pool in the same order either way (the set is what counts here: the pipeline
+    // scores every candidate exactly).
+    std::vector<recsys::ScoredSlot> embedding_found, factor_found;
+    std::vector<int> content_found;
+    std::vector<std::string> content_tags;
+    s.anchor_slots.clear();
+    for (int a = 0; a < r.anchors.count; ++a) {
+        int slot = catalog.find(r.anchors.items[a]);
+        if (slot >= 0) s.anchor_slots.push_back(slot);
+    }
+    s.anchor_centroid = catalog.centroid(s.anchor_slots);
+    std::atomic<bool> embedding_claimed{!generate || r.anchors.count == 0}, factors_claimed{!generate || !r.has_factors},
+        content_claimed{!generate}, content_ready{false};
+    auto embedding_source = [&] {
+        if (!embedding_claimed.exchange(true))
+            embedding_found = catalog.nearest(s.anchor_centroid, r.fanout, s.anchor_slots, false);
+    };
+    auto factor_source = [&] {
+        if (!factors_claimed.exchange(true))
+            factor_found = catalog.top_by_factors(std::vector<float>(r.factors, r.factors + r.factor_count), r.fanout, false);
+    };
+    auto content_source = [&] {
+        if (!content_claimed.exchange(true)) content_found = catalog.with_any_tag(content_tags, r.fanout);
+    };
+    auto side_sources = [&] {
+        factor_source();
+        embedding_source();
+        if (content_ready.load(std::memory_order_acquire)) content_source();
+    };
+    std::unique_ptr<recsys::SideTask> side;
+    if (r.side_thread && !(embedding_claimed && factors_claimed)) side = recsys::start_beside(side_sources);
+    // Meanwhile the user's tag profile (personalisation; the content source's tags unless given).
     std::vector<std::string> seen = strings(r.seen);
     std::vector<int> seen_slots;  // looked up once, for the profile and the seen flags
     seen_slots.reserve(seen.size());
@@ -130,34 +167,12 @@ void gather(const recsys::Catalog& catalog, const Request& r, const std::vector<
         s.profile = catalog.tag_profile(seen_slots,
                                         std::vector<double>(r.seen_weights, r.seen_weights + r.seen_weight_count),
                                         profile_tags_kept);
-    // The embedding and collaborative sources only read the catalogue's vectors, factors and
-    // availability, which nothing below writes: with a side thread they run meanwhile (it takes
-    // the collaborative source first, this thread the embedding source once its own sources are
-    // done). Their items join the pool in the same order either way.
-    std::vector<recsys::ScoredSlot> embedding_found, factor_found;
-    s.anchor_slots.clear();
-    for (int a = 0; a < r.anchors.count; ++a) {
-        int slot = catalog.find(r.anchors.items[a]);
-        if (slot >= 0) s.anchor_slots.push_back(slot);
+    if (generate) {
+        content_tags = strings(r.content_tags);
+        if (!r.content_tags.present)
+            for (size_t t = 0; t < s.profile.size() && t < content_profile_tags; ++t) content_tags.push_back(s.profile[t].first);
+        content_ready.store(true, std::memory_order_release);
     }
-    s.anchor_centroid = catalog.centroid(s.anchor_slots);
-    // Each source runs once, on whichever thread claims it first (the set is what counts here:
-    // the pipeline scores every candidate exactly).
-    std::atomic<bool> embedding_claimed{!generate || r.anchors.count == 0}, factors_claimed{!generate || !r.has_factors};
-    auto embedding_source = [&] {
-        if (!embedding_claimed.exchange(true))
-            embedding_found = catalog.nearest(s.anchor_centroid, r.fanout, s.anchor_slots, false);
-    };
-    auto factor_source = [&] {
-        if (!factors_claimed.exchange(true))
-            factor_found = catalog.top_by_factors(std::vector<float>(r.factors, r.factors + r.factor_count), r.fanout, false);
-    };
-    auto side_sources = [&] {
-        factor_source();
-        embedding_source();
-    };
-    std::unique_ptr<recsys::SideTask> side;
-    if (r.side_thread && !(embedding_claimed && factors_claimed)) side = recsys::start_beside(side_sources);
     std::vector<std::string> pin_ids = recsys::pinned_items(catalog, rules, r.pin_slots);
     recsys::CandidatePool pool([&catalog](const std::string& id) { return catalog.find(id); });
     auto add_slots = [&](const std::vector<recsys::ScoredSlot>& found, uint32_t source, bool with_score) {
@@ -189,15 +204,13 @@ void gather(const recsys::Catalog& catalog, const Request& r, const std::vector<
                   from_covisitation, true);
     }
     if (generate) {
-        std::vector<std::string> tags = strings(r.content_tags);
-        if (!r.content_tags.present)
-            for (size_t t = 0; t < s.profile.size() && t < content_profile_tags; ++t) tags.push_back(s.profile[t].first);
-        for (int slot : catalog.with_any_tag(tags, r.fanout)) pool.add(catalog.item_id(slot), from_content, NAN, slot);
         // What the second thread has not begun is run here: a thread that starts late (no idle
         // core after all) costs no wait.
+        content_source();
         embedding_source();
         factor_source();
         if (side) side->join();
+        for (int slot : content_found) pool.add(catalog.item_id(slot), from_content, NAN, slot);
         add_slots(embedding_found, from_embedding, false);
         add_slots(factor_found, from_factors, false);
         // Items a positive boost names join the pool, so a boost can give exposure to an item no
