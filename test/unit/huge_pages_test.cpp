@@ -33,7 +33,7 @@ TEST(HugePages, SkipsMappingsWithoutAWholeHugePage) {
     EXPECT_TRUE(ranges.empty());
 }
 
-TEST(HugePages, AdvisesThisProcesssLargeMappings) {
+TEST(HugePages, AdvisesTheLargeMappingsOfThisProcess) {
     if (std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled").fail())
         GTEST_SKIP() << "this kernel has no transparent huge pages";
     // A 16 MiB allocation is a mapping of its own: at least 14 MiB of it are whole huge pages.
