@@ -7,6 +7,9 @@
 
 #if defined(__linux__)
 #include <sys/mman.h>
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25  // Linux 6.1; older C library headers lack it
+#endif
 #endif
 
 namespace recsys {
@@ -51,9 +54,6 @@ size_t back_with_huge_pages(size_t min_bytes) {
         size_t length = range.end - range.begin;
         if (madvise(at, length, MADV_HUGEPAGE) != 0) continue;
         advised += length;
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE 25
-#endif
         (void) madvise(at, length, MADV_COLLAPSE);
     }
     return advised;
