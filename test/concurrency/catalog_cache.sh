@@ -12,6 +12,7 @@ q() { psql -X -q -v ON_ERROR_STOP=1 -At -c "$org" "$@"; }
 # (bash warns that a second coproc exists; both work.)
 { coproc A { psql -X -q -At -v ON_ERROR_STOP=0 2>&1; }; } 2>/dev/null
 { coproc B { psql -X -q -At -v ON_ERROR_STOP=0 2>&1; }; } 2>/dev/null
+a_pid=$A_PID b_pid=$B_PID
 ask() {
     local in=$1 out=$2 sql=$3 line result=""
     printf '%s\n\\echo __done__\n' "$sql" >&"$in"
@@ -113,5 +114,7 @@ check "after its rollback the pairs are gone" test "$(ask_a "$covisited")" = "$p
 ask_b "DELETE FROM recsys.events WHERE namespace = '$ns' AND item_id = '$p1';" >/dev/null
 check "pairs of deleted events are gone at the next call" test "$(ask_a "$covisited")" != "$p1"
 
-ask_a '\q' >/dev/null 2>&1 || true
-ask_b '\q' >/dev/null 2>&1 || true
+# End both sessions by closing their input: writing "\q" raced with psql's exit, and a write to
+# a closed pipe killed this script with SIGPIPE after all its tests had passed.
+eval "exec ${A[1]}>&- ${B[1]}>&-"
+wait "$a_pid" "$b_pid" || true
