@@ -104,6 +104,9 @@ calibration_paired=$(paired "SELECT * FROM recsys.recsys_rank('bare', \$1, 20)" 
 # are evaluated, before the call runs).
 threads_paired=$(paired "SELECT * FROM recsys.recsys_rank('bench', \$1 || substr(set_config('recsys.serving_threads', '1', false), 1, 0), 20)" \
                         "SELECT * FROM recsys.recsys_rank('bench', \$1 || substr(set_config('recsys.serving_threads', 'auto', false), 1, 0), 20)")
+# The paired rounds above logged thousands of decisions: vacuumed now, so that autovacuum does not
+# take a core during the measurements below (it is done again before the throughput rounds).
+q -c "VACUUM ANALYZE recsys.rec_decisions"
 rank=$(measure rank "SELECT * FROM recsys.recsys_rank('bench', 'user_' || :u, 20);")
 rank_one_thread=$(measure rank1 "SELECT * FROM recsys.recsys_rank('bench', 'user_' || :u, 20);" "-c recsys.serving_threads=1")
 recommend=$(measure recommend "SELECT recsys.recsys_bandit_recommend('bench', 'user_' || :u, 20, 'home');")
@@ -121,8 +124,8 @@ rate_with() {
     cat "$work"/tp_log* | awk '{ t = $5 + $6 / 1e6; done[NR] = t; if ($2 == 1 && t > start) start = t; if (t > end) end = t }
         END { for (i in done) if (done[i] > start) n++; printf "%.1f", n / (end - start) }'
 }
-# The runs above logged thousands of decisions: vacuumed now, so that autovacuum does not run
-# during one of the throughput rounds; two rounds of the three settings, interleaved.
+# The runs above logged thousands more: vacuumed again before the throughput rounds; two rounds
+# of the three settings, interleaved.
 q -c "VACUUM ANALYZE recsys.rec_decisions"
 for round in 1 2; do
     for threads in auto 1 2; do
