@@ -6,6 +6,7 @@
 
 #include "core/als.hpp"
 #include "pg/boundary.hpp"
+#include "pg/declaration.hpp"
 #include "pg/shared_state.hpp"
 
 extern "C" {
@@ -87,6 +88,7 @@ PG_FUNCTION_INFO_V1(recsys_als_fold_in);
 //   objective after each iteration and the item Gram matrix. A NOTICE and the progress slot
 //   report each iteration; a cancel or statement_timeout stops it (57014).
 Datum recsys_als_train(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 13);
     int nnz = 0, n_cols = 0, n_weights = 0;
     const int32* user_index = plain_array<int32>(fcinfo, 0, INT4OID, "user_index", &nnz);
     const int32* item_index = plain_array<int32>(fcinfo, 1, INT4OID, "item_index", &n_cols);
@@ -145,7 +147,7 @@ Datum recsys_als_train(PG_FUNCTION_ARGS) {
 
     // One row per user and per item, then the model row.
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
+    recsys_pg::init_result_rows(fcinfo, 5);
     for (int side = 0; side < 2; ++side) {
         int n = side == 0 ? n_users : n_items;
         const float* factors = side == 0 ? users : items;
@@ -165,6 +167,7 @@ Datum recsys_als_train(PG_FUNCTION_ARGS) {
 // _als_fold_in(gram float8[], item_factors real[] (k x f), weights real[], factors int,
 //   regularization float8, alpha float8) -> real[]: the factor of a user the model has not seen.
 Datum recsys_als_fold_in(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 6);
     int n_gram = 0, n_rows = 0, k = 0;
     const float8* gram = plain_array<float8>(fcinfo, 0, FLOAT8OID, "gram", &n_gram);
     const float4* rows = plain_array<float4>(fcinfo, 1, FLOAT4OID, "item_factors", &n_rows);

@@ -7,6 +7,7 @@
 #include "core/random.hpp"
 #include "pg/arrays.hpp"
 #include "pg/boundary.hpp"
+#include "pg/declaration.hpp"
 #include "pg/settings.hpp"
 
 extern "C" {
@@ -33,6 +34,7 @@ PG_FUNCTION_INFO_V1(recsys_bandit_choose);
 // _bandit_choose(algorithm, trials[], reward_sums[], reward_sq_sums[], epsilon)
 //   -> (arm int 1-based, explore bool, best int 1-based, u float8 uniform in [0, 1) for holdouts)
 Datum recsys_bandit_choose(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 5);
     char* algorithm_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
     recsys_pg::ArrayArg trials = recsys_pg::array_arg(fcinfo, 1, FLOAT8OID);
     recsys_pg::ArrayArg rewards = recsys_pg::array_arg(fcinfo, 2, FLOAT8OID);
@@ -68,12 +70,10 @@ Datum recsys_bandit_choose(PG_FUNCTION_ARGS) {
         u = recsys::CounterRng(seed, 0x401D0ULL, draw).uniform();
     });
 
-    TupleDesc desc;
-    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("_bandit_choose must return a record")));
+    TupleDesc desc = recsys_pg::result_row_type(fcinfo, 4);
     Datum values[4] = {Int32GetDatum(arm + 1), BoolGetDatum(explore), Int32GetDatum(best + 1), Float8GetDatum(u)};
     bool nulls[4] = {false, false, false, false};
-    PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+    PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
 }  // extern "C"

@@ -9,6 +9,7 @@
 
 #include "core/eigen.hpp"
 #include "core/error.hpp"
+#include "pg/declaration.hpp"
 
 extern "C" {
 #include "fmgr.h"
@@ -81,6 +82,7 @@ PG_FUNCTION_INFO_V1(recsys_boundary_probe);
 
 // Throws a chosen kind of C++ exception inside core code, to prove the error boundary from SQL.
 Datum recsys_boundary_probe(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 1);
     char* kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
     recsys_pg::core_call([&] {
         if (std::strcmp(kind, "invalid_parameter") == 0)

@@ -29,6 +29,7 @@
 #include "core/huge_pages.hpp"
 #include "pg/boundary.hpp"
 #include "pg/covisitation.hpp"
+#include "pg/declaration.hpp"
 #include "pg/settings.hpp"
 
 extern "C" {
@@ -384,6 +385,7 @@ PG_FUNCTION_INFO_V1(recsys_catalog_covis_from_events);
 // _catalog_covis_from_events(org, ns): until the transaction ends, the namespace's cached
 // co-visitation is counted from its events instead of read from recsys.covis.
 Datum recsys_catalog_covis_from_events(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 2);
     recsys_pg::take_covis_from_events(PG_GETARG_DATUM(0), text_to_cstring(PG_GETARG_TEXT_PP(1)));
     PG_RETURN_VOID();
 }

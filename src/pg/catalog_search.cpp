@@ -7,6 +7,7 @@
 
 #include "pg/boundary.hpp"
 #include "pg/catalog_cache.hpp"
+#include "pg/declaration.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -24,6 +25,7 @@ PG_FUNCTION_INFO_V1(recsys_catalog_item_tags);
 // _catalog_item_tags(org, ns, item_id) -> text[]: the item's tags, NULL when the namespace has no
 // such item (available or not).
 Datum recsys_catalog_item_tags(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 3);
     if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2)) PG_RETURN_NULL();
     const char* item_id = text_to_cstring(PG_GETARG_TEXT_PP(2));
     SPI_connect();

@@ -10,6 +10,7 @@
 #include "pg/covisitation.hpp"
 
 #include "pg/boundary.hpp"
+#include "pg/declaration.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -115,12 +116,13 @@ PG_FUNCTION_INFO_V1(recsys_covis_from_events);
 // _covis_from_events(org, ns) -> (item_a, item_b, pairs): the co-visitation pairs of every event
 // of the namespace within its covis_window (item_a < item_b).
 Datum recsys_covis_from_events(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 2);
     MemoryContext caller = CurrentMemoryContext;
     SPI_connect();
     recsys_pg::NamespacePairs counted = recsys_pg::count_namespace_pairs(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), caller);
     SPI_finish();
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
+    recsys_pg::init_result_rows(fcinfo, 3);
     MemoryContext rows = AllocSetContextCreate(CurrentMemoryContext, "recsys co-visitation rows", ALLOCSET_DEFAULT_SIZES);
     size_t total = counted.pairs->size();
     for (size_t p = 0; p < total; ++p) {

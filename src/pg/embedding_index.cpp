@@ -4,6 +4,7 @@
 
 #include "core/catalog.hpp"
 #include "pg/boundary.hpp"
+#include "pg/declaration.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -23,6 +24,7 @@ PG_FUNCTION_INFO_V1(recsys_embedding_centroids);
 // _embedding_centroids(org, ns, lists, sample, iterations, seed) -> real[] (lists x dim, row-major):
 // spherical k-means over up to `sample` embeddings, chosen by a seeded hash of the item id.
 Datum recsys_embedding_centroids(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 6);
     int lists = PG_GETARG_INT32(2);
     int sample = PG_GETARG_INT32(3);
     int iterations = PG_GETARG_INT32(4);

@@ -8,6 +8,7 @@
 #include "core/ranking.hpp"
 #include "pg/arrays.hpp"
 #include "pg/boundary.hpp"
+#include "pg/declaration.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -30,6 +31,7 @@ PG_FUNCTION_INFO_V1(recsys_blend_internal);
 //   -> setof (idx, max_similarity, mmr_score), in pick order. Tags of one item are joined by
 //   U+001F; embeddings are n * dim values, NULL for an item without one.
 Datum recsys_mmr_internal(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 11);
     recsys_pg::ArrayArg ids = recsys_pg::array_arg(fcinfo, 0, TEXTOID);
     recsys_pg::ArrayArg relevance = recsys_pg::array_arg(fcinfo, 1, FLOAT8OID);
     recsys_pg::ArrayArg brands = recsys_pg::array_arg(fcinfo, 2, TEXTOID);
@@ -92,7 +94,7 @@ Datum recsys_mmr_internal(PG_FUNCTION_ARGS) {
     });
 
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
+    recsys_pg::init_result_rows(fcinfo, 3);
     for (int p = 0; p < picked; ++p) {
         Datum values[3] = {Int32GetDatum(pick_index[p] + 1), Float8GetDatum(pick_similarity[p]),
                            Float8GetDatum(pick_score[p])};
@@ -105,6 +107,7 @@ Datum recsys_mmr_internal(PG_FUNCTION_ARGS) {
 // _blend(signals float8[] (rows x weights, NaN = missing), rows int, weights float8[])
 //   -> (scores float8[], normalized float8[]).
 Datum recsys_blend_internal(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 3);
     recsys_pg::ArrayArg signals = recsys_pg::array_arg(fcinfo, 0, FLOAT8OID);
     int rows = PG_GETARG_INT32(1);
     recsys_pg::ArrayArg weights = recsys_pg::array_arg(fcinfo, 2, FLOAT8OID);
@@ -126,9 +129,7 @@ Datum recsys_blend_internal(PG_FUNCTION_ARGS) {
         std::copy(scaled.begin(), scaled.end(), normalized);
     });
 
-    TupleDesc desc;
-    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("_blend must return a record")));
+    TupleDesc desc = recsys_pg::result_row_type(fcinfo, 2);
     Datum* score_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (rows + 1)));
     Datum* normalized_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (signals.count + 1)));
     for (int i = 0; i < rows; ++i) score_datums[i] = Float8GetDatum(scores[i]);
@@ -138,7 +139,7 @@ Datum recsys_blend_internal(PG_FUNCTION_ARGS) {
         PointerGetDatum(construct_array(normalized_datums, signals.count, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
                                         TYPALIGN_DOUBLE))};
     bool nulls[2] = {false, false};
-    PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+    PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
 }  // extern "C"

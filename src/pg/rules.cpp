@@ -7,6 +7,7 @@
 #include "pg/arrays.hpp"
 #include "pg/boundary.hpp"
 #include "pg/catalog_cache.hpp"
+#include "pg/declaration.hpp"
 #include "pg/spi.hpp"
 
 extern "C" {
@@ -188,6 +189,7 @@ PG_FUNCTION_INFO_V1(recsys_active_rule_arrays);
 // _pin_rule_items(org, ns, slots, rule arrays...) -> (item_id, pin): the items the pin rules pin,
 // in pin order (see recsys::pinned_items), pin counting from 0.
 Datum recsys_pin_rule_items(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 13);
     int slots = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
     recsys_pg::RuleArgs args = recsys_pg::rule_args(fcinfo, 3);
     SPI_connect();
@@ -198,7 +200,7 @@ Datum recsys_pin_rule_items(PG_FUNCTION_ARGS) {
     });
     SPI_finish();
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
+    recsys_pg::init_result_rows(fcinfo, 2);
     for (size_t p = 0; p < pinned->size(); ++p) {
         Datum values[2] = {CStringGetTextDatum((*pinned)[p].c_str()), Int32GetDatum(static_cast<int32>(p))};
         bool nulls[2] = {false, false};
@@ -210,6 +212,7 @@ Datum recsys_pin_rule_items(PG_FUNCTION_ARGS) {
 // _apply_rules(org, ns, item_ids text[], rule arrays...) -> (item_id, blocked, factor, rules):
 // the items (each once, in their first order) that some rule names, with the effect.
 Datum recsys_apply_rules(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 13);
     int count;
     const char** ids = recsys_pg::text_elements(fcinfo, 2, &count);
     recsys_pg::RuleArgs args = recsys_pg::rule_args(fcinfo, 3);
@@ -225,7 +228,7 @@ Datum recsys_apply_rules(PG_FUNCTION_ARGS) {
     });
     SPI_finish();
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
+    recsys_pg::init_result_rows(fcinfo, 4);
     for (int i = 0; i < count; ++i) {
         const recsys::RuleEffect& e = (*applied)[static_cast<size_t>(i)];
         if (!first[i] || e.rules.empty()) continue;
@@ -243,9 +246,9 @@ Datum recsys_apply_rules(PG_FUNCTION_ARGS) {
 // _active_rule_arrays(org, ns, surface, segment, at) -> the active rules (see
 // recsys_pg::active_rules) as the arrays of pg/rules.hpp, for the rule primitives.
 Datum recsys_active_rule_arrays(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 5);
     TupleDesc result_desc;
-    if (get_call_result_type(fcinfo, nullptr, &result_desc) != TYPEFUNC_COMPOSITE) elog(ERROR, "return type must be a row type");
-    result_desc = BlessTupleDesc(result_desc);
+    result_desc = recsys_pg::result_row_type(fcinfo, 10);
     MemoryContext caller = CurrentMemoryContext;
     SPI_connect();
     recsys_pg::RuleArgs rules = recsys_pg::active_rules(fcinfo, caller);

@@ -22,6 +22,7 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
+#include "pg/declaration.hpp"
 #include "pg/time_parse.hpp"
 
 namespace {
@@ -184,6 +185,7 @@ PG_FUNCTION_INFO_V1(recsys_condition_matches);
 
 // _condition_matches(node jsonb, doc jsonb, at timestamptz) -> boolean (see the header comment).
 Datum recsys_condition_matches(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 3);
     Jsonb* node = PG_GETARG_JSONB_P(0);
     Jsonb* doc = PG_GETARG_JSONB_P(1);
     if (!JB_ROOT_IS_OBJECT(node) || JB_ROOT_IS_SCALAR(node))

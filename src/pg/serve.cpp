@@ -33,6 +33,7 @@
 #include "pg/arrays.hpp"
 #include "pg/boundary.hpp"
 #include "pg/catalog_cache.hpp"
+#include "pg/declaration.hpp"
 #include "pg/rules.hpp"
 #include "pg/settings.hpp"
 
@@ -431,6 +432,7 @@ PG_FUNCTION_INFO_V1(recsys_rank_serve);
 // priority, candidates}}), the candidate ids and the profile; without results that row has rank
 // NULL.
 Datum recsys_rank_serve(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 37);
     for (int arg : {0, 1, 2, 4, 5, 6, 7, 23, 24, 25, 26, 27, 28, 29, 30, 35, 36})
         if (PG_ARGISNULL(arg))
             ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("argument %d of _rank_serve must not be null", arg + 1)));
@@ -516,15 +518,8 @@ Datum recsys_rank_serve(PG_FUNCTION_ARGS) {
     SPI_finish();
 
     const Served& s = *served;
+    recsys_pg::init_result_rows(fcinfo, result_columns);
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
-    // A library newer or older than the installed SQL declaration must not write a row of
-    // another shape.
-    if (rsinfo->setDesc->natts != result_columns)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                        errmsg("recsys._rank_serve is declared with %d columns, the loaded library returns %d",
-                               rsinfo->setDesc->natts, result_columns),
-                        errhint("Run ALTER EXTENSION recsys UPDATE, or install the library matching the extension version.")));
     Datum values[result_columns];
     bool nulls[result_columns];
     // The request-wide columns of the first row.

@@ -10,6 +10,8 @@
 
 #include <cstdio>
 
+#include "pg/declaration.hpp"
+
 extern "C" {
 #include "postgres.h"
 
@@ -130,6 +132,7 @@ PG_FUNCTION_INFO_V1(recsys_skipped_decisions);
 
 // _count_skipped_decision(standby boolean): one more decision served without being logged.
 Datum recsys_count_skipped_decision(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 1);
     recsys_pg::SharedState* c = recsys_pg::attach_shared_state();
     pg_atomic_fetch_add_u64(PG_GETARG_BOOL(0) ? &c->standby : &c->read_only, 1);
     PG_RETURN_VOID();
@@ -138,13 +141,11 @@ Datum recsys_count_skipped_decision(PG_FUNCTION_ARGS) {
 // _skipped_decisions() -> (read_only bigint, standby bigint) since server start.
 Datum recsys_skipped_decisions(PG_FUNCTION_ARGS) {
     recsys_pg::SharedState* c = recsys_pg::attach_shared_state();
-    TupleDesc desc;
-    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("_skipped_decisions must return a record")));
+    TupleDesc desc = recsys_pg::result_row_type(fcinfo, 2);
     Datum values[2] = {Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&c->read_only))),
                        Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&c->standby)))};
     bool nulls[2] = {false, false};
-    PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+    PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
 PG_FUNCTION_INFO_V1(recsys_training_progress);
@@ -157,7 +158,7 @@ Datum recsys_training_progress(PG_FUNCTION_ARGS) {
     for (int i = 0; i < recsys_pg::progress_slots; ++i) copy[i] = c->slots[i];
     SpinLockRelease(&c->progress_lock);
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
+    recsys_pg::init_result_rows(fcinfo, 7);
     for (const recsys_pg::TrainingSlot& slot : copy) {
         if (slot.pid == 0) continue;
         Datum values[7] = {Int32GetDatum(slot.pid), CStringGetTextDatum(slot.org), CStringGetTextDatum(slot.ns),

@@ -11,6 +11,7 @@ extern "C" {
 }
 
 #include "core/decay.hpp"
+#include "pg/declaration.hpp"
 #include "pg/time_parse.hpp"
 
 namespace recsys_pg {
@@ -50,6 +51,7 @@ Datum recsys_caller_role(PG_FUNCTION_ARGS) {
 
 // Parses text as timestamptz; returns NULL instead of raising when it is not a concrete time.
 Datum recsys_try_timestamptz(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 1);
     TimestampTz result;
     if (!recsys_pg::parse_time(text_to_cstring(PG_GETARG_TEXT_PP(0)), &result)) PG_RETURN_NULL();
     PG_RETURN_TIMESTAMPTZ(result);
@@ -57,6 +59,7 @@ Datum recsys_try_timestamptz(PG_FUNCTION_ARGS) {
 
 // log2(2^a + 2^b): the transition function of the log2_sum aggregate.
 Datum recsys_log2_add(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 2);
     if (PG_ARGISNULL(0)) {
         if (PG_ARGISNULL(1)) PG_RETURN_NULL();
         PG_RETURN_FLOAT8(PG_GETARG_FLOAT8(1));
@@ -67,6 +70,7 @@ Datum recsys_log2_add(PG_FUNCTION_ARGS) {
 
 // log2 contribution of one event: log2(weight) + days / half_life_days.
 Datum recsys_log2_event(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 3);
     PG_RETURN_FLOAT8(recsys::log2_event(PG_GETARG_FLOAT8(0), PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2)));
 }
 

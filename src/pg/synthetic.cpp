@@ -4,6 +4,7 @@
 
 #include "core/synthetic.hpp"
 #include "pg/boundary.hpp"
+#include "pg/declaration.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -67,6 +68,7 @@ PG_FUNCTION_INFO_V1(recsys_synthetic_events);
 
 // Checks a generator configuration; raises 22023 naming the first option out of range.
 Datum recsys_synthetic_validate(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 10);
     recsys::SyntheticConfig config = read_config(fcinfo);
     recsys_pg::core_call([&] { recsys::validate(config); });
     PG_RETURN_VOID();
@@ -74,10 +76,11 @@ Datum recsys_synthetic_validate(PG_FUNCTION_ARGS) {
 
 // Items: item_id, available, price, brand, category, tags, props, embedding, created_at.
 Datum recsys_synthetic_items(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 10);
     recsys::SyntheticConfig config = read_config(fcinfo);
     recsys_pg::core_call([&] { recsys::validate(config); });
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
+    recsys_pg::init_result_rows(fcinfo, 9);
 
     float* embedding = static_cast<float*>(palloc(sizeof(float) * (config.dim > 0 ? config.dim : 1)));
     Datum* embedding_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (config.dim > 0 ? config.dim : 1)));
@@ -118,10 +121,11 @@ Datum recsys_synthetic_items(PG_FUNCTION_ARGS) {
 
 // Users: user_id, traits.
 Datum recsys_synthetic_users(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 10);
     recsys::SyntheticConfig config = read_config(fcinfo);
     recsys_pg::core_call([&] { recsys::validate(config); });
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
+    recsys_pg::init_result_rows(fcinfo, 2);
 
     recsys::SyntheticUser user;
     MemoryContext rows = row_context();
@@ -145,10 +149,11 @@ Datum recsys_synthetic_users(PG_FUNCTION_ARGS) {
 
 // Events: event_id, user_id, item_id, type, ts.
 Datum recsys_synthetic_events(PG_FUNCTION_ARGS) {
+    recsys_pg::check_arguments(fcinfo, 10);
     recsys::SyntheticConfig config = read_config(fcinfo);
     recsys_pg::core_call([&] { recsys::validate(config); });
     ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    InitMaterializedSRF(fcinfo, 0);
+    recsys_pg::init_result_rows(fcinfo, 5);
 
     recsys::SyntheticEvent event;
     MemoryContext rows = row_context();
