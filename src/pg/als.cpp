@@ -146,8 +146,7 @@ Datum recsys_als_train(PG_FUNCTION_ARGS) {
     });
 
     // One row per user and per item, then the model row.
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    recsys_pg::init_result_rows(fcinfo, 5);
+    ReturnSetInfo* rsinfo = recsys_pg::init_result_rows(fcinfo, 5);
     for (int side = 0; side < 2; ++side) {
         int n = side == 0 ? n_users : n_items;
         const float* factors = side == 0 ? users : items;

@@ -121,8 +121,7 @@ Datum recsys_covis_from_events(PG_FUNCTION_ARGS) {
     SPI_connect();
     recsys_pg::NamespacePairs counted = recsys_pg::count_namespace_pairs(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), caller);
     SPI_finish();
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    recsys_pg::init_result_rows(fcinfo, 3);
+    ReturnSetInfo* rsinfo = recsys_pg::init_result_rows(fcinfo, 3);
     MemoryContext rows = AllocSetContextCreate(CurrentMemoryContext, "recsys co-visitation rows", ALLOCSET_DEFAULT_SIZES);
     size_t total = counted.pairs->size();
     for (size_t p = 0; p < total; ++p) {

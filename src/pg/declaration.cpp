@@ -36,10 +36,11 @@ void check_arguments(FunctionCallInfo fcinfo, int args) {
     if (PG_NARGS() != args) raise_mismatch(fcinfo, "arguments", args, PG_NARGS());
 }
 
-void init_result_rows(FunctionCallInfo fcinfo, int columns) {
+ReturnSetInfo* init_result_rows(FunctionCallInfo fcinfo, int columns) {
     InitMaterializedSRF(fcinfo, 0);
-    int declared = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo)->setDesc->natts;
-    if (declared != columns) raise_mismatch(fcinfo, "result columns", columns, declared);
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    if (rsinfo->setDesc->natts != columns) raise_mismatch(fcinfo, "result columns", columns, rsinfo->setDesc->natts);
+    return rsinfo;
 }
 
 TupleDesc result_row_type(FunctionCallInfo fcinfo, int columns) {

@@ -8,6 +8,7 @@ extern "C" {
 
 #include "access/tupdesc.h"
 #include "fmgr.h"
+#include "nodes/execnodes.h"
 }
 
 namespace recsys_pg {
@@ -15,9 +16,9 @@ namespace recsys_pg {
 // Raises 55000 unless the call's declaration has `args` arguments; call before reading any.
 void check_arguments(FunctionCallInfo fcinfo, int args);
 
-// Sets up a set-returning call's result rows (InitMaterializedSRF); raises 55000 unless the
-// declared rows have `columns` columns.
-void init_result_rows(FunctionCallInfo fcinfo, int columns);
+// Sets up a set-returning call's result rows (InitMaterializedSRF) and returns where they go;
+// raises 55000 unless the declared rows have `columns` columns.
+ReturnSetInfo* init_result_rows(FunctionCallInfo fcinfo, int columns);
 
 // The declared row type of a call returning one row, blessed; raises 55000 unless it is a row of
 // `columns` columns.

@@ -93,8 +93,7 @@ Datum recsys_mmr_internal(PG_FUNCTION_ARGS) {
         }
     });
 
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    recsys_pg::init_result_rows(fcinfo, 3);
+    ReturnSetInfo* rsinfo = recsys_pg::init_result_rows(fcinfo, 3);
     for (int p = 0; p < picked; ++p) {
         Datum values[3] = {Int32GetDatum(pick_index[p] + 1), Float8GetDatum(pick_similarity[p]),
                            Float8GetDatum(pick_score[p])};

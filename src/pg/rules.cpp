@@ -199,8 +199,7 @@ Datum recsys_pin_rule_items(PG_FUNCTION_ARGS) {
         *pinned = recsys::pinned_items(catalog, recsys_pg::to_rules(args), slots < 0 ? 0 : static_cast<size_t>(slots));
     });
     SPI_finish();
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    recsys_pg::init_result_rows(fcinfo, 2);
+    ReturnSetInfo* rsinfo = recsys_pg::init_result_rows(fcinfo, 2);
     for (size_t p = 0; p < pinned->size(); ++p) {
         Datum values[2] = {CStringGetTextDatum((*pinned)[p].c_str()), Int32GetDatum(static_cast<int32>(p))};
         bool nulls[2] = {false, false};
@@ -227,8 +226,7 @@ Datum recsys_apply_rules(PG_FUNCTION_ARGS) {
         *applied = recsys::rule_effects(catalog, items, recsys_pg::to_rules(args));
     });
     SPI_finish();
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    recsys_pg::init_result_rows(fcinfo, 4);
+    ReturnSetInfo* rsinfo = recsys_pg::init_result_rows(fcinfo, 4);
     for (int i = 0; i < count; ++i) {
         const recsys::RuleEffect& e = (*applied)[static_cast<size_t>(i)];
         if (!first[i] || e.rules.empty()) continue;
@@ -247,8 +245,7 @@ Datum recsys_apply_rules(PG_FUNCTION_ARGS) {
 // recsys_pg::active_rules) as the arrays of pg/rules.hpp, for the rule primitives.
 Datum recsys_active_rule_arrays(PG_FUNCTION_ARGS) {
     recsys_pg::check_arguments(fcinfo, 5);
-    TupleDesc result_desc;
-    result_desc = recsys_pg::result_row_type(fcinfo, 10);
+    TupleDesc result_desc = recsys_pg::result_row_type(fcinfo, 10);
     MemoryContext caller = CurrentMemoryContext;
     SPI_connect();
     recsys_pg::RuleArgs rules = recsys_pg::active_rules(fcinfo, caller);

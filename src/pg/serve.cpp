@@ -518,8 +518,7 @@ Datum recsys_rank_serve(PG_FUNCTION_ARGS) {
     SPI_finish();
 
     const Served& s = *served;
-    recsys_pg::init_result_rows(fcinfo, result_columns);
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    ReturnSetInfo* rsinfo = recsys_pg::init_result_rows(fcinfo, result_columns);
     Datum values[result_columns];
     bool nulls[result_columns];
     // The request-wide columns of the first row.

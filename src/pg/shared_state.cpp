@@ -157,8 +157,7 @@ Datum recsys_training_progress(PG_FUNCTION_ARGS) {
     SpinLockAcquire(&c->progress_lock);
     for (int i = 0; i < recsys_pg::progress_slots; ++i) copy[i] = c->slots[i];
     SpinLockRelease(&c->progress_lock);
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    recsys_pg::init_result_rows(fcinfo, 7);
+    ReturnSetInfo* rsinfo = recsys_pg::init_result_rows(fcinfo, 7);
     for (const recsys_pg::TrainingSlot& slot : copy) {
         if (slot.pid == 0) continue;
         Datum values[7] = {Int32GetDatum(slot.pid), CStringGetTextDatum(slot.org), CStringGetTextDatum(slot.ns),

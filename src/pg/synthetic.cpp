@@ -79,8 +79,7 @@ Datum recsys_synthetic_items(PG_FUNCTION_ARGS) {
     recsys_pg::check_arguments(fcinfo, 10);
     recsys::SyntheticConfig config = read_config(fcinfo);
     recsys_pg::core_call([&] { recsys::validate(config); });
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    recsys_pg::init_result_rows(fcinfo, 9);
+    ReturnSetInfo* rsinfo = recsys_pg::init_result_rows(fcinfo, 9);
 
     float* embedding = static_cast<float*>(palloc(sizeof(float) * (config.dim > 0 ? config.dim : 1)));
     Datum* embedding_datums = static_cast<Datum*>(palloc(sizeof(Datum) * (config.dim > 0 ? config.dim : 1)));
@@ -124,8 +123,7 @@ Datum recsys_synthetic_users(PG_FUNCTION_ARGS) {
     recsys_pg::check_arguments(fcinfo, 10);
     recsys::SyntheticConfig config = read_config(fcinfo);
     recsys_pg::core_call([&] { recsys::validate(config); });
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    recsys_pg::init_result_rows(fcinfo, 2);
+    ReturnSetInfo* rsinfo = recsys_pg::init_result_rows(fcinfo, 2);
 
     recsys::SyntheticUser user;
     MemoryContext rows = row_context();
@@ -152,8 +150,7 @@ Datum recsys_synthetic_events(PG_FUNCTION_ARGS) {
     recsys_pg::check_arguments(fcinfo, 10);
     recsys::SyntheticConfig config = read_config(fcinfo);
     recsys_pg::core_call([&] { recsys::validate(config); });
-    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-    recsys_pg::init_result_rows(fcinfo, 5);
+    ReturnSetInfo* rsinfo = recsys_pg::init_result_rows(fcinfo, 5);
 
     recsys::SyntheticEvent event;
     MemoryContext rows = row_context();
