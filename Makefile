@@ -7,7 +7,7 @@
 #   make demo                     seed a demo namespace in a local cluster and print recommendations
 
 EXTENSION = recsys
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 MODULE_big = recsys
 
 CORE_SOURCES := $(shell cat src/core/sources.txt)
@@ -15,7 +15,12 @@ PG_SOURCES := $(sort $(wildcard src/pg/*.cpp))
 OBJS = $(CORE_SOURCES:.cpp=.o) $(PG_SOURCES:.cpp=.o)
 
 SQL_PARTS := $(shell cat src/sql/files.txt)
-DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+# The install script of this version, the upgrade scripts from earlier ones (hand-written DDL in
+# src/sql/upgrades/ around the replayed functions; see scripts/upgrade_script.py), and the
+# install scripts of earlier versions, kept for the upgrade test (test/integration/upgrade.sh).
+UPGRADES := $(patsubst src/sql/upgrades/%.sql,$(EXTENSION)--%.sql,$(wildcard src/sql/upgrades/*.sql))
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(UPGRADES)
+DATA = $(wildcard src/sql/versions/*.sql)
 EXTRA_CLEAN = build $(OBJS:.o=.d)
 
 REGRESS = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
@@ -35,6 +40,9 @@ include $(PGXS)
 
 $(EXTENSION)--$(EXTVERSION).sql: src/sql/files.txt $(SQL_PARTS)
 	cat $(SQL_PARTS) > $@
+
+$(EXTENSION)--%--$(EXTVERSION).sql: src/sql/upgrades/%--$(EXTVERSION).sql $(EXTENSION)--$(EXTVERSION).sql scripts/upgrade_script.py
+	python3 scripts/upgrade_script.py $< $(EXTENSION)--$(EXTVERSION).sql > $@
 
 .PHONY: prove unit test demo deps
 prove:
